@@ -1,0 +1,323 @@
+"""The ``hashlearn`` command: thin argument parsing over the library (no logic of its own)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hashlearn.exceptions import HashlearnError, InvalidInputError
+
+EPILOG = """\
+A typical pipeline on arrays stored as .npy/.npz (npz files hold X and y):
+  hashlearn split --dataset mnist5k --out data/
+  hashlearn fit --method dsh --bits 12 --data data/train.npz --out dsh.safetensors
+  hashlearn encode --model dsh.safetensors --data data/database.npz --out db_codes.npy
+  hashlearn encode --model dsh.safetensors --data data/query.npz --out q_codes.npy
+  hashlearn index --codes db_codes.npy --out db.hlidx
+  hashlearn search --index db.hlidx --queries q_codes.npy -k 10 --out hits.npz
+  hashlearn evaluate --query-codes q_codes.npy --query-labels data/query.npz \\
+                     --db-codes db_codes.npy --db-labels data/database.npz
+"""
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _load_array(path: str, key: str) -> np.ndarray:
+    """Read ``key`` from an .npz file, or the array of an .npy file (never unpickling)."""
+    if not os.path.exists(path):
+        raise InvalidInputError(f"file not found: {path!r}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"cannot read {path!r} as .npy/.npz without pickle: {exc}"
+        ) from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        if key not in loaded.files:
+            raise InvalidInputError(
+                f"{path!r} has no array {key!r}; it holds: {', '.join(loaded.files)}"
+            )
+        return loaded[key]
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    from hashlearn._io import atomic_write
+
+    with atomic_write(path) as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def _save_npz(path: str, **arrays: np.ndarray) -> None:
+    from hashlearn._io import atomic_write
+
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hashlearn.demo import format_demo, run_demo
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    params = {"dsh": {"epochs": args.epochs}} if "dsh" in methods else {}
+    print(
+        f"hashlearn demo: {', '.join(methods)} at {args.bits} bits on {args.dataset} (seed {args.seed})",
+        flush=True,
+    )
+    result = run_demo(
+        args.dataset,
+        methods=methods,
+        n_bits=args.bits,
+        random_state=args.seed,
+        method_params=params,
+        verbose=not args.quiet,
+    )
+    print(format_demo(result))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from hashlearn.datasets import list_datasets
+    from hashlearn.hashers import describe_hashers
+
+    print("hashers:")
+    for name, text in describe_hashers().items():
+        print(f"  {name:10s} {text}")
+    print("datasets:")
+    for name, text in list_datasets().items():
+        print(f"  {name:10s} {text}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from hashlearn.datasets import default_split, load_dataset
+
+    split = default_split(load_dataset(args.dataset), random_state=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    for part in ("query", "database", "train", "validation"):
+        subset = getattr(split, part)
+        path = os.path.join(args.out, f"{part}.npz")
+        _save_npz(path, X=subset.X, y=subset.y, indices=subset.indices)
+        print(f"{path}: {len(subset)} items, X {subset.X.shape}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from hashlearn.hashers import create_hasher
+
+    X = _load_array(args.data, args.x_key)
+    y = _load_array(args.data, args.y_key) if args.data.endswith(".npz") else None
+    params = dict(args.param or [])
+    if args.seed is not None:
+        params["random_state"] = args.seed
+    hasher = create_hasher(args.method, n_bits=args.bits, **params)
+    if hasher.supervised and y is None:
+        raise InvalidInputError(
+            f"{args.method!r} is supervised: give an .npz with labels under {args.y_key!r}"
+        )
+    hasher.fit(X, y)
+    hasher.save(args.out)
+    print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from hashlearn.hashers import load_hasher
+
+    hasher = load_hasher(args.model)
+    codes = hasher.encode(_load_array(args.data, args.x_key))
+    _save_npy(args.out, codes)
+    print(f"{len(codes)} codes of {hasher.n_bits} bits ({codes.shape[1]} bytes each) -> {args.out}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from hashlearn.index import LinearIndex
+
+    codes = _load_array(args.codes, "codes")
+    index = LinearIndex(args.bits if args.bits else 8 * codes.shape[1])
+    if args.ids:
+        index.add_with_ids(codes, _load_array(args.ids, "ids"))
+    else:
+        index.add(codes)
+    index.save(args.out)
+    print(f"indexed {index.ntotal} codes of {index.n_bits} bits -> {args.out}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from hashlearn.index import load_index
+
+    index = load_index(args.index)
+    queries = _load_array(args.queries, "codes")
+    if args.radius is not None:
+        lims, D, I = index.range_search(queries, args.radius)
+        if args.out:
+            _save_npz(args.out, lims=lims, distances=D, ids=I)
+        for q in range(min(len(queries), args.show)):
+            hits = ", ".join(
+                f"{i}:{d}"
+                for i, d in zip(I[lims[q] : lims[q + 1]][:10], D[lims[q] : lims[q + 1]][:10])
+            )
+            print(f"query {q}: {lims[q + 1] - lims[q]} within radius {args.radius}  {hits}")
+    else:
+        D, I = index.search(queries, args.k)
+        if args.out:
+            _save_npz(args.out, distances=D, ids=I)
+        for q in range(min(len(queries), args.show)):
+            print(f"query {q}: " + ", ".join(f"{i}:{d}" for i, d in zip(I[q], D[q]) if i >= 0))
+    if args.out:
+        print(f"results -> {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from hashlearn.demo import METRIC_NOTE
+    from hashlearn.evaluation import evaluate_codes
+
+    metrics = evaluate_codes(
+        _load_array(args.query_codes, "codes"),
+        _load_array(args.query_labels, "y"),
+        _load_array(args.db_codes, "codes"),
+        _load_array(args.db_labels, "y"),
+        ks=tuple(args.k),
+        map_at=tuple(args.k),
+        radius=args.radius,
+    )
+    for key, value in metrics.items():
+        print(f"{key:8s} {value:.4f}")
+    print(METRIC_NOTE)
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hashlearn import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hashlearn",
+        description="Learn binary hash codes for images, index them, search them and measure retrieval.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hashlearn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "demo", help="fit LSH and DSH on real MNIST digits, index, search and measure"
+    )
+    p.add_argument("--dataset", default="mnist5k", help="embedded dataset (default: mnist5k)")
+    p.add_argument(
+        "--methods", default="lsh,dsh", help="comma-separated hashers (default: lsh,dsh)"
+    )
+    p.add_argument("--bits", type=int, default=12, help="code length (default: 12)")
+    p.add_argument("--epochs", type=int, default=30, help="DSH training epochs (default: 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation and batches")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("list", help="list hashers and datasets")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "split", help="write a dataset's query/database/train/validation parts as .npz"
+    )
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser(
+        "fit", help="fit a hasher on an .npz (X, y) or .npy (X) file and save the model"
+    )
+    p.add_argument("--method", required=True, help="hasher name (see `hashlearn list`)")
+    p.add_argument("--bits", type=int, default=32, help="code length (default: 32)")
+    p.add_argument("--data", required=True, help=".npz with X and y, or .npy with X")
+    p.add_argument("--x-key", default="X")
+    p.add_argument("--y-key", default="y")
+    p.add_argument("--seed", type=int, default=None, help="random_state of the hasher")
+    p.add_argument(
+        "--param",
+        type=_parse_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="hasher parameter, e.g. --param epochs=10 (repeatable; values are JSON)",
+    )
+    p.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
+        "encode", help="encode samples with a saved model into packed uint8 codes (.npy)"
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help=".npz (uses X) or .npy")
+    p.add_argument("--x-key", default="X")
+    p.add_argument("--out", required=True, help="codes file to write (.npy)")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("index", help="build an exact Hamming index over codes and save it")
+    p.add_argument("--codes", required=True, help=".npy of packed uint8 codes")
+    p.add_argument("--ids", help=".npy of int64 ids (default: 0..n-1)")
+    p.add_argument(
+        "--bits", type=int, default=None, help="code length (default: 8 x bytes per code)"
+    )
+    p.add_argument("--out", required=True, help="index file to write")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser(
+        "search", help="search an index with query codes (k nearest, or all within a radius)"
+    )
+    p.add_argument("--index", required=True)
+    p.add_argument("--queries", required=True, help=".npy of packed uint8 query codes")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-k", type=int, default=10, help="neighbours per query (default: 10)")
+    group.add_argument("--radius", type=int, help="return every item within this Hamming distance")
+    p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
+    p.add_argument("--out", help="write distances and ids to this .npz")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("evaluate", help="retrieval metrics of query codes against database codes")
+    p.add_argument("--query-codes", required=True)
+    p.add_argument("--query-labels", required=True, help=".npz with y, or .npy")
+    p.add_argument("--db-codes", required=True)
+    p.add_argument("--db-labels", required=True, help=".npz with y, or .npy")
+    p.add_argument("-k", type=int, nargs="+", default=[10], help="cut-offs for P@k and mAP@k")
+    p.add_argument(
+        "--radius", type=int, default=2, help="Hamming radius for precision within radius"
+    )
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (HashlearnError, OSError) as exc:
+        print(f"hashlearn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

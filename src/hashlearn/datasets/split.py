@@ -1,0 +1,143 @@
+"""Seeded, stratified retrieval splits.
+
+The protocol of the hashing literature: a held-out **query** set, a **database** of every other
+item that queries are searched against, and a **train** set drawn from the database to learn the
+codes. A **validation** set, also drawn from the database and disjoint from train, is the only
+data model selection (early stopping, hyper-parameters) may look at; queries never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hashlearn._validation import check_labels, check_random_state
+from hashlearn.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    from hashlearn.datasets.base import Dataset
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One part of a split: ``X`` and ``y`` (plain arrays) and the row ``indices`` they came from."""
+
+    X: np.ndarray
+    y: np.ndarray
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+@dataclass(frozen=True)
+class RetrievalSplit:
+    """Query / database / train / validation parts. Train and validation are disjoint subsets of
+    the database; the query set is disjoint from all three."""
+
+    query: Subset
+    database: Subset
+    train: Subset
+    validation: Subset
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(getattr(self, k)) for k in ("query", "database", "train", "validation")}
+
+
+def _count(value: Any, total: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{name} must be a count or a fraction in (0, 1), got {value!r}")
+    if isinstance(value, (float, np.floating)):
+        if not 0 < value < 1:
+            raise InvalidInputError(f"{name} as a fraction must be in (0, 1), got {value}")
+        return max(1, round(value * total))
+    if value < 0:
+        raise InvalidInputError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _take(rng: np.random.Generator, pool: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
+    """Draw ``n`` items of ``pool`` stratified by label (largest-remainder allocation per class),
+    returned in random order."""
+    if n == len(pool):
+        return rng.permutation(pool)
+    if y.ndim != 1:  # multi-label: plain random sample
+        return rng.choice(pool, size=n, replace=False)
+    classes, inverse, counts = np.unique(y[pool], return_inverse=True, return_counts=True)
+    exact = counts * (n / len(pool))
+    quota = np.floor(exact).astype(int)
+    remainder = n - quota.sum()
+    if remainder:
+        order = np.lexsort((rng.random(len(classes)), -(exact - quota)))
+        quota[order[:remainder]] += 1
+    chosen = [
+        rng.choice(pool[inverse == c], size=q, replace=False) for c, q in enumerate(quota) if q
+    ]
+    return rng.permutation(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+
+
+def retrieval_split(
+    X: Any,
+    y: Any,
+    *,
+    n_query: int | float,
+    n_train: int | float | None = None,
+    n_validation: int | float = 0,
+    random_state: int = 0,
+) -> RetrievalSplit:
+    """Split ``(X, y)`` into query, database, train and validation parts, stratified by label.
+
+    Parameters
+    ----------
+    X : array (n, ...), the samples (kept as they are: images stay images).
+    y : int array (n,) of class labels, or a (n, c) multi-label indicator matrix (not stratified).
+    n_query : count, or fraction of n, of held-out queries.
+    n_train : count (or fraction of the database) used to fit; default all of the database that
+        validation does not take.
+    n_validation : count (or fraction of the database) carved from the training draw for model selection.
+    random_state : seed; the same seed gives the same indices.
+
+    Returns
+    -------
+    RetrievalSplit with ``database`` = every non-query item, ``train`` and ``validation`` disjoint
+    subsets of the database. Each part lists its rows in a seeded random order, so that ranking
+    ties broken by database position are not correlated with the order of the source file (the
+    packaged MNIST sample, for one, is sorted by label).
+    """
+    y = check_labels(y, len(y) if hasattr(y, "__len__") else 0)
+    X = np.asarray(X)
+    if len(X) != len(y):
+        raise InvalidInputError(f"X has {len(X)} samples but y has {len(y)} labels")
+    n = len(y)
+    seed = check_random_state(random_state)
+    rng = np.random.default_rng(seed)
+    q = _count(n_query, n, "n_query")
+    if not 1 <= q < n:
+        raise InvalidInputError(
+            f"n_query must leave at least one database item and take at least one query; got {q} of {n}"
+        )
+    everything = np.arange(n)
+    query = _take(rng, everything, y, q)
+    database = rng.permutation(np.setdiff1d(everything, query))
+    v = _count(n_validation, len(database), "n_validation")
+    t = len(database) - v if n_train is None else _count(n_train, len(database), "n_train")
+    if t < 1 or t + v > len(database):
+        raise InvalidInputError(
+            f"n_train ({t}) + n_validation ({v}) must be between 1 and the database size ({len(database)})"
+        )
+    pool = _take(rng, database, y, t + v)
+    validation = _take(rng, pool, y, v) if v else np.empty(0, dtype=np.int64)
+    train = pool[~np.isin(pool, validation)]
+
+    def subset(idx: np.ndarray) -> Subset:
+        idx = idx.astype(np.int64)
+        return Subset(X=X[idx], y=y[idx], indices=idx)
+
+    return RetrievalSplit(subset(query), subset(database), subset(train), subset(validation))
+
+
+def default_split(dataset: Dataset, random_state: int = 0) -> RetrievalSplit:
+    """The dataset's standard split (``dataset.default_split``) with the given seed."""
+    return retrieval_split(dataset.X, dataset.y, random_state=random_state, **dataset.default_split)

@@ -1,0 +1,145 @@
+"""The main job, end to end on real data: learn codes, index them, search, measure.
+
+``run_demo`` fits each method on the train part of a dataset's standard split, encodes the
+database, indexes it in a :class:`~hashlearn.index.LinearIndex`, searches with the held-out queries
+and measures retrieval. It returns plain data; ``format_demo`` turns it into the text the
+``hashlearn demo`` command prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hashlearn._table import format_table
+from hashlearn.codes import codes_to_hex
+from hashlearn.datasets import default_split, load_dataset
+from hashlearn.evaluation import evaluate_codes
+from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
+from hashlearn.hashers import create_hasher
+from hashlearn.index import LinearIndex
+
+METRIC_NOTE = (
+    "mAP: mean over queries of average precision over the full database ranking; mAP@10: AP over "
+    "the top 10, divided by the relevant items retrieved there; P@10: share of the top 10 with the "
+    "query's label. Ranking: Hamming distance, ties by database index. Relevant: same label."
+)
+
+
+@dataclass
+class MethodResult:
+    method: str
+    n_bits: int
+    metrics: dict[str, float]
+    fit_seconds: float
+    encode_ms_per_item: float
+    search_ms_per_query: float
+    class_codes: list[tuple[int, str]] = field(default_factory=list)
+    class_pairs: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class DemoResult:
+    dataset: str
+    sizes: dict[str, int]
+    results: list[MethodResult]
+
+
+def run_demo(
+    dataset: str = "mnist5k",
+    *,
+    methods: Sequence[str] = ("lsh", "dsh"),
+    n_bits: int = 12,
+    random_state: int = 0,
+    method_params: dict[str, dict[str, Any]] | None = None,
+    verbose: bool = True,
+) -> DemoResult:
+    """Fit, index, search and evaluate each method on ``dataset``'s standard split."""
+    data = load_dataset(dataset)
+    split = default_split(data, random_state=random_state)
+    method_params = method_params or {}
+    results = []
+    for name in methods:
+        params = dict(method_params.get(name, {}))
+        hasher = create_hasher(name, n_bits=n_bits, random_state=random_state, **params)
+        if "verbose" in hasher.get_params():
+            hasher.verbose = verbose
+        start = time.perf_counter()
+        hasher.fit(split.train.X, split.train.y)
+        fit_seconds = time.perf_counter() - start
+
+        start = time.perf_counter()
+        db_codes = hasher.encode(split.database.X)
+        encode_ms = 1000 * (time.perf_counter() - start) / len(split.database)
+        query_codes = hasher.encode(split.query.X)
+
+        index = LinearIndex(n_bits)
+        index.add(db_codes)  # ids = database positions, as in the metrics
+        start = time.perf_counter()
+        index.search(query_codes, 10)
+        search_ms = 1000 * (time.perf_counter() - start) / len(query_codes)
+
+        metrics = evaluate_codes(
+            query_codes, split.query.y, db_codes, split.database.y, ks=(10,), map_at=(10,), radius=2
+        )
+        classes, medians = class_median_codes(query_codes, split.query.y, n_bits)
+        results.append(
+            MethodResult(
+                method=name,
+                n_bits=n_bits,
+                metrics=metrics,
+                fit_seconds=fit_seconds,
+                encode_ms_per_item=encode_ms,
+                search_ms_per_query=search_ms,
+                class_codes=list(zip((int(c) for c in classes), codes_to_hex(medians))),
+                class_pairs=extreme_class_pairs(classes, medians),
+            )
+        )
+    return DemoResult(dataset=dataset, sizes=split.sizes(), results=results)
+
+
+def format_demo(result: DemoResult) -> str:
+    """The demo's report as text: split sizes, the results table and, for the last method, the
+    per-class median codes with the closest and farthest pair of classes."""
+    sizes = ", ".join(f"{k} {v}" for k, v in result.sizes.items())
+    rows = [
+        [
+            r.method,
+            r.n_bits,
+            f"{r.metrics['mAP']:.4f}",
+            f"{r.metrics['mAP@10']:.4f}",
+            f"{r.metrics['P@10']:.4f}",
+            f"{r.fit_seconds:.1f}",
+            f"{r.encode_ms_per_item:.4f}",
+            f"{r.search_ms_per_query:.4f}",
+        ]
+        for r in result.results
+    ]
+    table = format_table(
+        ["method", "bits", "mAP", "mAP@10", "P@10", "fit s", "encode ms/item", "search ms/query"],
+        rows,
+    )
+    parts = [f"dataset {result.dataset}: {sizes}", "", table, "", METRIC_NOTE]
+    if result.results:
+        r = result.results[-1]
+        width = max(len(h) for _, h in r.class_codes)
+        lines = [f"  {c}  {h.rjust(width)}  {_bits(h, r.n_bits)}" for c, h in r.class_codes]
+        closest, farthest = r.class_pairs["closest"], r.class_pairs["farthest"]
+        parts += [
+            "",
+            f"{r.method} median code of each class over the queries (hex bytes, bit 0 first):",
+            *lines,
+            f"closest classes:  {closest[0]} and {closest[1]}, Hamming distance {closest[2]}",
+            f"farthest classes: {farthest[0]} and {farthest[1]}, Hamming distance {farthest[2]}",
+        ]
+    return "\n".join(parts)
+
+
+def _bits(hex_code: str, n_bits: int) -> str:
+    raw = np.frombuffer(bytes.fromhex(hex_code), dtype=np.uint8)
+    bits = np.unpackbits(raw, bitorder="little")[:n_bits]
+    return "".join(str(b) for b in bits)

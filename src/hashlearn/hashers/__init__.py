@@ -1,0 +1,81 @@
+"""Hashers behind one registry: ``create_hasher(name, n_bits=..., **params)``, ``list_hashers()``.
+
+Adding a method is one module plus one line in ``_REGISTRY``. Modules are imported when a hasher
+is first created, so listing names does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.hashers.base import Hasher, read_model_file
+
+# name -> (module, class, one-line description)
+_REGISTRY: dict[str, tuple[str, str, str]] = {
+    "lsh": ("hashlearn.hashers.lsh", "LSH", "sign of Gaussian random projections of centred data"),
+    "dsh": ("hashlearn.hashers.deep.dsh", "DSH", "Deep Supervised Hashing (Liu et al., CVPR 2016)"),
+}
+
+__all__ = [
+    "Hasher",
+    "create_hasher",
+    "describe_hashers",
+    "get_hasher_class",
+    "list_hashers",
+    "load_hasher",
+]
+
+
+def list_hashers() -> list[str]:
+    """Names of all registered hashers, sorted."""
+    return sorted(_REGISTRY)
+
+
+def describe_hashers() -> dict[str, str]:
+    """Registered names with a one-line description each."""
+    return {name: _REGISTRY[name][2] for name in list_hashers()}
+
+
+def get_hasher_class(name: str) -> type[Hasher]:
+    """The class registered under ``name``; raises UnknownNameError listing the known names."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise UnknownNameError(f"unknown hasher {name!r}; available: {', '.join(list_hashers())}")
+    module_name, class_name, _ = _REGISTRY[name]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def create_hasher(name: str, n_bits: int = 32, **params: Any) -> Hasher:
+    """Build the hasher registered under ``name`` with ``n_bits`` bits and its own parameters.
+
+    >>> hasher = create_hasher("lsh", n_bits=16, random_state=0)
+    """
+    cls = get_hasher_class(name)
+    allowed = cls._param_names()
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InvalidInputError(
+            f"hasher {name!r} has no parameter(s) {', '.join(unknown)}; its parameters are: {', '.join(allowed)}"
+        )
+    return cls(n_bits=n_bits, **params)
+
+
+def load_hasher(path: str | os.PathLike[str]) -> Hasher:
+    """Load a model written by ``Hasher.save`` (safetensors + JSON metadata; never pickle)."""
+    import json
+
+    metadata, arrays = read_model_file(path)
+    try:
+        params = json.loads(metadata["params"])
+        state = json.loads(metadata["state"])
+        method = metadata["method"]
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise FileFormatError(
+            f"{os.fspath(path)!r} has incomplete hashlearn metadata: {exc}"
+        ) from None
+    cls = get_hasher_class(method)
+    hasher = cls(**params)
+    hasher._set_state(arrays, state)
+    return hasher

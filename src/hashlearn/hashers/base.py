@@ -1,0 +1,187 @@
+"""The estimator contract every hasher follows, and its file format.
+
+A hasher is built with keyword arguments only (``__init__`` stores them and nothing else), learns
+in ``fit(X, y=None)`` which returns ``self``, keeps learned state in attributes ending in an
+underscore, and then maps samples to real-valued projections (``transform``) whose signs are the
+bits of the packed codes (``encode``).
+
+Models are saved as one safetensors file: the learned arrays are its tensors, and the method name,
+constructor parameters and learned scalars are JSON strings in its metadata. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hashlearn._io import atomic_write
+from hashlearn._validation import check_features, check_int
+from hashlearn.codes import MAX_BITS, pack_signs
+from hashlearn.exceptions import FileFormatError, NotFittedError
+
+MODEL_FORMAT = "hashlearn.hasher"
+MODEL_FORMAT_VERSION = 1
+
+
+class Hasher:
+    """Base class of all hashers.
+
+    Subclasses set ``name`` (their registry name) and ``input_kind`` (``"features"``: 2-D arrays,
+    image arrays are flattened; ``"images"``: ``(n, h, w)`` or ``(n, h, w, c)`` arrays), implement
+    ``fit`` and ``transform``, and say which learned arrays and values to save via ``_get_state``
+    and ``_set_state``.
+    """
+
+    name: ClassVar[str] = ""
+    input_kind: ClassVar[str] = "features"
+    supervised: ClassVar[bool] = False
+
+    n_bits: int
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as stored by ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_n_bits(self) -> int:
+        return check_int(self.n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
+
+    # -- estimator API ------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> Hasher:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transform(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
+        """Real-valued projections of shape ``(n, n_bits)``, ``float32``; bit = projection >= 0."""
+        raise NotImplementedError
+
+    def encode(self, X: Any) -> np.ndarray:
+        """Packed codes of shape ``(n, ceil(n_bits / 8))``, ``uint8`` (see :mod:`hashlearn.codes`)."""
+        return pack_signs(self.transform(X))
+
+    def fit_encode(self, X: Any, y: Any = None) -> np.ndarray:
+        """``fit(X, y)`` then ``encode(X)``."""
+        return self.fit(X, y).encode(X)
+
+    @property
+    def is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} ({self.name!r}) is not fitted yet; call fit(X, y) before "
+                "transform/encode/save"
+            )
+
+    def _check_input(
+        self, X: Any, name: str = "X", *, fitted_features: int | None = None
+    ) -> np.ndarray:
+        return check_features(X, name, n_features=fitted_features)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # pragma: no cover
+        """Learned arrays (saved as tensors) and JSON-able learned values (saved in metadata)."""
+        raise NotImplementedError
+
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], values: dict[str, Any]
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to ``path`` (one safetensors file; atomic: temp file + rename)."""
+        from safetensors.numpy import save as save_safetensors
+
+        self._check_fitted()
+        arrays, values = self._get_state()
+        metadata = {
+            "format": MODEL_FORMAT,
+            "format_version": str(MODEL_FORMAT_VERSION),
+            "method": self.name,
+            "params": json.dumps(self.get_params()),
+            "state": json.dumps(values),
+        }
+        from hashlearn import __version__
+
+        metadata["hashlearn_version"] = __version__
+        tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        metadata["sha256"] = _arrays_digest(tensors)
+        payload = save_safetensors(tensors, metadata=metadata)
+        with atomic_write(path) as handle:
+            handle.write(payload)
+
+
+def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """Read and check a model file; return its metadata and arrays. Raises FileFormatError."""
+    from safetensors.numpy import load as load_safetensors
+
+    path = os.fspath(path)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 8:
+        raise FileFormatError(f"{path!r} is not a hashlearn model: only {len(data)} bytes long")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len > len(data) - 8 or header_len > 100_000_000:
+        raise FileFormatError(
+            f"{path!r} is not a hashlearn model file, or it is truncated "
+            f"(header claims {header_len} bytes, file has {len(data) - 8} after the length)"
+        )
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FileFormatError(
+            f"{path!r} is not a hashlearn model file: its header is not JSON"
+        ) from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("format") != MODEL_FORMAT:
+        raise FileFormatError(
+            f"{path!r} is a safetensors file but not a hashlearn model (no hashlearn metadata)"
+        )
+    try:
+        version = int(metadata.get("format_version", ""))
+    except ValueError:
+        raise FileFormatError(f"{path!r} has an unreadable format version") from None
+    if version > MODEL_FORMAT_VERSION:
+        raise FileFormatError(
+            f"{path!r} was written in model format version {version}, newer than this hashlearn "
+            f"reads ({MODEL_FORMAT_VERSION}); upgrade hashlearn"
+        )
+    try:
+        arrays = load_safetensors(data)
+    except Exception as exc:  # safetensors raises its own error type for truncated/corrupt data
+        raise FileFormatError(f"{path!r} is truncated or corrupted: {exc}") from None
+    if metadata.get("sha256") != _arrays_digest(arrays):
+        raise FileFormatError(
+            f"{path!r} is corrupted: its arrays do not match their SHA-256 checksum"
+        )
+    return metadata, arrays
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,165 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hashlearn.cli import main
+
+
+@pytest.fixture
+def data_dir(tmp_path, digits_small):
+    X, y = digits_small
+    np.savez(tmp_path / "train.npz", X=X[:200], y=y[:200])
+    np.savez(tmp_path / "database.npz", X=X[:250], y=y[:250])
+    np.savez(tmp_path / "query.npz", X=X[250:], y=y[250:])
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [("lsh", []), ("dsh", ["--param", "epochs=3", "--param", "verbose=false"])],
+)
+def test_pipeline_fit_encode_index_search_evaluate(data_dir, capsys, method, params):
+    d = data_dir
+    assert (
+        main(
+            [
+                "fit",
+                "--method",
+                method,
+                "--bits",
+                "16",
+                "--data",
+                str(d / "train.npz"),
+                "--seed",
+                "0",
+                "--out",
+                str(d / "m.safetensors"),
+                *params,
+            ]
+        )
+        == 0
+    )
+    for part in ("database", "query"):
+        assert (
+            main(
+                [
+                    "encode",
+                    "--model",
+                    str(d / "m.safetensors"),
+                    "--data",
+                    str(d / f"{part}.npz"),
+                    "--out",
+                    str(d / f"{part}_codes.npy"),
+                ]
+            )
+            == 0
+        )
+    codes = np.load(d / "database_codes.npy")
+    assert codes.shape == (250, 2) and codes.dtype == np.uint8
+    assert (
+        main(["index", "--codes", str(d / "database_codes.npy"), "--out", str(d / "db.hlidx")]) == 0
+    )
+    assert (
+        main(
+            [
+                "search",
+                "--index",
+                str(d / "db.hlidx"),
+                "--queries",
+                str(d / "query_codes.npy"),
+                "-k",
+                "5",
+                "--out",
+                str(d / "hits.npz"),
+            ]
+        )
+        == 0
+    )
+    hits = np.load(d / "hits.npz")
+    assert hits["ids"].shape == (50, 5) and hits["distances"].shape == (50, 5)
+    assert (
+        main(
+            [
+                "search",
+                "--index",
+                str(d / "db.hlidx"),
+                "--queries",
+                str(d / "query_codes.npy"),
+                "--radius",
+                "1",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--query-codes",
+                str(d / "query_codes.npy"),
+                "--query-labels",
+                str(d / "query.npz"),
+                "--db-codes",
+                str(d / "database_codes.npy"),
+                "--db-labels",
+                str(d / "database.npz"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "mAP" in out and "P@10" in out
+
+
+def test_split_writes_every_part(tmp_path, capsys):
+    assert main(["split", "--dataset", "digits", "--out", str(tmp_path)]) == 0
+    sizes = {
+        p: len(np.load(tmp_path / f"{p}.npz")["y"])
+        for p in ("query", "database", "train", "validation")
+    }
+    assert sizes == {"query": 180, "database": 1617, "train": 1300, "validation": 200}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["fit", "--method", "nope", "--data", "{d}/train.npz", "--out", "{d}/m"],
+            "unknown hasher 'nope'",
+        ),
+        (
+            ["fit", "--method", "lsh", "--data", "{d}/missing.npz", "--out", "{d}/m"],
+            "file not found",
+        ),
+        (
+            ["fit", "--method", "lsh", "--bits", "0", "--data", "{d}/train.npz", "--out", "{d}/m"],
+            "n_bits must be >= 1",
+        ),
+        (
+            ["encode", "--model", "{d}/train.npz", "--data", "{d}/train.npz", "--out", "{d}/c.npy"],
+            "not a hashlearn model",
+        ),
+        (
+            ["search", "--index", "{d}/train.npz", "--queries", "{d}/train.npz"],
+            "not a hashlearn index",
+        ),
+    ],
+)
+def test_errors_are_one_clear_line(data_dir, capsys, argv, message):
+    assert main([a.format(d=data_dir) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_runs_as_a_program():
+    out = subprocess.run(
+        [sys.executable, "-m", "hashlearn.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("demo", "fit", "encode", "index", "search", "evaluate"):
+        assert command in out.stdout
