@@ -59,14 +59,15 @@ def test_pipeline_fit_encode_index_search_evaluate(data_dir, capsys, method, par
     codes = np.load(d / "database_codes.npy")
     assert codes.shape == (250, 2) and codes.dtype == np.uint8
     assert (
-        main(["index", "--codes", str(d / "database_codes.npy"), "--out", str(d / "db.hlidx")]) == 0
+        main(["index", "--codes", str(d / "database_codes.npy"), "--out", str(d / "db.hlindex")])
+        == 0
     )
     assert (
         main(
             [
                 "search",
                 "--index",
-                str(d / "db.hlidx"),
+                str(d / "db.hlindex"),
                 "--queries",
                 str(d / "query_codes.npy"),
                 "-k",
@@ -84,7 +85,7 @@ def test_pipeline_fit_encode_index_search_evaluate(data_dir, capsys, method, par
             [
                 "search",
                 "--index",
-                str(d / "db.hlidx"),
+                str(d / "db.hlindex"),
                 "--queries",
                 str(d / "query_codes.npy"),
                 "--radius",

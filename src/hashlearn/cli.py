@@ -19,8 +19,8 @@ A typical pipeline on arrays stored as .npy/.npz (npz files hold X and y):
   hashlearn fit --method dsh --bits 12 --data data/train.npz --out dsh.safetensors
   hashlearn encode --model dsh.safetensors --data data/database.npz --out db_codes.npy
   hashlearn encode --model dsh.safetensors --data data/query.npz --out q_codes.npy
-  hashlearn index --codes db_codes.npy --out db.hlidx
-  hashlearn search --index db.hlidx --queries q_codes.npy -k 10 --out hits.npz
+  hashlearn index --codes db_codes.npy --out db.hlindex
+  hashlearn search --index db.hlindex --queries q_codes.npy -k 10 --out hits.npz
   hashlearn evaluate --query-codes q_codes.npy --query-labels data/query.npz \\
                      --db-codes db_codes.npy --db-labels data/database.npz
 """
@@ -89,7 +89,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         random_state=args.seed,
         method_params=params,
         verbose=not args.quiet,
+        log=None if args.quiet else lambda line: print(line, flush=True),
     )
+    print()
     print(format_demo(result))
     return 0
 

@@ -8,8 +8,9 @@ and measures retrieval. It returns plain data; ``format_demo`` turns it into the
 
 from __future__ import annotations
 
+import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +58,13 @@ def run_demo(
     random_state: int = 0,
     method_params: dict[str, dict[str, Any]] | None = None,
     verbose: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Fit, index, search and evaluate each method on ``dataset``'s standard split."""
+    """Fit, index, search and evaluate each method on ``dataset``'s standard split.
+
+    ``verbose`` shows the hashers' progress bars; ``log`` receives one line per stage.
+    """
+    log = log or (lambda message: None)
     data = load_dataset(dataset)
     split = default_split(data, random_state=random_state)
     method_params = method_params or {}
@@ -68,9 +74,11 @@ def run_demo(
         hasher = create_hasher(name, n_bits=n_bits, random_state=random_state, **params)
         if "verbose" in hasher.get_params():
             hasher.verbose = verbose
+        log(f"fitting {hasher!r} on {len(split.train)} training images")
         start = time.perf_counter()
         hasher.fit(split.train.X, split.train.y)
         fit_seconds = time.perf_counter() - start
+        log(f"  fitted in {fit_seconds:.1f} s; encoding, indexing, searching, evaluating")
 
         start = time.perf_counter()
         db_codes = hasher.encode(split.database.X)
@@ -123,7 +131,13 @@ def format_demo(result: DemoResult) -> str:
         ["method", "bits", "mAP", "mAP@10", "P@10", "fit s", "encode ms/item", "search ms/query"],
         rows,
     )
-    parts = [f"dataset {result.dataset}: {sizes}", "", table, "", METRIC_NOTE]
+    parts = [
+        f"dataset {result.dataset}: {sizes}",
+        "",
+        table,
+        "",
+        textwrap.fill(METRIC_NOTE, width=100),
+    ]
     if result.results:
         r = result.results[-1]
         width = max(len(h) for _, h in r.class_codes)

@@ -320,22 +320,6 @@ class LinearIndex(BinaryIndex):
                 d1 = min(d0 + db_block, self._ntotal)
                 out = block_distances[: q1 - q0, : d1 - d0]
                 _hamming_words(query_words[q0:q1], self._db_words(d0, d1), out)
-                best = _merge_top_k(best, out, rank[d0:d1], kk)
-            best.sort(axis=1)
-            distances[q0:q1, :kk] = best >> _RANK_BITS
-            labels[q0:q1, :kk] = sorted_ids[best & _RANK_MASK]
-        return distances, labels
-        sorted_ids, rank = self._ids_in_order()
-        query_words = _as_words(queries)
-        query_block, db_block = self._blocks(nq, kk)
-        block_distances = np.empty((query_block, db_block), dtype=np.int32)
-        for q0 in range(0, nq, query_block):
-            q1 = min(q0 + query_block, nq)
-            best = np.empty((q1 - q0, 0), dtype=np.int64)
-            for d0 in range(0, self._ntotal, db_block):
-                d1 = min(d0 + db_block, self._ntotal)
-                out = block_distances[: q1 - q0, : d1 - d0]
-                _hamming_words(query_words[q0:q1], self._db_words(d0, d1), out)
                 keys = out.astype(np.int64)
                 keys <<= _RANK_BITS
                 keys |= rank[d0:d1]
