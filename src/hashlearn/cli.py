@@ -210,6 +210,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from hashlearn.benchmark import run_benchmark, summarize, write_results
+    from hashlearn.hashers import get_hasher_class, list_hashers
+
+    if args.methods == "all":
+        methods = list_hashers()
+    elif args.methods == "shallow":
+        methods = [m for m in list_hashers() if get_hasher_class(m).input_kind == "features"]
+    else:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bits = [int(b) for b in args.bits.split(",") if b.strip()]
+    seeds = list(range(args.seeds))
+    params: dict[str, dict[str, Any]] = {}
+    for key, value in args.param or []:
+        method, dot, name = key.partition(".")
+        if not dot:
+            raise InvalidInputError(f"--param takes METHOD.KEY=VALUE, got {key!r}")
+        params.setdefault(method, {})[name] = value
+    rows = run_benchmark(
+        args.dataset,
+        methods,
+        bits,
+        seeds,
+        features=args.features,
+        method_params=params,
+        verbose=not args.quiet,
+        log=None if args.quiet else print,
+    )
+    print()
+    print(f"{args.dataset}, {args.features} features, {len(seeds)} seed(s); mean ± std over seeds")
+    print(summarize(rows, "mAP"))
+    print()
+    print(summarize(rows, "P_at_10"))
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"benchmark-{args.dataset}-{args.features}")
+    config = {
+        "dataset": args.dataset,
+        "features": args.features,
+        "methods": methods,
+        "bits": bits,
+        "seeds": seeds,
+        "params": params,
+    }
+    write_results(rows, stem + ".csv", stem + ".json", config)
+    print(f"\nresults -> {stem}.csv, {stem}.json")
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 
@@ -237,6 +285,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation and batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "benchmark", help="methods x bits x seeds table of mAP and P@10 on a dataset"
+    )
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument(
+        "--features",
+        default="pixels",
+        help="feature extractor for shallow methods (pixels, hog, gist)",
+    )
+    p.add_argument(
+        "--methods",
+        default="shallow",
+        help="comma-separated hashers, or 'shallow' (default) or 'all'",
+    )
+    p.add_argument("--bits", default="8,12,16,32,64", help="comma-separated code lengths")
+    p.add_argument(
+        "--seeds", type=int, default=3, help="number of seeds (0..n-1): split and hasher seeds"
+    )
+    p.add_argument(
+        "--param",
+        type=_parse_param,
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="hasher parameter, e.g. --param dsh.epochs=10 (repeatable)",
+    )
+    p.add_argument("--out", default="benchmark-results", help="folder for the CSV and JSON results")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("list", help="list hashers and datasets")
     p.set_defaults(func=cmd_list)

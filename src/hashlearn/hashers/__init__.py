@@ -16,6 +16,37 @@ from hashlearn.hashers.base import Hasher, read_model_file
 # name -> (module, class, one-line description)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
     "lsh": ("hashlearn.hashers.lsh", "LSH", "sign of Gaussian random projections of centred data"),
+    "pcah": (
+        "hashlearn.hashers.pca",
+        "PCAH",
+        "PCA hashing: signs of the top principal components (Wang, Kumar & Chang, CVPR 2010)",
+    ),
+    "itq": (
+        "hashlearn.hashers.itq",
+        "ITQ",
+        "Iterative Quantization: PCA then a learned rotation (Gong et al., TPAMI 2013)",
+    ),
+    "itq-cca": (
+        "hashlearn.hashers.itq",
+        "ITQCCA",
+        "supervised ITQ on regularised CCA directions (Gong et al., TPAMI 2013)",
+    ),
+    "sh": (
+        "hashlearn.hashers.spectral",
+        "SpectralHashing",
+        "Spectral Hashing (Weiss, Torralba & Fergus, NIPS 2008)",
+    ),
+    "sph": (
+        "hashlearn.hashers.spherical",
+        "SphericalHashing",
+        "Spherical Hashing (Heo et al., CVPR 2012)",
+    ),
+    "ksh": (
+        "hashlearn.hashers.ksh",
+        "KSH",
+        "Kernel-Based Supervised Hashing (Liu et al., CVPR 2012)",
+    ),
+    "sdh": ("hashlearn.hashers.sdh", "SDH", "Supervised Discrete Hashing (Shen et al., CVPR 2015)"),
     "dsh": ("hashlearn.hashers.deep.dsh", "DSH", "Deep Supervised Hashing (Liu et al., CVPR 2016)"),
 }
 
