@@ -101,7 +101,7 @@ def test_supervised_hashers_need_labels(name, digits_small):
 
 
 def test_unknown_hasher_name():
-    with pytest.raises(UnknownNameError, match="unknown hasher 'nope'; available: .*dsh.*lsh"):
+    with pytest.raises(UnknownNameError, match=r"unknown hasher 'nope'; available: .*dsh.*lsh"):
         create_hasher("nope")
 
 
