@@ -41,6 +41,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
         "SphericalHashing",
         "Spherical Hashing (Heo et al., CVPR 2012)",
     ),
+    "agh": ("hashlearn.hashers.agh", "AGH", "Anchor Graph Hashing (Liu et al., ICML 2011)"),
+    "dgh": ("hashlearn.hashers.dgh", "DGH", "Discrete Graph Hashing (Liu et al., NIPS 2014)"),
     "ksh": (
         "hashlearn.hashers.ksh",
         "KSH",
