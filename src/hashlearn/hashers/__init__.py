@@ -43,6 +43,16 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ),
     "agh": ("hashlearn.hashers.agh", "AGH", "Anchor Graph Hashing (Liu et al., ICML 2011)"),
     "dgh": ("hashlearn.hashers.dgh", "DGH", "Discrete Graph Hashing (Liu et al., NIPS 2014)"),
+    "sgh": (
+        "hashlearn.hashers.sgh",
+        "SGH",
+        "Stochastic Generative Hashing (Dai et al., ICML 2017)",
+    ),
+    "grh": (
+        "hashlearn.hashers.grh",
+        "GRH",
+        "Graph Regularised Hashing (Moran & Lavrenko, ECIR 2015)",
+    ),
     "ksh": (
         "hashlearn.hashers.ksh",
         "KSH",

@@ -15,8 +15,6 @@ plays the role of the bias term). A hash function is then linear in ``phi(x)``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,21 +91,3 @@ def _rbf(sq: np.ndarray, sigma: float) -> np.ndarray:
     """``exp(-sq / (2 sigma^2))`` of float32 squared distances, in place."""
     sq *= np.float32(-1.0 / (2.0 * sigma**2))
     return np.exp(sq, out=sq)
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the block with one BLAS thread.
-
-    The greedy and alternating loops of KSH and SDH make thousands of small BLAS calls
-    (matrix-vector products of a few hundred thousand flops) for which threads only add
-    synchronisation; on a busy machine that synchronisation costs more than the work, by orders
-    of magnitude. ``threadpoolctl`` comes with scikit-learn; without it the block runs unchanged.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield

@@ -54,10 +54,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from hashlearn._threads import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_labels, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.base import Hasher
-from hashlearn.hashers.pca import check_n_components, principal_directions, single_threaded_blas
+from hashlearn.hashers.pca import check_n_components, principal_directions
 
 
 def random_rotation(k: int, rng: np.random.Generator) -> np.ndarray:

@@ -36,9 +36,10 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
+from hashlearn._threads import single_threaded_blas
 from hashlearn._validation import check_int, check_labels, check_random_state
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel, single_threaded_blas
+from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
 from hashlearn.hashers.base import Hasher
 
 # Ridge added to Kbar^T Kbar (relative to its mean diagonal) so the eigenproblem is definite.

@@ -16,34 +16,15 @@ so that the largest-magnitude entry of each direction is positive.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
+from hashlearn._threads import single_threaded_blas
 from hashlearn._validation import check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.base import Hasher
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the block with one BLAS thread.
-
-    For the symmetric eigensolver (a sequence of matrix-vector products) and ITQ's loop (many
-    products of an ``(n, c)`` by a ``(c, c)`` matrix), threads add mostly synchronisation, which on
-    a busy machine costs far more than the work. ``threadpoolctl`` comes with scikit-learn; without
-    it the block runs unchanged.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def check_n_components(n_bits: int, X: np.ndarray, method: str) -> None:

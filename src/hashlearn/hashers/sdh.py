@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from hashlearn._threads import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_labels, check_random_state
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel, single_threaded_blas
+from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
 from hashlearn.hashers.base import Hasher
 
 
