@@ -1,136 +1,245 @@
-"""The shared part of deep hashers: a backbone, a loss module, and a seeded training loop."""
+"""The shared part of deep hashers: a backbone, a loss module, and the :class:`Trainer`."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from hashlearn._validation import (
-    check_float,
-    check_images,
-    check_int,
-    check_labels,
-    check_random_state,
-)
+from hashlearn._validation import check_images, check_labels, check_random_state
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers.base import Hasher
 from hashlearn.hashers.deep.backbones import create_backbone
-from hashlearn.hashers.deep.losses import pairwise_similarity
+from hashlearn.hashers.deep.losses import HashLoss
+from hashlearn.hashers.deep.trainer import (
+    ArrayDataset,
+    Trainer,
+    TrainerConfig,
+    resolve_device,
+    standardize,
+)
 
+__all__ = ["DeepHasher", "resolve_device"]
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU; otherwise any torch device string."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InvalidInputError(
-            f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:i]'"
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError(f"device {device!r} was asked for but CUDA is not available")
-    return resolved
+_PATH_PARAMS = ("checkpoint_dir", "log_csv")
 
 
 class DeepHasher(Hasher):
-    """A supervised deep hasher: ``backbone(images) -> (n, n_bits)`` real outputs, trained with
-    ``self._make_loss()`` on mini-batches; codes are the signs of the outputs.
+    """A supervised deep hasher: ``backbone(images) -> (n, n_bits)`` real outputs, trained by the
+    :class:`~hashlearn.hashers.deep.trainer.Trainer` with ``self._make_loss()``; codes are the
+    signs of the outputs (bit 1 where the output is >= 0).
 
-    Subclasses define ``__init__`` (storing their parameters, which include ``n_bits``,
-    ``backbone``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``device``,
-    ``random_state`` and ``verbose``) and ``_make_loss``.
+    Subclasses list every parameter in their own ``__init__`` (the ones below plus their loss's),
+    pass the common ones to ``DeepHasher.__init__`` and implement ``_make_loss``.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length.
+    backbone : str
+        Network name (``hashlearn.hashers.deep.backbones.list_backbones``).
+    backbone_params : dict or None
+        Extra keyword arguments of the backbone.
+    epochs, batch_size, lr, weight_decay : Adam training schedule.
+    lr_schedule : {"constant", "cosine", "step"}
+        Per-epoch learning rate; ``lr_step_size`` (None: a third of the epochs) and ``lr_gamma``
+        parametrise ``"step"`` (see :func:`~hashlearn.hashers.deep.trainer.scheduled_lr`).
+    patience : int or None
+        Early stopping on the validation mAP (needs ``X_val``, ``y_val`` in ``fit``).
+    augment : bool
+        Random crop and horizontal flip of training batches (natural colour images only).
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:i]"``.
+    amp : bool
+        Mixed precision on CUDA (ignored on the CPU).
+    random_state : int or None
+        Seed of initialisation, batch order and augmentation; the same seed reproduces the codes
+        on the CPU.
+    verbose : bool
+        Progress bar over epochs with the loss and the validation mAP.
+    checkpoint_dir : path or None
+        Checkpoint after every epoch there; ``fit(..., resume=True)`` continues from it.
+    log_csv : path or None
+        Per-epoch log (epoch, loss, lr, val_mAP, seconds, images_per_s) rewritten atomically.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network, on the CPU, in eval mode, holding the weights of ``best_epoch_``.
+    image_shape_ : tuple of int
+        ``(h, w, c)`` of the training images.
+    channel_mean_, channel_std_ : numpy.ndarray of float32, shape (c,)
+        Per-channel standardisation, computed on the training images.
+    history_ : list of dict
+        One row per epoch: ``epoch`` (from 1), ``loss``, ``lr``, ``val_mAP`` (None without
+        validation data), ``seconds``, ``images_per_s``.
+    best_epoch_ : int
+        The epoch whose weights were kept: best validation mAP, or the last epoch.
+    loss_history_ : list of float
+        The mean training loss of each epoch.
+    fit_seconds_ : float
     """
 
     input_kind = "images"
     supervised = True
 
-    backbone: str
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    device: str
-    random_state: int | None
-    verbose: bool
+    def __init__(
+        self,
+        n_bits: int = 12,
+        *,
+        backbone: str = "small-cnn",
+        backbone_params: dict[str, Any] | None = None,
+        epochs: int = 30,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        lr_step_size: int | None = None,
+        lr_gamma: float = 0.1,
+        patience: int | None = None,
+        augment: bool = False,
+        device: str = "auto",
+        amp: bool = True,
+        random_state: int | None = None,
+        verbose: bool = True,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        log_csv: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.n_bits = n_bits
+        self.backbone = backbone
+        self.backbone_params = backbone_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
+        self.patience = patience
+        self.augment = augment
+        self.device = device
+        self.amp = amp
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.log_csv = log_csv
 
-    def _make_loss(self) -> nn.Module:  # pragma: no cover - abstract
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments; path arguments as strings (models store them as JSON)."""
+        params = super().get_params()
+        for name in _PATH_PARAMS:
+            if isinstance(params.get(name), os.PathLike):
+                params[name] = os.fspath(params[name])
+        return params
+
+    def _make_loss(self) -> HashLoss:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _backbone_params(self) -> dict[str, Any]:
+        params = self.backbone_params
+        if params is None:
+            return {}
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise InvalidInputError(
+                f"backbone_params must be a dict of keyword arguments or None, got {params!r}"
+            )
+        return dict(params)
 
     def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
         h, w, c = image_shape
-        return create_backbone(self.backbone, (c, h, w), self._check_n_bits())
+        return create_backbone(
+            self.backbone, (c, h, w), self._check_n_bits(), **self._backbone_params()
+        )
+
+    def _trainer_config(self, resume: bool) -> TrainerConfig:
+        return TrainerConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            lr_step_size=self.lr_step_size,
+            lr_gamma=self.lr_gamma,
+            patience=self.patience,
+            augment=self.augment,
+            device=self.device,
+            amp=self.amp,
+            random_state=self.random_state,
+            verbose=self.verbose,
+            checkpoint_dir=self.checkpoint_dir,
+            resume=resume,
+            log_csv=self.log_csv,
+            description=f"{self.name} {self.n_bits} bits",
+        )
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """``(n, h, w, c)`` float32 in [0, 1] -> standardised ``(n, c, h, w)`` tensor."""
-        x = torch.from_numpy((X - self.channel_mean_) / self.channel_std_)
-        return x.permute(0, 3, 1, 2).contiguous()
+        return standardize(X, self.channel_mean_, self.channel_std_)
 
-    def fit(self, X: Any, y: Any = None) -> DeepHasher:
-        """Train on images ``X`` (n, h, w[, c]) with labels ``y`` (n,) or (n, n_labels)."""
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        X_val: Any = None,
+        y_val: Any = None,
+        resume: bool = False,
+    ) -> DeepHasher:
+        """Train on images ``X`` (n, h, w[, c]) with labels ``y`` (n,) or (n, n_labels).
+
+        ``X_val``, ``y_val``: validation images and labels (same kinds), disjoint from the
+        training and query sets; when given, the epoch with the best validation mAP is kept and
+        ``patience`` can stop training early. Nothing but ``X``, ``y``, ``X_val`` and ``y_val``
+        is seen in training. ``resume``: continue from the checkpoint in ``checkpoint_dir``.
+        """
+        start = time.perf_counter()
         self._check_n_bits()
-        epochs = check_int(self.epochs, "epochs", minimum=1, maximum=100_000)
-        batch_size = check_int(self.batch_size, "batch_size", minimum=2)
-        lr = check_float(self.lr, "lr", minimum=0.0, strict_minimum=True)
-        weight_decay = check_float(self.weight_decay, "weight_decay", minimum=0.0)
+        config = self._trainer_config(resume)
         seed = check_random_state(self.random_state)
-        if seed is None:
+        if seed is None:  # the trainer draws its own seed (or takes the resumed run's)
             seed = int(np.random.SeedSequence().entropy % (2**32))
+        self._backbone_params()
         if y is None:
             raise InvalidInputError(f"{self.name!r} is supervised: fit(X, y) needs labels y")
+        if (X_val is None) != (y_val is None):
+            raise InvalidInputError("pass both X_val and y_val, or neither")
         X = check_images(X)
         y = check_labels(y, len(X))
         if len(X) < 2:
             raise InvalidInputError(f"{self.name!r} needs at least 2 training images, got {len(X)}")
-        device = resolve_device(self.device)
+        image_shape = tuple(int(s) for s in X.shape[1:])
+        mean = X.mean(axis=(0, 1, 2)).astype(np.float32)
+        std = np.maximum(X.std(axis=(0, 1, 2)), 1e-6).astype(np.float32)
+        train = ArrayDataset(X, y, mean=mean, std=std, name="X")
+        validation = None
+        if X_val is not None:
+            X_val = check_images(X_val, "X_val", image_shape=image_shape)
+            y_val = check_labels(y_val, len(X_val), "y_val")
+            if y_val.shape[1:] != y.shape[1:]:
+                raise InvalidInputError(
+                    f"y_val has shape {y_val.shape} but y has shape {y.shape}: both must be class "
+                    "labels, or indicators of the same classes"
+                )
+            validation = ArrayDataset(X_val, y_val, mean=mean, std=std, name="X_val")
+        del X, X_val
 
-        self.image_shape_ = tuple(int(s) for s in X.shape[1:])
-        self.channel_mean_ = X.mean(axis=(0, 1, 2)).astype(np.float32)
-        self.channel_std_ = np.maximum(X.std(axis=(0, 1, 2)), 1e-6).astype(np.float32)
-        inputs = self._to_tensor(X).to(device)
-        labels = torch.from_numpy(y).to(device)
-        loss_fn = self._make_loss()
-        devices = [device.index or 0] if device.type == "cuda" else []
-        history: list[float] = []
-        start = time.perf_counter()
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            net = self._build_network(self.image_shape_).to(device)
-            optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-            order_rng = torch.Generator().manual_seed(seed)
-            n = len(inputs)
-            bar = tqdm(
-                range(epochs),
-                desc=f"{self.name} {self.n_bits} bits",
-                unit="epoch",
-                disable=not self.verbose,
-                leave=False,
-            )
-            for _ in bar:
-                net.train()
-                order = torch.randperm(n, generator=order_rng).to(device)
-                total, batches = 0.0, 0
-                for begin in range(0, n, batch_size):
-                    idx = order[begin : begin + batch_size]
-                    if len(idx) < 2:
-                        continue
-                    outputs = net(inputs[idx])
-                    loss = loss_fn(outputs, pairwise_similarity(labels[idx]))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    total += float(loss.detach())
-                    batches += 1
-                history.append(total / max(batches, 1))
-                bar.set_postfix(loss=f"{history[-1]:.4f}")
-        net.eval()
-        self.net_ = net.to("cpu") if device.type != "cpu" else net
-        self.loss_history_ = history
+        with torch.random.fork_rng(devices=[]):  # the initialisation is seeded, on the CPU
+            torch.random.default_generator.manual_seed(seed)
+            net = self._build_network(image_shape)
+        loss = self._make_loss()
+        result = Trainer(config).fit(net, loss, train, validation)
+
+        self.net_ = net.to("cpu")
+        self.image_shape_ = image_shape
+        self.channel_mean_ = mean
+        self.channel_std_ = std
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.loss_history_ = [row["loss"] for row in result.history]
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -153,16 +262,16 @@ class DeepHasher(Hasher):
         arrays["channel_std"] = self.channel_std_
         values = {
             "image_shape": list(self.image_shape_),
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
             "loss_history": self.loss_history_,
             "fit_seconds": self.fit_seconds_,
         }
         return arrays, values
 
     def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        self.image_shape_ = tuple(int(s) for s in values["image_shape"])
-        self.channel_mean_ = arrays["channel_mean"]
-        self.channel_std_ = arrays["channel_std"]
-        net = self._build_network(self.image_shape_)
+        image_shape = tuple(int(s) for s in values["image_shape"])
+        net = self._build_network(image_shape)
         state = {
             k[len("net.") :]: torch.from_numpy(v.copy())
             for k, v in arrays.items()
@@ -176,5 +285,14 @@ class DeepHasher(Hasher):
             ) from None
         net.eval()
         self.net_ = net
-        self.loss_history_ = list(values.get("loss_history", []))
+        self.image_shape_ = image_shape
+        self.channel_mean_ = arrays["channel_mean"]
+        self.channel_std_ = arrays["channel_std"]
+        self.loss_history_ = [float(v) for v in values.get("loss_history", [])]
+        # Models saved before the trainer kept only the loss of each epoch.
+        self.history_ = list(
+            values.get("history")
+            or [{"epoch": i + 1, "loss": v} for i, v in enumerate(self.loss_history_)]
+        )
+        self.best_epoch_ = int(values.get("best_epoch", len(self.history_)))
         self.fit_seconds_ = float(values.get("fit_seconds", 0.0))
