@@ -14,7 +14,8 @@ from hashlearn.exceptions import (
 )
 
 # Settings that keep each method's fit to a second or two; everything else is the default.
-FAST = {"dsh": {"epochs": 2, "verbose": False}}
+DEEP = ("dsh", "dpsh", "hashnet", "dsdh", "dch", "csq")
+FAST = {name: {"epochs": 2, "verbose": False} for name in DEEP}
 N_BITS = 12
 
 

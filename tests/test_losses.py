@@ -51,7 +51,7 @@ def test_dpsh_within_batch_matches_hand_computation():
 
 
 def test_dpsh_pairs_the_batch_with_the_memory_of_all_training_outputs():
-    loss = DPSHLoss(eta=0.1)
+    loss = DPSHLoss(eta=0.1, memory=True)
     loss.setup(3, 2, torch.tensor([0, 0, 1]), torch.Generator().manual_seed(0))
     u = torch.tensor([[1.0, 0.5]])
     # the batch (sample 0) is written into the memory first; samples 1, 2 are still zeros:
@@ -139,7 +139,7 @@ def test_csq_matches_hand_computation():
 
 
 def test_dsdh_forward_matches_hand_computation():
-    loss = DSDHLoss(eta=2.0)
+    loss = DSDHLoss(eta=2.0, memory_pairs=True)
     loss.setup(2, 2, torch.tensor([0, 1]), torch.Generator().manual_seed(0))
     loss.codes = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
     u = torch.tensor([[0.5, -1.0]])
@@ -256,7 +256,7 @@ def _ready(loss: HashLoss, labels: torch.Tensor, n_bits: int, outputs: torch.Ten
 
 GRAD_CASES = {
     "dsh": lambda: DSHLoss(margin=20.0, alpha=0.0),
-    "dpsh": lambda: DPSHLoss(eta=0.1),
+    "dpsh": lambda: DPSHLoss(eta=0.1, memory=True),
     "dpsh-batch": lambda: DPSHLoss(eta=0.1, memory=False),
     "hashnet": lambda: HashNetLoss(beta0=1.5),
     "dsdh": lambda: DSDHLoss(eta=5.0),
@@ -324,7 +324,7 @@ def test_loss_state_round_trips_through_state_dict(name):
 
 def test_losses_with_state_refuse_to_run_before_setup():
     z, labels = torch.randn(3, 4), torch.tensor([0, 1, 0])
-    for loss in (DPSHLoss(), DSDHLoss(), CSQLoss()):
+    for loss in (DPSHLoss(memory=True), DSDHLoss(), CSQLoss()):
         with pytest.raises(NotFittedError, match="setup"):
             loss(z, labels, arange(3))
     with pytest.raises(NotFittedError):
@@ -350,7 +350,7 @@ def test_factory_builds_losses_with_paper_defaults():
     assert create_loss("dsh", 16).margin == 32.0
     assert create_loss("dsh", 16, margin=5).margin == 5.0
     assert create_loss("hashnet", 16).alpha == pytest.approx(10 / 16)
-    assert create_loss("dsdh", 16).eta == 55.0
+    assert create_loss("dsdh", 16).eta == 1.0
     assert create_loss("dpsh", 8).eta == 0.1
     assert isinstance(create_loss("csq", 8, centers="random"), CSQLoss)
     with pytest.raises(UnknownNameError, match="dpsh"):

@@ -95,7 +95,15 @@ def run_benchmark(
                     params.setdefault("verbose", False)
                 hasher = create_hasher(method, n_bits=n_bits, random_state=seed, **params)
                 start = time.perf_counter()
-                hasher.fit(inputs["train"], split.train.y)
+                if deep and len(split.validation):  # model selection on the validation part only
+                    hasher.fit(
+                        inputs["train"],
+                        split.train.y,
+                        X_val=split.validation.X,
+                        y_val=split.validation.y,
+                    )
+                else:
+                    hasher.fit(inputs["train"], split.train.y)
                 fit_s = time.perf_counter() - start
                 start = time.perf_counter()
                 db_codes = hasher.encode(inputs["database"])

@@ -75,9 +75,11 @@ def _save_npz(path: str, **arrays: np.ndarray) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from hashlearn.demo import format_demo, run_demo
+    from hashlearn.hashers import get_hasher_class
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    params = {"dsh": {"epochs": args.epochs}} if "dsh" in methods else {}
+    deep = [m for m in methods if get_hasher_class(m).input_kind == "images"]
+    params = {m: {"epochs": args.epochs, "patience": args.patience} for m in deep}
     print(
         f"hashlearn demo: {', '.join(methods)} at {args.bits} bits on {args.dataset} (seed {args.seed})",
         flush=True,
@@ -227,7 +229,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         method, dot, name = key.partition(".")
         if not dot:
             raise InvalidInputError(f"--param takes METHOD.KEY=VALUE, got {key!r}")
-        params.setdefault(method, {})[name] = value
+        deep = [m for m in methods if get_hasher_class(m).input_kind == "images"]
+        for target in deep if method == "deep" else [method]:
+            params.setdefault(target, {})[name] = value
     rows = run_benchmark(
         args.dataset,
         methods,
@@ -281,7 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", default="lsh,dsh", help="comma-separated hashers (default: lsh,dsh)"
     )
     p.add_argument("--bits", type=int, default=12, help="code length (default: 12)")
-    p.add_argument("--epochs", type=int, default=30, help="DSH training epochs (default: 30)")
+    p.add_argument(
+        "--epochs", type=int, default=50, help="deep training epochs at most (default: 50)"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="stop deep training after this many epochs without a better validation mAP (default: 10)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation and batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
@@ -309,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_parse_param,
         action="append",
         metavar="METHOD.KEY=VALUE",
-        help="hasher parameter, e.g. --param dsh.epochs=10 (repeatable)",
+        help="hasher parameter, e.g. --param dsh.epochs=10; deep.KEY=VALUE sets it for every deep method (repeatable)",
     )
     p.add_argument("--out", default="benchmark-results", help="folder for the CSV and JSON results")
     p.add_argument("--quiet", action="store_true")

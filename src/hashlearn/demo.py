@@ -62,6 +62,9 @@ def run_demo(
 ) -> DemoResult:
     """Fit, index, search and evaluate each method on ``dataset``'s standard split.
 
+    Deep hashers get the split's validation part for early stopping and best-epoch selection;
+    queries are only used to measure.
+
     ``verbose`` shows the hashers' progress bars; ``log`` receives one line per stage.
     """
     log = log or (lambda message: None)
@@ -76,7 +79,12 @@ def run_demo(
             hasher.verbose = verbose
         log(f"fitting {hasher!r} on {len(split.train)} training images")
         start = time.perf_counter()
-        hasher.fit(split.train.X, split.train.y)
+        if hasher.input_kind == "images":  # deep: best epoch chosen on the validation part
+            hasher.fit(
+                split.train.X, split.train.y, X_val=split.validation.X, y_val=split.validation.y
+            )
+        else:
+            hasher.fit(split.train.X, split.train.y)
         fit_seconds = time.perf_counter() - start
         log(f"  fitted in {fit_seconds:.1f} s; encoding, indexing, searching, evaluating")
 

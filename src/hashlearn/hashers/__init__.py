@@ -60,6 +60,27 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ),
     "sdh": ("hashlearn.hashers.sdh", "SDH", "Supervised Discrete Hashing (Shen et al., CVPR 2015)"),
     "dsh": ("hashlearn.hashers.deep.dsh", "DSH", "Deep Supervised Hashing (Liu et al., CVPR 2016)"),
+    "dpsh": (
+        "hashlearn.hashers.deep.methods",
+        "DPSH",
+        "Deep Pairwise-Supervised Hashing (Li et al., IJCAI 2016)",
+    ),
+    "hashnet": (
+        "hashlearn.hashers.deep.methods",
+        "HashNet",
+        "HashNet: deep learning to hash by continuation (Cao et al., ICCV 2017)",
+    ),
+    "dsdh": (
+        "hashlearn.hashers.deep.methods",
+        "DSDH",
+        "Deep Supervised Discrete Hashing (Li et al., NIPS 2017)",
+    ),
+    "dch": ("hashlearn.hashers.deep.methods", "DCH", "Deep Cauchy Hashing (Cao et al., CVPR 2018)"),
+    "csq": (
+        "hashlearn.hashers.deep.methods",
+        "CSQ",
+        "Central Similarity Quantization (Yuan et al., CVPR 2020)",
+    ),
 }
 
 __all__ = [

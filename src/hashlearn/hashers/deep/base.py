@@ -14,7 +14,7 @@ from hashlearn._validation import check_images, check_labels, check_random_state
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers.base import Hasher
 from hashlearn.hashers.deep.backbones import create_backbone
-from hashlearn.hashers.deep.losses import HashLoss
+from hashlearn.hashers.deep.losses import CombinedLoss, HashLoss, create_loss, create_regularizer
 from hashlearn.hashers.deep.trainer import (
     ArrayDataset,
     Trainer,
@@ -33,13 +33,21 @@ class DeepHasher(Hasher):
     :class:`~hashlearn.hashers.deep.trainer.Trainer` with ``self._make_loss()``; codes are the
     signs of the outputs (bit 1 where the output is >= 0).
 
-    Subclasses list every parameter in their own ``__init__`` (the ones below plus their loss's),
-    pass the common ones to ``DeepHasher.__init__`` and implement ``_make_loss``.
+    A method is a subclass that names its loss (``loss_name``, see
+    :func:`~hashlearn.hashers.deep.losses.create_loss`) and, when its loss squashes the outputs
+    with tanh, sets ``output_activation = "tanh"`` so that regularisers act on the same values.
+    Subclasses with parameters of their own (DSH's ``margin`` and ``alpha``) list every parameter
+    in their ``__init__`` and override ``_make_loss``.
 
     Parameters
     ----------
     n_bits : int
         Code length.
+    loss_params : dict or None
+        Parameters of the method's loss, overriding its paper defaults (e.g. ``{"eta": 0.1}``).
+    regularizers : dict or None
+        Extra penalties added to the loss, name -> weight: ``"quantization-l1"``,
+        ``"quantization-l2"``, ``"pairwise-quantization"``, ``"bit-balance"``, ``"decov"``.
     backbone : str
         Network name (``hashlearn.hashers.deep.backbones.list_backbones``).
     backbone_params : dict or None
@@ -86,11 +94,15 @@ class DeepHasher(Hasher):
 
     input_kind = "images"
     supervised = True
+    loss_name: str = ""
+    output_activation: str = "identity"
 
     def __init__(
         self,
         n_bits: int = 12,
         *,
+        loss_params: dict[str, Any] | None = None,
+        regularizers: dict[str, float] | None = None,
         backbone: str = "small-cnn",
         backbone_params: dict[str, Any] | None = None,
         epochs: int = 30,
@@ -110,6 +122,8 @@ class DeepHasher(Hasher):
         log_csv: str | os.PathLike[str] | None = None,
     ) -> None:
         self.n_bits = n_bits
+        self.loss_params = loss_params
+        self.regularizers = regularizers
         self.backbone = backbone
         self.backbone_params = backbone_params
         self.epochs = epochs
@@ -136,8 +150,31 @@ class DeepHasher(Hasher):
                 params[name] = os.fspath(params[name])
         return params
 
-    def _make_loss(self) -> HashLoss:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _make_loss(self) -> HashLoss:
+        """The method's main loss: ``loss_name`` with ``loss_params`` over its paper defaults."""
+        params = self.loss_params
+        if params is not None and (
+            not isinstance(params, dict) or not all(isinstance(k, str) for k in params)
+        ):
+            raise InvalidInputError(
+                f"loss_params must be a dict of keyword arguments or None, got {params!r}"
+            )
+        return create_loss(self.loss_name, self._check_n_bits(), **(params or {}))
+
+    def _full_loss(self) -> HashLoss:
+        """The main loss plus the requested regularisers."""
+        main = self._make_loss()
+        if not self.regularizers:
+            return main
+        if not isinstance(self.regularizers, dict):
+            raise InvalidInputError(
+                f"regularizers must be a dict of name -> weight, got {self.regularizers!r}"
+            )
+        parts = [
+            create_regularizer(name, weight, self.output_activation)
+            for name, weight in self.regularizers.items()
+        ]
+        return CombinedLoss(main, parts)
 
     def _backbone_params(self) -> dict[str, Any]:
         params = self.backbone_params
@@ -230,7 +267,7 @@ class DeepHasher(Hasher):
         with torch.random.fork_rng(devices=[]):  # the initialisation is seeded, on the CPU
             torch.random.default_generator.manual_seed(seed)
             net = self._build_network(image_shape)
-        loss = self._make_loss()
+        loss = self._full_loss()
         result = Trainer(config).fit(net, loss, train, validation)
 
         self.net_ = net.to("cpu")

@@ -42,6 +42,7 @@ class DSH(DeepHasher):
         *,
         margin: float | None = None,
         alpha: float = 0.01,
+        regularizers: dict[str, float] | None = None,
         backbone: str = "small-cnn",
         backbone_params: dict[str, Any] | None = None,
         epochs: int = 30,
@@ -62,6 +63,7 @@ class DSH(DeepHasher):
     ) -> None:
         super().__init__(
             n_bits,
+            regularizers=regularizers,
             backbone=backbone,
             backbone_params=backbone_params,
             epochs=epochs,

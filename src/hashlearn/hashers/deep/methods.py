@@ -1,0 +1,57 @@
+"""Deep hashing methods that are a backbone plus one loss of :mod:`hashlearn.hashers.deep.losses`.
+
+Each class only names its loss; every parameter is :class:`~hashlearn.hashers.deep.base.DeepHasher`'s,
+and ``loss_params`` overrides the loss's paper defaults, e.g.
+``create_hasher("dpsh", n_bits=32, loss_params={"eta": 0.1})``. The papers and the loss formulas
+are in the docstrings of the loss classes.
+"""
+
+from __future__ import annotations
+
+from hashlearn.hashers.deep.base import DeepHasher
+
+
+class DPSH(DeepHasher):
+    """Deep Pairwise-Supervised Hashing (Li, Wang & Kang, IJCAI 2016): pairwise negative
+    log-likelihood of ``sigmoid(u_i^T u_j / 2)`` against a memory of all training outputs, plus
+    ``eta ||b - u||^2`` quantisation (``eta = 0.1``). See ``DPSHLoss``."""
+
+    name = "dpsh"
+    loss_name = "dpsh"
+
+
+class HashNet(DeepHasher):
+    """HashNet (Cao, Long, Wang & Yu, ICCV 2017): class-balanced weighted pairwise likelihood on
+    ``tanh(beta z)`` with ``beta`` raised during training (continuation). See ``HashNetLoss``."""
+
+    name = "hashnet"
+    loss_name = "hashnet"
+    output_activation = "tanh"
+
+
+class DSDH(DeepHasher):
+    """Deep Supervised Discrete Hashing (Li, Sun, He & Tan, NIPS 2017): pairwise likelihood plus
+    a linear classifier on discrete codes updated by cyclic coordinate descent after each epoch.
+    See ``DSDHLoss``."""
+
+    name = "dsdh"
+    loss_name = "dsdh"
+
+
+class DCH(DeepHasher):
+    """Deep Cauchy Hashing (Cao, Long, Liu & Wang, CVPR 2018): class-balanced cross-entropy of a
+    Cauchy probability of the normalised Hamming distance, plus Cauchy quantisation. See
+    ``DCHLoss``."""
+
+    name = "dch"
+    loss_name = "dch"
+    output_activation = "tanh"
+
+
+class CSQ(DeepHasher):
+    """Central Similarity Quantization (Yuan et al., CVPR 2020): each class is pulled to a hash
+    centre (Hadamard rows when possible, else random centres far apart). See ``CSQLoss``."""
+
+    name = "csq"
+    loss_name = "csq"
+    output_activation = "tanh"
