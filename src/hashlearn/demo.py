@@ -77,7 +77,7 @@ def run_demo(
         hasher = create_hasher(name, n_bits=n_bits, random_state=random_state, **params)
         if "verbose" in hasher.get_params():
             hasher.verbose = verbose
-        log(f"fitting {hasher!r} on {len(split.train)} training images")
+        log(f"fitting {name} ({n_bits} bits) on {len(split.train)} training images")
         start = time.perf_counter()
         if hasher.input_kind == "images":  # deep: best epoch chosen on the validation part
             hasher.fit(
