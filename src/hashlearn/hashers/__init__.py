@@ -140,6 +140,11 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
             f"{os.fspath(path)!r} has incomplete hashlearn metadata: {exc}"
         ) from None
     cls = get_hasher_class(method)
-    hasher = cls(**params)
-    hasher._set_state(arrays, state)
+    try:
+        hasher = cls(**params)
+        hasher._set_state(arrays, state)
+    except (KeyError, TypeError) as exc:
+        raise FileFormatError(
+            f"{os.fspath(path)!r} does not hold a complete {method!r} model: {exc!r}"
+        ) from None
     return hasher

@@ -33,8 +33,8 @@ class Hasher:
 
     Subclasses set ``name`` (their registry name) and ``input_kind`` (``"features"``: 2-D arrays,
     image arrays are flattened; ``"images"``: ``(n, h, w)`` or ``(n, h, w, c)`` arrays), implement
-    ``fit`` and ``transform``, and say which learned arrays and values to save via ``_get_state``
-    and ``_set_state``.
+    ``fit`` and ``transform``, and say which learned attributes to save: by listing them in
+    ``_saved_arrays`` / ``_saved_values``, or by overriding ``_get_state`` and ``_set_state``.
     """
 
     name: ClassVar[str] = ""
@@ -100,14 +100,22 @@ class Hasher:
 
     # -- persistence --------------------------------------------------------------------------
 
-    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # pragma: no cover
-        """Learned arrays (saved as tensors) and JSON-able learned values (saved in metadata)."""
-        raise NotImplementedError
+    # Learned attributes that the default _get_state / _set_state save and restore: arrays (as
+    # tensors) and JSON-able values (in the metadata), each stored under its name without the "_".
+    _saved_arrays: ClassVar[tuple[str, ...]] = ()
+    _saved_values: ClassVar[tuple[str, ...]] = ()
 
-    def _set_state(
-        self, arrays: dict[str, np.ndarray], values: dict[str, Any]
-    ) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Learned arrays (saved as tensors) and JSON-able learned values (saved in metadata)."""
+        arrays = {name.rstrip("_"): np.asarray(getattr(self, name)) for name in self._saved_arrays}
+        values = {name.rstrip("_"): getattr(self, name) for name in self._saved_values}
+        return arrays, values
+
+    def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        for name in self._saved_arrays:
+            setattr(self, name, arrays[name.rstrip("_")])
+        for name in self._saved_values:
+            setattr(self, name, values[name.rstrip("_")])
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to ``path`` (one safetensors file; atomic: temp file + rename)."""

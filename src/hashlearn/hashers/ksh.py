@@ -69,6 +69,8 @@ class KSH(Hasher):
     """
 
     name = "ksh"
+    _saved_arrays = ("anchors_", "kernel_mean_", "projection_", "objective_")
+    _saved_values = ("sigma_",)
     supervised = True
 
     def __init__(
@@ -118,22 +120,6 @@ class KSH(Hasher):
         X = self._check_input(X, fitted_features=self.anchors_.shape[1])
         kernel = AnchorKernel(self.anchors_, self.sigma_, self.kernel_mean_)
         return kernel(X) @ self.projection_
-
-    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {
-            "anchors": self.anchors_,
-            "kernel_mean": self.kernel_mean_,
-            "projection": self.projection_,
-            "objective": self.objective_,
-        }
-        return arrays, {"sigma": self.sigma_}
-
-    def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        self.anchors_ = arrays["anchors"]
-        self.kernel_mean_ = arrays["kernel_mean"]
-        self.projection_ = arrays["projection"]
-        self.objective_ = arrays["objective"]
-        self.sigma_ = float(values["sigma"])
 
 
 def pairwise_similarity(y: np.ndarray) -> np.ndarray:

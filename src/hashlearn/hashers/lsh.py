@@ -33,6 +33,7 @@ class LSH(Hasher):
     """
 
     name = "lsh"
+    _saved_arrays = ("mean_", "projection_")
 
     def __init__(
         self,
@@ -70,10 +71,3 @@ class LSH(Hasher):
         self._check_fitted()
         X = self._preprocess(self._check_input(X, fitted_features=self.projection_.shape[0]))
         return (X - self.mean_) @ self.projection_
-
-    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"mean": self.mean_, "projection": self.projection_}, {}
-
-    def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        self.mean_ = arrays["mean"]
-        self.projection_ = arrays["projection"]
