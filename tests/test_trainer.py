@@ -14,8 +14,8 @@ from hashlearn.evaluation import evaluate_codes
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 from hashlearn.hashers.deep import trainer as trainer_module
 from hashlearn.hashers.deep.backbones import create_backbone
-from hashlearn.hashers.deep.dsh import DSH
 from hashlearn.hashers.deep.losses import DSHLoss
+from hashlearn.hashers.deep.methods import DSH
 from hashlearn.hashers.deep.trainer import (
     LOG_COLUMNS,
     ArrayDataset,

@@ -59,7 +59,11 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
         "Kernel-Based Supervised Hashing (Liu et al., CVPR 2012)",
     ),
     "sdh": ("hashlearn.hashers.sdh", "SDH", "Supervised Discrete Hashing (Shen et al., CVPR 2015)"),
-    "dsh": ("hashlearn.hashers.deep.dsh", "DSH", "Deep Supervised Hashing (Liu et al., CVPR 2016)"),
+    "dsh": (
+        "hashlearn.hashers.deep.methods",
+        "DSH",
+        "Deep Supervised Hashing (Liu et al., CVPR 2016)",
+    ),
     "dpsh": (
         "hashlearn.hashers.deep.methods",
         "DPSH",

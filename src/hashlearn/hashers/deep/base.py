@@ -36,8 +36,7 @@ class DeepHasher(Hasher):
     A method is a subclass that names its loss (``loss_name``, see
     :func:`~hashlearn.hashers.deep.losses.create_loss`) and, when its loss squashes the outputs
     with tanh, sets ``output_activation = "tanh"`` so that regularisers act on the same values.
-    Subclasses with parameters of their own (DSH's ``margin`` and ``alpha``) list every parameter
-    in their ``__init__`` and override ``_make_loss``.
+    Methods whose loss needs more than its parameters override ``_make_loss``.
 
     Parameters
     ----------

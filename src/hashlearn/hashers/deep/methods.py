@@ -11,6 +11,17 @@ from __future__ import annotations
 from hashlearn.hashers.deep.base import DeepHasher
 
 
+class DSH(DeepHasher):
+    """Deep Supervised Hashing (Liu, Wang, Shan & Chen, "Deep Supervised Hashing for Fast Image
+    Retrieval", CVPR 2016): real-valued outputs trained on all pairs of each mini-batch with a
+    contrastive margin loss on squared Euclidean distance plus ``alpha || |b| - 1 ||_1`` pulling
+    outputs towards +-1; codes are their signs. ``loss_params``: ``margin`` (default
+    ``2 * n_bits``) and ``alpha`` (default 0.01, the paper's). See ``DSHLoss``."""
+
+    name = "dsh"
+    loss_name = "dsh"
+
+
 class DPSH(DeepHasher):
     """Deep Pairwise-Supervised Hashing (Li, Wang & Kang, IJCAI 2016): pairwise negative
     log-likelihood of ``sigmoid(u_i^T u_j / 2)`` against a memory of all training outputs, plus
