@@ -6,6 +6,7 @@ query / database / train / validation parts.
 """
 
 from hashlearn.datasets.base import Dataset, list_datasets, load_dataset
+from hashlearn.datasets.folder import load_image_folder
 from hashlearn.datasets.split import RetrievalSplit, Subset, default_split, retrieval_split
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "default_split",
     "list_datasets",
     "load_dataset",
+    "load_image_folder",
     "retrieval_split",
 ]

@@ -23,6 +23,7 @@ class Dataset:
     description : where the data comes from.
     default_split : keyword arguments of :func:`hashlearn.retrieval_split` for this dataset's
         standard protocol (query / train / validation sizes).
+    classes : class names, ``classes[i]`` for label ``i`` (empty when the labels are unnamed).
     """
 
     name: str
@@ -30,6 +31,7 @@ class Dataset:
     y: np.ndarray
     description: str = ""
     default_split: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.y)
