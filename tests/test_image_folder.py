@@ -57,7 +57,7 @@ def test_bad_folders_and_files(tmp_path):
     _write_digits(tmp_path / "b", per_class=2, classes=("one",))
     good = next((tmp_path / "b" / "one").iterdir()).read_bytes()
     (tmp_path / "a" / "truncated.png").write_bytes(good[: len(good) // 2])
-    with pytest.raises(FileFormatError, match="cannot read image .*truncated.png"):
+    with pytest.raises(FileFormatError, match=r"cannot read image .*truncated\.png"):
         load_image_folder(tmp_path)
     with pytest.raises(InvalidInputError, match="color must be"):
         load_image_folder(tmp_path / "b", color="sepia")
