@@ -56,3 +56,28 @@ def test_benchmark_command_writes_csv_and_json(tmp_path, capsys):
     document = json.loads((tmp_path / "benchmark-digits-hog.json").read_text())
     assert document["config"]["bits"] == [8, 12] and "mAP" in document["metrics"]
     assert len(document["results"]) == 8
+
+
+def test_benchmark_name_sets_the_file_names(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "benchmark",
+                "--dataset",
+                "digits",
+                "--methods",
+                "lsh",
+                "--bits",
+                "8",
+                "--seeds",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "lsh-only",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lsh-only.csv", "lsh-only.json"]

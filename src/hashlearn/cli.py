@@ -248,7 +248,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     print()
     print(summarize(rows, "P_at_10"))
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"benchmark-{args.dataset}-{args.features}")
+    stem = os.path.join(args.out, args.name or f"benchmark-{args.dataset}-{args.features}")
     config = {
         "dataset": args.dataset,
         "features": args.features,
@@ -324,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="hasher parameter, e.g. --param dsh.epochs=10; deep.KEY=VALUE sets it for every deep method (repeatable)",
     )
     p.add_argument("--out", default="benchmark-results", help="folder for the CSV and JSON results")
+    p.add_argument(
+        "--name",
+        default=None,
+        help="file name of the results, without suffix (default: benchmark-DATASET-FEATURES)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_benchmark)
 
