@@ -83,6 +83,8 @@ class AGH(Hasher):
     """
 
     name = "agh"
+    _saved_arrays = ("anchors_", "projection_", "eigenvalues_", "thresholds_")
+    _saved_values = ("bandwidth_", "n_nearest_")
 
     def __init__(
         self,
@@ -143,23 +145,6 @@ class AGH(Hasher):
         b_pos, b_neg = self.thresholds_
         second = np.where(first >= 0, first - b_pos, -first + b_neg).astype(np.float32)
         return np.concatenate([Y, second], axis=1)
-
-    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {
-            "anchors": self.anchors_,
-            "projection": self.projection_,
-            "eigenvalues": self.eigenvalues_,
-            "thresholds": self.thresholds_,
-        }
-        return arrays, {"bandwidth": self.bandwidth_, "n_nearest": self.n_nearest_}
-
-    def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        self.anchors_ = arrays["anchors"]
-        self.projection_ = arrays["projection"]
-        self.eigenvalues_ = arrays["eigenvalues"]
-        self.thresholds_ = arrays["thresholds"]
-        self.bandwidth_ = float(values["bandwidth"])
-        self.n_nearest_ = int(values["n_nearest"])
 
 
 def second_layer_thresholds(graph: AnchorGraph, Y: np.ndarray) -> np.ndarray:

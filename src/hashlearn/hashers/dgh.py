@@ -97,6 +97,8 @@ class DGH(Hasher):
     """
 
     name = "dgh"
+    _saved_arrays = ("anchors_", "projection_", "objective_", "graph_objective_")
+    _saved_values = ("bandwidth_", "n_nearest_")
 
     def __init__(
         self,
@@ -190,23 +192,6 @@ class DGH(Hasher):
         X = self._check_input(X, fitted_features=self.anchors_.shape[1])
         Z = anchor_graph_rows(X, self.anchors_, self.n_nearest_, self.bandwidth_)
         return np.asarray(Z @ self.projection_, dtype=np.float32)
-
-    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {
-            "anchors": self.anchors_,
-            "projection": self.projection_,
-            "objective": self.objective_,
-            "graph_objective": self.graph_objective_,
-        }
-        return arrays, {"bandwidth": self.bandwidth_, "n_nearest": self.n_nearest_}
-
-    def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        self.anchors_ = arrays["anchors"]
-        self.projection_ = arrays["projection"]
-        self.objective_ = arrays["objective"]
-        self.graph_objective_ = arrays["graph_objective"]
-        self.bandwidth_ = float(values["bandwidth"])
-        self.n_nearest_ = int(values["n_nearest"])
 
 
 def _spectral_start(graph: AnchorGraph, r: int, n_iter: int) -> tuple[np.ndarray, np.ndarray]:
