@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hashlearn._io import atomic_write
-from hashlearn._validation import check_features, check_int
+from hashlearn._validation import check_features, check_int, check_labels
 from hashlearn.codes import MAX_BITS, pack_signs
-from hashlearn.exceptions import FileFormatError, NotFittedError
+from hashlearn.exceptions import FileFormatError, InvalidInputError, NotFittedError
 
 MODEL_FORMAT = "hashlearn.hasher"
 MODEL_FORMAT_VERSION = 1
@@ -92,6 +92,16 @@ class Hasher:
                 f"this {type(self).__name__} ({self.name!r}) is not fitted yet; call fit(X, y) before "
                 "transform/encode/save"
             )
+
+    def _check_labels(self, y: Any, n_samples: int) -> np.ndarray:
+        """Labels of a supervised fit (see :func:`hashlearn._validation.check_labels`); a missing
+        ``y`` is an error naming the method."""
+        if y is None:
+            raise InvalidInputError(
+                f"{self.name!r} needs labels: call fit(X, y) with class labels (n,) or a "
+                "label-indicator matrix (n, n_classes)"
+            )
+        return check_labels(y, n_samples)
 
     def _check_input(
         self, X: Any, name: str = "X", *, fitted_features: int | None = None

@@ -76,7 +76,7 @@ import numpy as np
 import scipy.sparse
 
 from hashlearn._threads import single_threaded_blas
-from hashlearn._validation import check_float, check_int, check_labels, check_random_state
+from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 from hashlearn.hashers.base import Hasher
 
@@ -206,12 +206,8 @@ class GRH(Hasher):
     def _check_data(
         self, X: Any, y: Any, fitted_features: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if y is None:
-            raise InvalidInputError(
-                "GRH needs labels: call fit(X, y) with class labels or a label-indicator matrix"
-            )
         X = self._check_input(X, fitted_features=fitted_features)
-        return X, check_labels(y, X.shape[0])
+        return X, self._check_labels(y, X.shape[0])
 
     def _initialise(self, X: np.ndarray, rng: np.random.Generator) -> None:
         """Preprocessing mean from ``X`` and LSH hyperplanes: Gaussian normals, zero offsets."""

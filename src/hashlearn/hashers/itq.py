@@ -55,7 +55,7 @@ import numpy as np
 import scipy.linalg
 
 from hashlearn._threads import single_threaded_blas
-from hashlearn._validation import check_float, check_int, check_labels, check_random_state
+from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.base import Hasher
 from hashlearn.hashers.pca import check_n_components, principal_directions
@@ -256,16 +256,8 @@ class ITQCCA(ITQ):
         self.regularization = regularization
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any = None) -> ITQCCA:
-        if y is None:
-            raise InvalidInputError(
-                "itq-cca needs labels: call fit(X, y) with class labels (n,) or a label-indicator "
-                "matrix (n, n_classes)"
-            )
-        return super().fit(X, y)
-
     def _embedding(self, X: np.ndarray, y: Any, n_bits: int) -> np.ndarray:
-        labels = check_labels(y, len(X))
+        labels = self._check_labels(y, len(X))
         regularization = check_float(
             self.regularization, "regularization", minimum=0.0, strict_minimum=True
         )

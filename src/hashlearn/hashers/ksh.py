@@ -37,8 +37,7 @@ import scipy.linalg
 import scipy.optimize
 
 from hashlearn._threads import single_threaded_blas
-from hashlearn._validation import check_int, check_labels, check_random_state
-from hashlearn.exceptions import InvalidInputError
+from hashlearn._validation import check_int, check_random_state
 from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
 from hashlearn.hashers.base import Hasher
 
@@ -94,12 +93,8 @@ class KSH(Hasher):
         n_labeled = check_int(self.n_labeled, "n_labeled", minimum=2)
         max_iter = check_int(self.max_iter, "max_iter", minimum=0)
         rng = np.random.default_rng(check_random_state(self.random_state))
-        if y is None:
-            raise InvalidInputError(
-                "KSH needs labels: call fit(X, y) with class labels or a label-indicator matrix"
-            )
         X = self._check_input(X)
-        y = check_labels(y, X.shape[0])
+        y = self._check_labels(y, X.shape[0])
 
         kernel, features = fit_anchor_kernel(X, n_anchors, rng)
         n = X.shape[0]

@@ -34,8 +34,7 @@ import numpy as np
 import scipy.linalg
 
 from hashlearn._threads import single_threaded_blas
-from hashlearn._validation import check_float, check_int, check_labels, check_random_state
-from hashlearn.exceptions import InvalidInputError
+from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
 from hashlearn.hashers.base import Hasher
 
@@ -101,12 +100,8 @@ class SDH(Hasher):
         n_iter = check_int(self.n_iter, "n_iter", minimum=1)
         n_dcc_iter = check_int(self.n_dcc_iter, "n_dcc_iter", minimum=1)
         rng = np.random.default_rng(check_random_state(self.random_state))
-        if y is None:
-            raise InvalidInputError(
-                "SDH needs labels: call fit(X, y) with class labels or a label-indicator matrix"
-            )
         X = self._check_input(X)
-        Y = label_matrix(check_labels(y, X.shape[0]))
+        Y = label_matrix(self._check_labels(y, X.shape[0]))
 
         kernel, Phi = fit_anchor_kernel(X, n_anchors, rng)
         Phi = Phi.astype(np.float64)

@@ -239,12 +239,10 @@ class DeepHasher(Hasher):
         if seed is None:  # the trainer draws its own seed (or takes the resumed run's)
             seed = int(np.random.SeedSequence().entropy % (2**32))
         self._backbone_params()
-        if y is None:
-            raise InvalidInputError(f"{self.name!r} is supervised: fit(X, y) needs labels y")
         if (X_val is None) != (y_val is None):
             raise InvalidInputError("pass both X_val and y_val, or neither")
         X = check_images(X)
-        y = check_labels(y, len(X))
+        y = self._check_labels(y, len(X))
         if len(X) < 2:
             raise InvalidInputError(f"{self.name!r} needs at least 2 training images, got {len(X)}")
         image_shape = tuple(int(s) for s in X.shape[1:])
