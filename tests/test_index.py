@@ -25,7 +25,7 @@ from hashlearn.index import (
     LinearIndex,
     UnknownIdError,
     _format,
-    linear,
+    _kernels,
     load_index,
 )
 from hashlearn.index._format import ALIGNMENT, MAGIC, read_index_file, write_index_file
@@ -80,14 +80,10 @@ def range_as_lists(lims, D, L):
 
 
 @contextmanager
-def blocks(query_block: int, db_block: int, key_budget: int | None = None, sparse_ratio=None):
-    """Force small scan blocks so a few items span many blocks."""
-    values = {"_QUERY_BLOCK": query_block, "_DB_BLOCK": db_block}
-    if key_budget is not None:
-        values["_KEY_BUDGET"] = key_budget
-    if sparse_ratio is not None:
-        values["_SPARSE_RATIO"] = sparse_ratio
-    with mock.patch.multiple(linear, **values):
+def scan_plan(query_block: int, n_parts: int, block_codes: int):
+    """Force the kernels' work split: tiny query blocks, database parts and cache blocks."""
+    with mock.patch.object(_kernels, "_plan", lambda n, nq, code_size: plan):
+        plan = (query_block, n_parts, block_codes)
         yield
 
 
@@ -140,8 +136,8 @@ def index_cases(draw):
     n_left = len(values) - len(set(removed))
     ks = draw(st.lists(st.integers(1, n_left + 5), min_size=1, max_size=3))
     radii = draw(st.lists(st.integers(0, n_bits), min_size=1, max_size=3))
-    # (query block, database block, sparse-merge ratio): tiny blocks, sparse or dense merges.
-    scan = draw(st.sampled_from([None, (1, 1, 1), (2, 3, 1), (3, 5, 16), (2, 4, 10**9)]))
+    # (query block, database parts, cache block): the default plan, or tiny blocks and many parts.
+    scan = draw(st.sampled_from([None, (4, 1, 1), (4, 3, 2), (8, 2, 5), (4, 7, 3)]))
     return n_bits, values, ids, cuts, removed + unknown, queries, ks, radii, scan
 
 
@@ -156,7 +152,7 @@ def test_search_and_range_search_match_reference(case):
     for start, stop in zip([0, *cuts], [*cuts, len(values)], strict=True):
         index.add_with_ids(codes[start:stop], ids_array[start:stop])
     items = dict(zip(ids, rows(codes), strict=True))
-    with blocks(*scan[:2], sparse_ratio=scan[2]) if scan else nullcontext():
+    with scan_plan(*scan) if scan else nullcontext():
         check_against_reference(index, items, queries, ks, radii)
         removed = index.remove_ids(np.array(to_remove, dtype=np.int64))
         assert removed == len(set(to_remove) & set(items))
@@ -234,9 +230,9 @@ def test_range_search_is_inclusive():
 # ---------------------------------------------------------------------- blocked scan
 
 
-@pytest.mark.parametrize("sparse_ratio", [1, 16, 10**9])  # always sparse merge / default / dense
-@pytest.mark.parametrize("n_bits", [13, 64, 200])
-def test_blocked_scan_matches_reference(n_bits, sparse_ratio):
+@pytest.mark.parametrize("plan", [(4, 1, 17), (8, 3, 5), (4, 2, 1000)])
+@pytest.mark.parametrize("n_bits", [13, 24, 32, 64, 200])
+def test_blocked_scan_matches_reference(n_bits, plan):
     rng = np.random.default_rng(n_bits)
     width = (n_bits + 7) // 8
     n = 240
@@ -252,7 +248,7 @@ def test_blocked_scan_matches_reference(n_bits, sparse_ratio):
     index.add_with_ids(codes[:100], ids[:100])
     index.add_with_ids(codes[100:], ids[100:])
     items = dict(zip(ids.tolist(), rows(codes), strict=True))
-    with blocks(query_block=4, db_block=17, key_budget=300, sparse_ratio=sparse_ratio):
+    with scan_plan(*plan):
         check_against_reference(
             index, items, queries, [1, 5, 17, 40, n, n + 3], [0, n_bits // 3, n_bits]
         )

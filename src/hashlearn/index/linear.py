@@ -1,4 +1,4 @@
-"""Exact Hamming search by a blocked, vectorised linear scan (faiss' ``IndexBinaryFlat``)."""
+"""Exact Hamming search by a compiled, multi-threaded linear scan (faiss' ``IndexBinaryFlat``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn.codes import _as_words, _hamming_words
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.index import _kernels
 from hashlearn.index._format import IndexFile
 from hashlearn.index.base import (
     PAD_DISTANCE,
@@ -21,77 +22,7 @@ from hashlearn.index.base import (
 
 __all__ = ["LinearIndex"]
 
-# Block sizes of the scan. A block of queries is compared with a block of database items at a
-# time, so temporaries stay near _QUERY_BLOCK * _DB_BLOCK * 30 bytes (~16 MiB) whatever ntotal.
-_QUERY_BLOCK = 256
-_DB_BLOCK = 2048
-# Most int64 keys the running top-k of one query block may hold (16 MiB); shrinks the query
-# block when k is large.
-_KEY_BUDGET = 1 << 21
-# A result key is ``distance << _RANK_BITS | rank of the id``: sorting keys sorts by (distance, id).
-_RANK_BITS = 40
-_RANK_MASK = (1 << _RANK_BITS) - 1
-# Keys take at most 53 bits (distances <= 4096 use 13 bits above the rank): the sparse merge
-# stores a query's row number in the bits above, so a query block holds at most 2**10 queries.
-_KEY_BITS = 53
-_KEY_MASK = (1 << _KEY_BITS) - 1
-_MAX_QUERY_BLOCK = 1 << (63 - _KEY_BITS)
-# The sparse merge is used when at most 1 / _SPARSE_RATIO of a block's items are candidates.
-_SPARSE_RATIO = 16
 _MIN_CAPACITY = 16
-
-
-def _merge_top_k(
-    best: NDArray[np.int64], block: NDArray[np.int32], block_rank: NDArray[np.int64], k: int
-) -> NDArray[np.int64]:
-    """Merge a block of distances into each query's running ``k`` smallest keys.
-
-    Parameters
-    ----------
-    best : int64 array of shape (nq, k) or (nq, m) with m < k while the first blocks come in
-        Keys ``distance << _RANK_BITS | rank`` of the best items so far, in any order.
-    block : int32 array of shape (nq, nb)
-        Distances of the queries to a block of items.
-    block_rank : int64 array of shape (nb,)
-        Rank of each of these items' ids in id order.
-    k : int
-        Number of keys to keep per query, at most the number of items seen overall.
-
-    Returns
-    -------
-    int64 array of shape (nq, min(k, m + nb)), unordered along each row.
-    """
-    nq = block.shape[0]
-    if best.shape[1] == k:
-        # Once a query holds k keys, only block items beating its worst key matter; after the
-        # first blocks these are few, so they are merged by one sort instead of a dense partition.
-        worst = best.max(axis=1)
-        flat = np.flatnonzero(block <= (worst >> _RANK_BITS)[:, None])  # 2-D nonzero is slow
-        row, col = np.divmod(flat, block.shape[1])
-        if len(row) * _SPARSE_RATIO <= block.size:
-            keys = block[row, col].astype(np.int64)
-            keys <<= _RANK_BITS
-            keys |= block_rank[col]
-            beats = keys < worst[row]
-            row, keys = row[beats], keys[beats]
-            if not len(row):
-                return best
-            # Sort (query, key) pairs of the old and new keys together; keep each query's first k.
-            rows = np.concatenate([np.repeat(np.arange(nq, dtype=np.int64), k), row])
-            merged = np.concatenate([best.reshape(-1), keys])
-            merged |= rows << _KEY_BITS
-            merged.sort()
-            sizes = np.bincount(row, minlength=nq) + k
-            starts = np.cumsum(sizes) - sizes
-            take = starts[:, None] + np.arange(k)
-            return merged[take] & _KEY_MASK
-    keys = block.astype(np.int64)
-    keys <<= _RANK_BITS
-    keys |= block_rank
-    candidates = np.concatenate([best, keys], axis=1)
-    if candidates.shape[1] > k:
-        candidates = np.partition(candidates, k - 1, axis=1)[:, :k]
-    return candidates
 
 
 class LinearIndex(BinaryIndex):
@@ -111,9 +42,12 @@ class LinearIndex(BinaryIndex):
     ``D = 2**31 - 1`` when ``k > ntotal``. :meth:`range_search` is inclusive
     (``distance <= radius``), unlike faiss' strict ``< radius``.
 
-    Search cost is ``O(nq * ntotal * code_size / 8)`` word operations; memory stays bounded
-    (tens of MiB of temporaries) because queries and items are processed in blocks and only a
-    running top-k is kept per query.
+    Search cost is ``O(nq * ntotal * code_size / 8)`` word operations, run by compiled kernels
+    on :func:`hashlearn.index.get_num_threads` threads (see :mod:`hashlearn.index._kernels`):
+    queries are split in groups and the database in cache-sized blocks, so each block is read
+    from memory once per group of queries; only a running top-k (a heap of ``k`` keys) is kept
+    per query, never the distance matrix. Memory per item is ``code_size`` bytes of code plus 8
+    bytes of id (plus 16 bytes of id map and rank, built on the first search after a change).
 
     Examples
     --------
@@ -188,8 +122,10 @@ class LinearIndex(BinaryIndex):
         if n == 0:
             return
         start, end = self._ntotal, self._ntotal + n
-        if end >= 1 << _RANK_BITS:
-            raise ValueError(f"a LinearIndex holds fewer than 2**{_RANK_BITS} items")
+        if end >= 1 << _kernels.RANK_BITS:
+            raise InvalidInputError(
+                f"a LinearIndex holds fewer than 2**{_kernels.RANK_BITS} items"
+            )
         if end > len(self._id_store):
             capacity = max(end, 2 * len(self._id_store), _MIN_CAPACITY)
             new_codes = np.empty((capacity, self.code_size), dtype=np.uint8)
@@ -266,13 +202,9 @@ class LinearIndex(BinaryIndex):
         return np.asarray(self._codes)[positions]
 
     # ------------------------------------------------------------------ search
-    def _blocks(self, nq: int, k: int) -> tuple[int, int]:
-        db_block = max(1, min(self._ntotal, _DB_BLOCK))
-        query_block = max(1, min(_QUERY_BLOCK, _MAX_QUERY_BLOCK, nq, _KEY_BUDGET // (k + db_block)))
-        return query_block, db_block
-
-    def _db_words(self, start: int, stop: int) -> NDArray[np.uint64]:
-        return _as_words(self._codes[start:stop])
+    def _words(self) -> NDArray[np.unsignedinteger]:
+        """The stored codes as ``(ntotal, w)`` words for the kernels (a view, no copy)."""
+        return _kernels.words_view(np.asarray(self._codes[: self._ntotal]))
 
     def search(
         self, queries: NDArray[np.uint8], k: int
@@ -310,26 +242,9 @@ class LinearIndex(BinaryIndex):
         if kk == 0 or nq == 0:
             return distances, labels
         sorted_ids, rank = self._ids_in_order()
-        query_words = _as_words(queries)
-        query_block, db_block = self._blocks(nq, kk)
-        block_distances = np.empty((query_block, db_block), dtype=np.int32)
-        for q0 in range(0, nq, query_block):
-            q1 = min(q0 + query_block, nq)
-            best = np.empty((q1 - q0, 0), dtype=np.int64)
-            for d0 in range(0, self._ntotal, db_block):
-                d1 = min(d0 + db_block, self._ntotal)
-                out = block_distances[: q1 - q0, : d1 - d0]
-                _hamming_words(query_words[q0:q1], self._db_words(d0, d1), out)
-                keys = out.astype(np.int64)
-                keys <<= _RANK_BITS
-                keys |= rank[d0:d1]
-                candidates = np.concatenate([best, keys], axis=1)
-                if candidates.shape[1] > kk:
-                    candidates = np.partition(candidates, kk - 1, axis=1)[:, :kk]
-                best = candidates
-            best.sort(axis=1)
-            distances[q0:q1, :kk] = best >> _RANK_BITS
-            labels[q0:q1, :kk] = sorted_ids[best & _RANK_MASK]
+        keys = _kernels.knn_search(self._words(), rank, _kernels.words_view(queries), kk)
+        distances[:, :kk] = keys >> _kernels.RANK_BITS
+        labels[:, :kk] = sorted_ids[keys & _kernels.RANK_MASK]
         return distances, labels
 
     def range_search(
@@ -365,41 +280,15 @@ class LinearIndex(BinaryIndex):
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
         nq = len(queries)
-        counts = np.zeros(nq, dtype=np.int64)
-        key_parts: list[NDArray[np.int64]] = []
-        if self._ntotal and nq:
-            _, rank = self._ids_in_order()
-            query_words = _as_words(queries)
-            query_block, db_block = self._blocks(nq, 1)
-            block_distances = np.empty((query_block, db_block), dtype=np.int32)
-            for q0 in range(0, nq, query_block):
-                q1 = min(q0 + query_block, nq)
-                rows: list[NDArray[np.intp]] = []
-                keys: list[NDArray[np.int64]] = []
-                for d0 in range(0, self._ntotal, db_block):
-                    d1 = min(d0 + db_block, self._ntotal)
-                    out = block_distances[: q1 - q0, : d1 - d0]
-                    _hamming_words(query_words[q0:q1], self._db_words(d0, d1), out)
-                    row, col = np.divmod(np.flatnonzero(out <= radius), out.shape[1])
-                    key = out[row, col].astype(np.int64)
-                    key <<= _RANK_BITS
-                    key |= rank[d0 + col]
-                    rows.append(row)
-                    keys.append(key)
-                row = np.concatenate(rows)
-                key = np.concatenate(keys)
-                order = np.lexsort((key, row))
-                key_parts.append(key[order])
-                counts[q0:q1] = np.bincount(row, minlength=q1 - q0)
-        lims = np.zeros(nq + 1, dtype=np.int64)
-        np.cumsum(counts, out=lims[1:])
-        if not key_parts:
+        if self._ntotal == 0 or nq == 0:
+            lims = np.zeros(nq + 1, dtype=np.int64)
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
-        all_keys = np.concatenate(key_parts)
-        sorted_ids, _ = self._ids_in_order()
-        distances = (all_keys >> _RANK_BITS).astype(np.int32)
-        labels = sorted_ids[all_keys & _RANK_MASK]
-        return lims, distances, labels
+        sorted_ids, rank = self._ids_in_order()
+        lims, keys = _kernels.range_search(
+            self._words(), rank, _kernels.words_view(queries), min(radius, self.n_bits)
+        )
+        distances = (keys >> _kernels.RANK_BITS).astype(np.int32)
+        return lims, distances, sorted_ids[keys & _kernels.RANK_MASK]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
