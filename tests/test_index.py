@@ -277,11 +277,11 @@ def test_default_blocks_on_a_larger_index_match_hamming_distance():
 
 def test_repeated_adds_grow_storage_geometrically():
     index = LinearIndex(64)
-    reallocations, storage = 0, index._codes
+    reallocations, storage = 0, index._store._codes
     for i in range(2000):
         index.add_with_ids(np.full((1, 8), i % 256, dtype=np.uint8), [2000 - i])
-        if index._codes is not storage:
-            reallocations, storage = reallocations + 1, index._codes
+        if index._store._codes is not storage:
+            reallocations, storage = reallocations + 1, index._store._codes
     assert reallocations <= 12
     assert index.ntotal == 2000 and index.ids.tolist() == list(range(2000, 0, -1))
     _, L = index.search(np.zeros((1, 8), dtype=np.uint8), 3)
@@ -358,8 +358,8 @@ def test_save_load_round_trip(tmp_path, mmap, n_bits):
             strict=True,
         ):
             np.testing.assert_array_equal(got, expected)
-        assert isinstance(loaded._codes, np.memmap) == mmap
-        assert not (mmap and loaded._codes.flags.writeable)
+        assert isinstance(loaded._store._codes, np.memmap) == mmap
+        assert not (mmap and loaded._store._codes.flags.writeable)
         # A loaded index (memory-mapped or not) stays usable: add and remove copy as needed.
         extra = index.get_codes(index.ids[:2])
         loaded.add_with_ids(extra, [5000, 5001])
@@ -722,3 +722,42 @@ def test_file_with_invalid_items(tmp_path, codes, ids, match):
     write_index_file(path, index_type="LinearIndex", n_bits=7, arrays={"codes": codes, "ids": ids})
     with pytest.raises(FileFormatError, match=match):
         load_index(path)
+
+
+# ---------------------------------------------------------------------- storage
+
+
+def test_ascending_ids_cost_code_plus_eight_bytes_per_item():
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, size=(1000, 8), dtype=np.uint8)
+    index = LinearIndex(64)
+    index.add(codes[:600])
+    index.add_with_ids(codes[600:], np.arange(700, 1100))  # still ascending
+    assert index.nbytes == 1000 * (8 + 8)
+    assert index._store.order()[1] is None  # rank is the position: nothing extra is held
+    queries = codes[::97]
+    D_asc, I_asc = index.search(queries, 7)
+    lims_asc, RD_asc, RI_asc = index.range_search(queries, 28)
+
+    shuffled = LinearIndex(64)
+    order = rng.permutation(1000)
+    shuffled.add_with_ids(codes[order], index.ids[order])
+    assert shuffled.nbytes > 1000 * (8 + 8)  # out of order: an id map is needed
+    shuffled.search(queries[:1], 1)
+    assert shuffled.nbytes == 1000 * (8 + 8 + 16 + 16)  # ... and a rank cache while searching
+    D, I = shuffled.search(queries, 7)
+    np.testing.assert_array_equal(D, D_asc)
+    np.testing.assert_array_equal(I, I_asc)
+    lims, RD, RI = shuffled.range_search(queries, 28)
+    np.testing.assert_array_equal(lims, lims_asc)
+    np.testing.assert_array_equal(RD, RD_asc)
+    np.testing.assert_array_equal(RI, RI_asc)
+
+    # Removing items keeps the order; removing the out-of-order ones restores the compact form.
+    index.remove_ids(np.arange(0, 1100, 3))
+    assert index.nbytes == index.ntotal * 16
+    late = LinearIndex(64)
+    late.add_with_ids(codes[:3], [5, 1, 9])
+    assert late.nbytes > 3 * 16
+    late.remove_ids([1])
+    assert late.nbytes == 2 * 16 and late.get_codes([9]).tolist() == [codes[2].tolist()]

@@ -138,7 +138,7 @@ def _flush(mode, n_hits, hit_rows, hit_keys, bounds, heaps, counts, keys, cursor
 
 
 @numba.njit(nogil=True, cache=True)
-def _scan_one_word(block, block_rank, group, bound, g, hit_rows, hit_keys):
+def _scan_one_word(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
     """Record the items of ``block`` (one word per code) within ``bound`` of four queries.
 
     The hot loop: four query words held in registers, each item loaded once, and per pair only
@@ -156,29 +156,29 @@ def _scan_one_word(block, block_rank, group, bound, g, hit_rows, hit_keys):
         e3 = numba.int64(popcount64(a3 ^ x))
         if e0 <= w0:
             hit_rows[n_hits] = g
-            hit_keys[n_hits] = (e0 << RANK_BITS) | block_rank[j]
+            hit_keys[n_hits] = (e0 << RANK_BITS) | (block_rank[j] + offset)
             n_hits += 1
         if e1 <= w1:
             hit_rows[n_hits] = g + 1
-            hit_keys[n_hits] = (e1 << RANK_BITS) | block_rank[j]
+            hit_keys[n_hits] = (e1 << RANK_BITS) | (block_rank[j] + offset)
             n_hits += 1
         if e2 <= w2:
             hit_rows[n_hits] = g + 2
-            hit_keys[n_hits] = (e2 << RANK_BITS) | block_rank[j]
+            hit_keys[n_hits] = (e2 << RANK_BITS) | (block_rank[j] + offset)
             n_hits += 1
         if e3 <= w3:
             hit_rows[n_hits] = g + 3
-            hit_keys[n_hits] = (e3 << RANK_BITS) | block_rank[j]
+            hit_keys[n_hits] = (e3 << RANK_BITS) | (block_rank[j] + offset)
             n_hits += 1
     return n_hits
 
 
 @numba.njit(nogil=True, cache=True)
-def _scan_words(block, block_rank, group, bound, g, hit_rows, hit_keys):
+def _scan_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
     """:func:`_scan_one_word` for codes of any number of words."""
     words = group.ravel()
     n_words = block.shape[1]
-    return _scan_words_body(block, block_rank, bound, g, hit_rows, hit_keys, words, n_words)
+    return _scan_words_body(block, block_rank, offset, bound, g, hit_rows, hit_keys, words, n_words)
 
 
 @numba.njit(inline="always")
@@ -189,7 +189,7 @@ def _record(hit_rows, hit_keys, n_hits, row, distance, rank):
 
 
 @numba.njit(inline="always")
-def _scan_words_body(block, block_rank, bound, g, hit_rows, hit_keys, words, n_words):
+def _scan_words_body(block, block_rank, offset, bound, g, hit_rows, hit_keys, words, n_words):
     """The loop of :func:`_scan_words`: query words in ``words`` (array or tuple), word-major."""
     w0, w1, w2, w3 = bound[0], bound[1], bound[2], bound[3]
     n_hits = 0
@@ -202,13 +202,19 @@ def _scan_words_body(block, block_rank, bound, g, hit_rows, hit_keys, words, n_w
             e2 += popcount64(words[QUERY_GROUP * w + 2] ^ x)
             e3 += popcount64(words[QUERY_GROUP * w + 3] ^ x)
         if numba.int64(e0) <= w0:
-            n_hits = _record(hit_rows, hit_keys, n_hits, g, numba.int64(e0), block_rank[j])
+            n_hits = _record(hit_rows, hit_keys, n_hits, g, numba.int64(e0), block_rank[j] + offset)
         if numba.int64(e1) <= w1:
-            n_hits = _record(hit_rows, hit_keys, n_hits, g + 1, numba.int64(e1), block_rank[j])
+            n_hits = _record(
+                hit_rows, hit_keys, n_hits, g + 1, numba.int64(e1), block_rank[j] + offset
+            )
         if numba.int64(e2) <= w2:
-            n_hits = _record(hit_rows, hit_keys, n_hits, g + 2, numba.int64(e2), block_rank[j])
+            n_hits = _record(
+                hit_rows, hit_keys, n_hits, g + 2, numba.int64(e2), block_rank[j] + offset
+            )
         if numba.int64(e3) <= w3:
-            n_hits = _record(hit_rows, hit_keys, n_hits, g + 3, numba.int64(e3), block_rank[j])
+            n_hits = _record(
+                hit_rows, hit_keys, n_hits, g + 3, numba.int64(e3), block_rank[j] + offset
+            )
     return n_hits
 
 
@@ -223,9 +229,11 @@ def _scan_fixed_words(n_words: int) -> Callable[..., int]:
     n_values = QUERY_GROUP * n_words
 
     @numba.njit(nogil=True, cache=True)
-    def scan_fixed_words(block, block_rank, group, bound, g, hit_rows, hit_keys):
+    def scan_fixed_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
         words = to_fixed_tuple(group.ravel(), n_values)
-        return _scan_words_body(block, block_rank, bound, g, hit_rows, hit_keys, words, n_words)
+        return _scan_words_body(
+            block, block_rank, offset, bound, g, hit_rows, hit_keys, words, n_words
+        )
 
     return scan_fixed_words
 
@@ -242,6 +250,8 @@ def _scan_unit(
     of which the recorded hits are applied (:func:`_flush`) and the bounds tighten.
     """
     nw = db.shape[1]
+    identity = rank.shape[0] == 0  # an item's rank is its position
+    counting = np.arange(SUB_BLOCK, dtype=np.int64)
     group = np.empty((nw, QUERY_GROUP), dtype=np.uint64)
     hit_rows = np.empty(SUB_BLOCK * QUERY_GROUP, dtype=np.int64)
     hit_keys = np.empty(SUB_BLOCK * QUERY_GROUP, dtype=np.int64)
@@ -254,7 +264,13 @@ def _scan_unit(
             for s0 in range(b0, b1, SUB_BLOCK):
                 s1 = min(s0 + SUB_BLOCK, b1)
                 bound = bounds[g : g + QUERY_GROUP]
-                n_hits = scan_block(db[s0:s1], rank[s0:s1], group, bound, g, hit_rows, hit_keys)
+                if identity:
+                    block_rank, offset = counting, s0
+                else:
+                    block_rank, offset = rank[s0:s1], 0
+                n_hits = scan_block(
+                    db[s0:s1], block_rank, offset, group, bound, g, hit_rows, hit_keys
+                )
                 if n_hits:
                     _flush(mode, n_hits, hit_rows, hit_keys, bounds, heaps, counts, keys, cursor)
 
@@ -333,11 +349,13 @@ def _scan(
     parallel_map(unit, tasks)
 
 
-def knn_search(db: np.ndarray, rank: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+def knn_search(db: np.ndarray, rank: np.ndarray | None, queries: np.ndarray, k: int) -> np.ndarray:
     """Exact k smallest keys of every query, ``(nq, k)`` sorted, ``EMPTY_KEY`` past ``len(db)``.
 
-    ``db`` and ``queries`` are 2-D arrays of unsigned words of one dtype (:func:`words_view`).
+    ``db`` and ``queries`` are 2-D arrays of unsigned words of one dtype (:func:`words_view`);
+    ``rank`` gives each item's rank in id order, ``None`` when it is the item's position.
     """
+    rank = _as_rank(rank)
     nq = len(queries)
     n_rows = nq + (-nq % QUERY_GROUP)
     plan = _plan(len(db), n_rows, db.shape[1] * db.itemsize)
@@ -351,12 +369,14 @@ def knn_search(db: np.ndarray, rank: np.ndarray, queries: np.ndarray, k: int) ->
 
 
 def range_search(
-    db: np.ndarray, rank: np.ndarray, queries: np.ndarray, radius: int
+    db: np.ndarray, rank: np.ndarray | None, queries: np.ndarray, radius: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(lims, keys)``: keys of items within ``radius`` of each query, sorted per query.
 
     Two passes over the database: one counts each query's results, one writes them in place.
+    Arguments as for :func:`knn_search`.
     """
+    rank = _as_rank(rank)
     nq = len(queries)
     n_rows = nq + (-nq % QUERY_GROUP)
     plan = _plan(len(db), n_rows, db.shape[1] * db.itemsize)
@@ -377,6 +397,10 @@ def range_search(
         _sort_segments, [(keys, lims[q0 : min(q0 + step, nq) + 1]) for q0 in range(0, nq, step)]
     )
     return lims, keys
+
+
+def _as_rank(rank: np.ndarray | None) -> np.ndarray:
+    return np.empty(0, dtype=np.int64) if rank is None else np.ascontiguousarray(rank, np.int64)
 
 
 def words_view(codes: np.ndarray) -> np.ndarray:

@@ -275,8 +275,10 @@ class BinaryIndex(ABC):
         )
 
     @staticmethod
-    def _id_map_from_file(file: IndexFile) -> _IdMap:
-        """Check a file's codes (``n_bits`` respected) and ids (unique, >= 0); map ids to rows.
+    def _check_file_items(file: IndexFile) -> None:
+        """Check a file's codes (``n_bits`` respected) and ids (unique, >= 0).
+
+        Ascending ids (the usual case) are checked in one pass without sorting.
 
         Raises
         ------
@@ -287,14 +289,22 @@ class BinaryIndex(ABC):
             check_codes(file.arrays["codes"], file.n_bits)
         except CodeFormatError as exc:
             raise FileFormatError(f"the index file holds invalid codes: {exc}") from None
-        id_map = _IdMap.from_ids(np.asarray(file.arrays["ids"]))
-        sorted_ids, _ = id_map.sorted()
+        ids = np.asarray(file.arrays["ids"])
+        if not len(ids) or np.all(ids[1:] > ids[:-1]):
+            sorted_ids = ids
+        else:
+            sorted_ids = np.sort(ids)
         if len(sorted_ids) and sorted_ids[0] < 0:
             raise FileFormatError(f"the index file holds a negative id ({int(sorted_ids[0])})")
         repeated = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]]
         if len(repeated):
             raise FileFormatError(f"the index file holds id {int(repeated[0])} more than once")
-        return id_map
+
+    @classmethod
+    def _id_map_from_file(cls, file: IndexFile) -> _IdMap:
+        """Check a file's codes and ids (:meth:`_check_file_items`); map ids to rows."""
+        cls._check_file_items(file)
+        return _IdMap.from_ids(np.asarray(file.arrays["ids"]))
 
     def _check_codes(self, codes: Any, name: str = "codes") -> NDArray[np.uint8]:
         """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if not."""
@@ -327,7 +337,7 @@ class BinaryIndex(ABC):
             raise InvalidInputError(
                 f"ids must be unique, but id {repeated[0]} appears more than once in this call"
             )
-        present = np.flatnonzero(self._id_map.lookup(array) >= 0)
+        present = np.flatnonzero(self._positions(array) >= 0)
         if len(present):
             raise InvalidInputError(
                 f"id {array[present[0]]} is already in the index ({len(present)} of the {n} ids are); "
@@ -338,7 +348,7 @@ class BinaryIndex(ABC):
     def _sequential_ids(self, n: int) -> NDArray[np.int64]:
         """Ids ``ntotal .. ntotal + n - 1`` for :meth:`add`, checked against ids already present."""
         ids = np.arange(self.ntotal, self.ntotal + n, dtype=np.int64)
-        present = np.flatnonzero(self._id_map.lookup(ids) >= 0)
+        present = np.flatnonzero(self._positions(ids) >= 0)
         if len(present):
             raise InvalidInputError(
                 f"add() assigns sequential ids {self.ntotal}..{self.ntotal + n - 1}, but id "
@@ -346,6 +356,10 @@ class BinaryIndex(ABC):
                 "use add_with_ids with explicit ids"
             )
         return ids
+
+    def _positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Storage positions of ``ids`` (``-1`` where absent)."""
+        return self._id_map.lookup(ids)
 
     def _ids_in_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """``(sorted_ids, rank)``: ids ascending, and each storage position's rank in that order.

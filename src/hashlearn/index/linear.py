@@ -11,18 +11,16 @@ from numpy.typing import NDArray
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import _kernels
 from hashlearn.index._format import IndexFile
+from hashlearn.index._store import CodeStore
 from hashlearn.index.base import (
     PAD_DISTANCE,
     PAD_ID,
     BinaryIndex,
     UnknownIdError,
     _as_id_array,
-    _IdMap,
 )
 
 __all__ = ["LinearIndex"]
-
-_MIN_CAPACITY = 16
 
 
 class LinearIndex(BinaryIndex):
@@ -64,20 +62,24 @@ class LinearIndex(BinaryIndex):
 
     def __init__(self, n_bits: int) -> None:
         super().__init__(n_bits)
-        self._ntotal = 0
-        self._codes: NDArray[np.uint8] = np.empty((0, self.code_size), dtype=np.uint8)
-        self._id_store: NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._store = CodeStore(self.code_size)
 
     # ------------------------------------------------------------------ properties
     @property
     def ntotal(self) -> int:
         """Number of items in the index."""
-        return self._ntotal
+        return len(self._store)
 
     @property
     def ids(self) -> NDArray[np.int64]:
         """Ids of the items in insertion order, ``int64`` of shape ``(ntotal,)`` (a copy)."""
-        return np.array(self._id_store[: self._ntotal], dtype=np.int64)
+        return np.array(self._store.ids, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for the items: ``code_size + 8`` per item while ids are ascending in
+        insertion order, plus 32 per item otherwise (id map and rank cache)."""
+        return self._store.nbytes
 
     # ------------------------------------------------------------------ adding and removing
     def add(self, codes: NDArray[np.uint8]) -> None:
@@ -118,26 +120,9 @@ class LinearIndex(BinaryIndex):
         self._append(codes, self._check_new_ids(ids, len(codes)))
 
     def _append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:
-        n = len(codes)
-        if n == 0:
-            return
-        start, end = self._ntotal, self._ntotal + n
-        if end >= 1 << _kernels.RANK_BITS:
-            raise InvalidInputError(
-                f"a LinearIndex holds fewer than 2**{_kernels.RANK_BITS} items"
-            )
-        if end > len(self._id_store):
-            capacity = max(end, 2 * len(self._id_store), _MIN_CAPACITY)
-            new_codes = np.empty((capacity, self.code_size), dtype=np.uint8)
-            new_codes[:start] = self._codes[:start]
-            new_ids = np.empty(capacity, dtype=np.int64)
-            new_ids[:start] = self._id_store[:start]
-            self._codes, self._id_store = new_codes, new_ids
-        self._codes[start:end] = codes
-        self._id_store[start:end] = ids
-        self._id_map.add(ids, np.arange(start, end, dtype=np.int64))
-        self._ntotal = end
-        self._changed()
+        if self.ntotal + len(ids) >= 1 << _kernels.RANK_BITS:
+            raise InvalidInputError(f"a LinearIndex holds fewer than 2**{_kernels.RANK_BITS} items")
+        self._store.append(codes, ids)
 
     def remove_ids(self, ids: Any) -> int:
         """Remove the items with the given ids; ids not in the index are ignored (as in faiss).
@@ -151,28 +136,11 @@ class LinearIndex(BinaryIndex):
         int
             Number of items removed.
         """
-        wanted = _as_id_array(ids, "ids")
-        positions = self._id_map.lookup(wanted)
-        positions = np.unique(positions[positions >= 0])
-        if not len(positions):
-            return 0
-        keep = np.ones(self._ntotal, dtype=bool)
-        keep[positions] = False
-        # Fresh arrays (not an in-place compaction): the storage may be a read-only memory map.
-        self._codes = np.asarray(self._codes[: self._ntotal])[keep]
-        self._id_store = np.asarray(self._id_store[: self._ntotal])[keep]
-        self._ntotal = len(self._id_store)
-        self._id_map = _IdMap.from_ids(self._id_store)
-        self._changed()
-        return len(positions)
+        return self._store.remove(_as_id_array(ids, "ids"))
 
     def reset(self) -> None:
         """Remove every item; ``n_bits`` is kept."""
-        self._ntotal = 0
-        self._codes = np.empty((0, self.code_size), dtype=np.uint8)
-        self._id_store = np.empty(0, dtype=np.int64)
-        self._id_map = _IdMap()
-        self._changed()
+        self._store.reset()
 
     def get_codes(self, ids: Any) -> NDArray[np.uint8]:
         """The stored codes of the given ids (faiss' ``reconstruct_batch``).
@@ -192,19 +160,22 @@ class LinearIndex(BinaryIndex):
             An id is not in the index (a ``KeyError`` and an ``InvalidInputError``).
         """
         wanted = _as_id_array(ids, "ids")
-        positions = self._id_map.lookup(wanted)
+        positions = self._store.positions(wanted)
         missing = np.flatnonzero(positions < 0)
         if len(missing):
             raise UnknownIdError(
                 f"id {wanted[missing[0]]} is not in the index ({len(missing)} of the "
                 f"{len(wanted)} ids are unknown)"
             )
-        return np.asarray(self._codes)[positions]
+        return np.asarray(self._store.codes)[positions]
 
     # ------------------------------------------------------------------ search
+    def _positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        return self._store.positions(ids)
+
     def _words(self) -> NDArray[np.unsignedinteger]:
         """The stored codes as ``(ntotal, w)`` words for the kernels (a view, no copy)."""
-        return _kernels.words_view(np.asarray(self._codes[: self._ntotal]))
+        return _kernels.words_view(np.asarray(self._store.codes))
 
     def search(
         self, queries: NDArray[np.uint8], k: int
@@ -238,10 +209,10 @@ class LinearIndex(BinaryIndex):
         nq = len(queries)
         distances = np.full((nq, k), PAD_DISTANCE, dtype=np.int32)
         labels = np.full((nq, k), PAD_ID, dtype=np.int64)
-        kk = min(k, self._ntotal)
+        kk = min(k, self.ntotal)
         if kk == 0 or nq == 0:
             return distances, labels
-        sorted_ids, rank = self._ids_in_order()
+        sorted_ids, rank = self._store.order()
         keys = _kernels.knn_search(self._words(), rank, _kernels.words_view(queries), kk)
         distances[:, :kk] = keys >> _kernels.RANK_BITS
         labels[:, :kk] = sorted_ids[keys & _kernels.RANK_MASK]
@@ -280,10 +251,10 @@ class LinearIndex(BinaryIndex):
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
         nq = len(queries)
-        if self._ntotal == 0 or nq == 0:
+        if self.ntotal == 0 or nq == 0:
             lims = np.zeros(nq + 1, dtype=np.int64)
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
-        sorted_ids, rank = self._ids_in_order()
+        sorted_ids, rank = self._store.order()
         lims, keys = _kernels.range_search(
             self._words(), rank, _kernels.words_view(queries), min(radius, self.n_bits)
         )
@@ -297,14 +268,11 @@ class LinearIndex(BinaryIndex):
         The file format is described in :mod:`hashlearn.index._format`; read it back with
         :meth:`LinearIndex.load` or :func:`hashlearn.index.load_index`.
         """
-        self._write(path, self._codes[: self._ntotal], self._id_store[: self._ntotal])
+        self._write(path, self._store.codes, self._store.ids)
 
     @classmethod
     def _from_file(cls, file: IndexFile) -> LinearIndex:
-        id_map = cls._id_map_from_file(file)
+        cls._check_file_items(file)
         index = cls(file.n_bits)
-        index._codes = file.arrays["codes"]
-        index._id_store = file.arrays["ids"]
-        index._ntotal = file.ntotal
-        index._id_map = id_map
+        index._store = CodeStore.from_arrays(file.arrays["codes"], file.arrays["ids"])
         return index

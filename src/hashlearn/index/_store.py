@@ -1,0 +1,149 @@
+"""Storage of an index's codes and ids, with the id -> position map, in as little memory as possible.
+
+Items are kept in insertion order: ``codes[p]`` is the code of ``ids[p]``. While ids are ascending
+in that order (as ``add`` assigns them, and as most callers choose them) the id array is its own
+search tree: an id is found by binary search and an item's rank in id order is its position, so
+an item costs its code plus 8 bytes of id and nothing else. Ids out of order switch the store to
+an explicit map (:class:`~hashlearn.index.base._IdMap`, 16 more bytes per item) and a cached
+rank array (16 bytes per item while cached).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hashlearn.index.base import _IdMap
+
+__all__ = ["CodeStore"]
+
+_MIN_CAPACITY = 16
+
+
+class CodeStore:
+    """Codes (``uint8 (n, code_size)``) and unique ``int64`` ids of the items of an index.
+
+    Arrays given to :meth:`from_arrays` (possibly read-only memory maps) are used as they are
+    until the first change, which copies them into growable memory.
+    """
+
+    __slots__ = ("_codes", "_ids", "_map", "_n", "_order", "code_size")
+
+    def __init__(self, code_size: int) -> None:
+        self.code_size = code_size
+        self._codes: NDArray[np.uint8] = np.empty((0, code_size), dtype=np.uint8)
+        self._ids: NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._n = 0
+        self._map: _IdMap | None = None
+        self._order: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+
+    @classmethod
+    def from_arrays(cls, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> CodeStore:
+        """A store over existing arrays (ids unique, checked by the caller), without a copy."""
+        store = cls(codes.shape[1])
+        store._codes, store._ids, store._n = codes, ids, len(ids)
+        store._reindex()
+        return store
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def codes(self) -> NDArray[np.uint8]:
+        """The stored codes in storage order (a view)."""
+        return self._codes[: self._n]
+
+    @property
+    def ids(self) -> NDArray[np.int64]:
+        """The stored ids in storage order (a view)."""
+        return self._ids[: self._n]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for the items: codes, ids, and the id map and rank cache when present."""
+        total = self._n * (self.code_size + 8)
+        if self._map is not None:
+            total += 16 * len(self._map)
+        if self._order is not None:
+            total += sum(array.nbytes for array in self._order)
+        return total
+
+    # ------------------------------------------------------------------ lookups
+    def positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Storage positions of ``ids``; ``-1`` where an id is absent."""
+        if self._map is not None:
+            return self._map.lookup(ids)
+        stored = self.ids
+        positions = np.full(len(ids), -1, dtype=np.int64)
+        if not len(stored):
+            return positions
+        where = np.searchsorted(stored, ids)
+        np.minimum(where, len(stored) - 1, out=where)
+        hit = stored[where] == ids
+        positions[hit] = where[hit]
+        return positions
+
+    def order(self) -> tuple[NDArray[np.int64], NDArray[np.int64] | None]:
+        """``(sorted_ids, rank)``: ids ascending and each position's rank in that order.
+
+        ``rank`` is ``None`` when it is the identity (ids ascending in storage order).
+        """
+        if self._map is None:
+            return self.ids, None
+        if self._order is None:
+            sorted_ids, positions = self._map.sorted()
+            rank = np.empty(len(positions), dtype=np.int64)
+            rank[positions] = np.arange(len(positions), dtype=np.int64)
+            self._order = (sorted_ids, rank)
+        return self._order
+
+    # ------------------------------------------------------------------ changes
+    def append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:
+        """Append items (ids unique and absent, checked by the caller)."""
+        n = len(ids)
+        if n == 0:
+            return
+        start, end = self._n, self._n + n
+        if end > len(self._ids) or not self._ids.flags.writeable:
+            capacity = max(end, 2 * len(self._ids), _MIN_CAPACITY)
+            new_codes = np.empty((capacity, self.code_size), dtype=np.uint8)
+            new_codes[:start] = self._codes[:start]
+            new_ids = np.empty(capacity, dtype=np.int64)
+            new_ids[:start] = self._ids[:start]
+            self._codes, self._ids = new_codes, new_ids
+        self._codes[start:end] = codes
+        self._ids[start:end] = ids
+        self._n = end
+        self._order = None
+        if self._map is not None:
+            self._map.add(ids, np.arange(start, end, dtype=np.int64))
+        elif not _ascending(self._ids[max(start - 1, 0) : end]):
+            self._map = _IdMap.from_ids(self.ids)
+
+    def remove(self, ids: NDArray[np.int64]) -> int:
+        """Remove the items with these ids (absent ids are ignored); return how many went."""
+        positions = self.positions(ids)
+        positions = np.unique(positions[positions >= 0])
+        if not len(positions):
+            return 0
+        keep = np.ones(self._n, dtype=bool)
+        keep[positions] = False
+        # Fresh arrays, not an in-place compaction: the storage may be a read-only memory map.
+        self._codes = np.asarray(self.codes)[keep]
+        self._ids = np.asarray(self.ids)[keep]
+        self._n = len(self._ids)
+        self._reindex()
+        return len(positions)
+
+    def reset(self) -> None:
+        """Remove every item."""
+        self.__init__(self.code_size)  # type: ignore[misc]
+
+    def _reindex(self) -> None:
+        self._order = None
+        self._map = None if _ascending(self.ids) else _IdMap.from_ids(np.asarray(self.ids))
+
+
+def _ascending(ids: NDArray[np.int64]) -> bool:
+    return bool(np.all(ids[1:] > ids[:-1]))
