@@ -5,7 +5,17 @@ derives from :class:`BinaryIndex`, saves itself to one versioned, checksummed fi
 :mod:`hashlearn.index._format`) and is read back by :func:`load_index`, whatever its type.
 """
 
+from hashlearn.index._kernels import get_num_threads, set_num_threads
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, UnknownIdError, load_index
 from hashlearn.index.linear import LinearIndex
 
-__all__ = ["PAD_DISTANCE", "PAD_ID", "BinaryIndex", "LinearIndex", "UnknownIdError", "load_index"]
+__all__ = [
+    "PAD_DISTANCE",
+    "PAD_ID",
+    "BinaryIndex",
+    "LinearIndex",
+    "UnknownIdError",
+    "get_num_threads",
+    "load_index",
+    "set_num_threads",
+]
