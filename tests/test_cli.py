@@ -164,3 +164,57 @@ def test_help_runs_as_a_program():
     )
     for command in ("demo", "fit", "encode", "index", "search", "evaluate"):
         assert command in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("index_type", "params"),
+    [
+        ("linear", []),
+        ("hash-table", ["--param", "key_bits=16"]),
+        ("multi-table", ["--param", "n_tables=2"]),
+        ("mih", ["--param", "n_substrings=3"]),
+        ("faiss", ["--param", 'kind="flat"']),
+    ],
+)
+def test_index_types_search_like_the_linear_index(tmp_path, capsys, index_type, params):
+    if index_type == "faiss":
+        pytest.importorskip("faiss")
+    from hashlearn.index import LinearIndex
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, size=(300, 4), dtype=np.uint8)
+    queries = codes[:20].copy()
+    queries[:, 0] ^= 1  # near duplicates
+    np.save(tmp_path / "db.npy", codes)
+    np.save(tmp_path / "q.npy", queries)
+    index_file = str(tmp_path / f"{index_type}.hlindex")
+    argv = ["index", "--codes", str(tmp_path / "db.npy"), "--type", index_type, *params]
+    assert main([*argv, "--bits", "32", "--out", index_file]) == 0
+    assert f"{index_type} index of 300 codes of 32 bits" in capsys.readouterr().out
+    reference = LinearIndex(32)
+    reference.add(codes)
+    for query_args, key in ((["--radius", "9"], "ids"), (["-k", "1"], "ids")):
+        out = str(tmp_path / "hits.npz")
+        search = ["search", "--index", index_file, "--queries", str(tmp_path / "q.npy")]
+        assert main([*search, *query_args, "--threads", "1", "--mmap", "--out", out]) == 0
+        assert "queries/s" in capsys.readouterr().out
+        hits = np.load(out)
+        if query_args[0] == "--radius":
+            lims, D, I = reference.range_search(queries, 9)
+            np.testing.assert_array_equal(hits["lims"], lims)
+        else:
+            D, I = reference.search(queries, 1)  # the near duplicate, in every index type
+        np.testing.assert_array_equal(hits[key], I)
+        np.testing.assert_array_equal(hits["distances"], D)
+
+
+def test_index_rejects_unknown_type_and_parameters(tmp_path, capsys):
+    np.save(tmp_path / "db.npy", np.zeros((3, 2), dtype=np.uint8))
+    base = ["index", "--codes", str(tmp_path / "db.npy"), "--out", str(tmp_path / "x.hlindex")]
+    with pytest.raises(SystemExit):
+        main([*base, "--type", "nope"])
+    assert main([*base, "--type", "mih", "--param", "bogus=1"]) != 0
+    assert "bogus" in capsys.readouterr().err
+    assert main([*base, "--type", "multi-table", "--param", "n_tables=3"]) != 0
+    assert "multiple of n_tables" in capsys.readouterr().err
+    assert not (tmp_path / "x.hlindex").exists()

@@ -154,40 +154,58 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from hashlearn.index import LinearIndex
+    from hashlearn.hashers import load_hasher
+    from hashlearn.index import create_index
 
     codes = _load_array(args.codes, "codes")
-    index = LinearIndex(args.bits if args.bits else 8 * codes.shape[1])
+    if args.bits:
+        n_bits = args.bits
+    elif args.model:
+        n_bits = load_hasher(args.model).n_bits
+    else:
+        n_bits = 8 * codes.shape[1] if codes.ndim == 2 else 0
+    index = create_index(args.type, n_bits, **dict(args.param))
     if args.ids:
         index.add_with_ids(codes, _load_array(args.ids, "ids"))
     else:
         index.add(codes)
     index.save(args.out)
-    print(f"indexed {index.ntotal} codes of {index.n_bits} bits -> {args.out}")
+    print(f"{args.type} index of {index.ntotal} codes of {index.n_bits} bits -> {args.out}")
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from hashlearn.index import load_index
+    import time
 
-    index = load_index(args.index)
+    from hashlearn.index import load_index, set_num_threads
+
+    if args.threads:
+        set_num_threads(args.threads)
+    index = load_index(args.index, mmap=args.mmap)
     queries = _load_array(args.queries, "codes")
+    start = time.perf_counter()
     if args.radius is not None:
         lims, D, I = index.range_search(queries, args.radius)
-        if args.out:
-            _save_npz(args.out, lims=lims, distances=D, ids=I)
-        for q in range(min(len(queries), args.show)):
-            hits = ", ".join(
-                f"{i}:{d}"
-                for i, d in zip(I[lims[q] : lims[q + 1]][:10], D[lims[q] : lims[q + 1]][:10])
-            )
-            print(f"query {q}: {lims[q + 1] - lims[q]} within radius {args.radius}  {hits}")
     else:
         D, I = index.search(queries, args.k)
-        if args.out:
+    elapsed = time.perf_counter() - start
+    if args.out:
+        if args.radius is not None:
+            _save_npz(args.out, lims=lims, distances=D, ids=I)
+        else:
             _save_npz(args.out, distances=D, ids=I)
-        for q in range(min(len(queries), args.show)):
+    for q in range(min(len(queries), args.show)):
+        if args.radius is not None:
+            row = slice(lims[q], lims[q + 1])
+            hits = ", ".join(f"{i}:{d}" for i, d in zip(I[row][:10], D[row][:10]))
+            print(f"query {q}: {lims[q + 1] - lims[q]} within radius {args.radius}  {hits}")
+        else:
             print(f"query {q}: " + ", ".join(f"{i}:{d}" for i, d in zip(I[q], D[q]) if i >= 0))
+    rate = f"{len(queries) / elapsed:,.0f} queries/s" if elapsed > 0 else ""
+    print(
+        f"{len(queries)} queries against {index.ntotal} items ({type(index).__name__}) in "
+        f"{elapsed * 1000:.1f} ms, {rate}"
+    )
     if args.out:
         print(f"results -> {args.out}")
     return 0
@@ -371,12 +389,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="codes file to write (.npy)")
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("index", help="build an exact Hamming index over codes and save it")
+    from hashlearn.index import list_indexes
+
+    index_types = list_indexes()
+    p = sub.add_parser(
+        "index",
+        help="build a Hamming index over codes and save it",
+        description="Index types: "
+        + "; ".join(f"{name}: {text}" for name, text in index_types.items()),
+    )
     p.add_argument("--codes", required=True, help=".npy of packed uint8 codes")
     p.add_argument("--ids", help=".npy of int64 ids (default: 0..n-1)")
+    p.add_argument("--type", default="linear", choices=sorted(index_types), help="index type")
     p.add_argument(
-        "--bits", type=int, default=None, help="code length (default: 8 x bytes per code)"
+        "--param",
+        type=_parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="index parameter, e.g. --param n_substrings=4 (repeatable; values are JSON)",
     )
+    bits = p.add_mutually_exclusive_group()
+    bits.add_argument("--bits", type=int, default=None, help="code length in bits")
+    bits.add_argument("--model", help="take the code length from this model file")
     p.add_argument("--out", required=True, help="index file to write")
     p.set_defaults(func=cmd_index)
 
@@ -388,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("-k", type=int, default=10, help="neighbours per query (default: 10)")
     group.add_argument("--radius", type=int, help="return every item within this Hamming distance")
+    p.add_argument("--threads", type=int, default=None, help="search threads (default: all cores)")
+    p.add_argument(
+        "--mmap", action="store_true", help="memory-map the index file instead of reading it"
+    )
     p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
     p.add_argument("--out", help="write distances and ids to this .npz")
     p.set_defaults(func=cmd_search)

@@ -8,6 +8,7 @@ derives from :class:`BinaryIndex`, saves itself to one versioned, checksummed fi
 from hashlearn.index._kernels import get_num_threads, set_num_threads
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, UnknownIdError, load_index
 from hashlearn.index.linear import LinearIndex
+from hashlearn.index.registry import create_index, list_indexes
 
 __all__ = [
     "PAD_DISTANCE",
@@ -15,7 +16,9 @@ __all__ = [
     "BinaryIndex",
     "LinearIndex",
     "UnknownIdError",
+    "create_index",
     "get_num_threads",
+    "list_indexes",
     "load_index",
     "set_num_threads",
 ]

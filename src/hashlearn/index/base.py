@@ -142,7 +142,9 @@ class BinaryIndex(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.type_name:
+        # Only a class that names its own type registers: a subclass that inherits the name
+        # (a user's wrapper, a test double) must not take over the files of its parent.
+        if cls.__dict__.get("type_name"):
             _INDEX_TYPES[cls.type_name] = cls
 
     def __init__(self, n_bits: int) -> None:
@@ -402,6 +404,10 @@ def load_index(
         The file is not a valid index file, or its index type is unknown to this hashlearn.
     """
     file = read_index_file(path, mmap=mmap, verify=verify)
+    if file.index_type not in _INDEX_TYPES:
+        from hashlearn.index.registry import _import_all
+
+        _import_all()  # index types register themselves when their module is imported
     cls = _INDEX_TYPES.get(file.index_type)
     if cls is None:
         raise FileFormatError(
