@@ -4,7 +4,7 @@ Items are kept in insertion order: ``codes[p]`` is the code of ``ids[p]``. While
 in that order (as ``add`` assigns them, and as most callers choose them) the id array is its own
 search tree: an id is found by binary search and an item's rank in id order is its position, so
 an item costs its code plus 8 bytes of id and nothing else. Ids out of order switch the store to
-an explicit map (:class:`~hashlearn.index.base._IdMap`, 16 more bytes per item) and a cached
+an explicit map (:class:`_IdMap`, 16 more bytes per item) and a cached
 rank array (16 bytes per item while cached).
 """
 
@@ -13,11 +13,66 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn.index.base import _IdMap
-
 __all__ = ["CodeStore"]
 
 _MIN_CAPACITY = 16
+
+
+class _IdMap:
+    """Map unique ``int64`` ids to storage positions.
+
+    Kept as sorted runs whose sizes shrink geometrically (merged like a binary counter), so a
+    sequence of adds costs ``O(log n)`` amortised per id, never ``O(n)`` per add, and a lookup of
+    ``m`` ids costs ``O(m log^2 n)``.
+    """
+
+    __slots__ = ("_runs",)
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+
+    @classmethod
+    def from_ids(cls, ids: NDArray[np.int64]) -> _IdMap:
+        """A map of ``ids[p] -> p`` (``ids`` must be unique)."""
+        id_map = cls()
+        id_map.add(ids, np.arange(len(ids), dtype=np.int64))
+        return id_map
+
+    def __len__(self) -> int:
+        return sum(len(run[0]) for run in self._runs)
+
+    def add(self, ids: NDArray[np.int64], positions: NDArray[np.int64]) -> None:
+        """Insert ids (unique and absent, the caller checks) stored at ``positions``."""
+        if not len(ids):
+            return
+        order = np.argsort(ids, kind="stable")
+        self._runs.append((ids[order], positions[order]))
+        while len(self._runs) >= 2 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            (ids_b, pos_b), (ids_a, pos_a) = self._runs.pop(), self._runs.pop()
+            merged_ids = np.concatenate([ids_a, ids_b])
+            order = np.argsort(merged_ids, kind="stable")  # timsort: linear on two sorted runs
+            self._runs.append((merged_ids[order], np.concatenate([pos_a, pos_b])[order]))
+
+    def lookup(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Positions of ``ids``; ``-1`` where an id is absent."""
+        positions = np.full(len(ids), -1, dtype=np.int64)
+        for run_ids, run_positions in self._runs:
+            where = np.searchsorted(run_ids, ids)
+            np.minimum(where, len(run_ids) - 1, out=where)
+            hit = run_ids[where] == ids
+            positions[hit] = run_positions[where[hit]]
+        return positions
+
+    def sorted(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """All ids in ascending order and their positions (merges the runs into one)."""
+        if not self._runs:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        if len(self._runs) > 1:
+            ids = np.concatenate([run[0] for run in self._runs])
+            positions = np.concatenate([run[1] for run in self._runs])
+            order = np.argsort(ids, kind="stable")
+            self._runs = [(ids[order], positions[order])]
+        return self._runs[0]
 
 
 class CodeStore:
@@ -121,12 +176,15 @@ class CodeStore:
         elif not _ascending(self._ids[max(start - 1, 0) : end]):
             self._map = _IdMap.from_ids(self.ids)
 
-    def remove(self, ids: NDArray[np.int64]) -> int:
-        """Remove the items with these ids (absent ids are ignored); return how many went."""
+    def remove(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Remove the items with these ids (absent ids are ignored).
+
+        Returns the storage positions that were removed, ascending, numbered as before.
+        """
         positions = self.positions(ids)
         positions = np.unique(positions[positions >= 0])
         if not len(positions):
-            return 0
+            return positions
         keep = np.ones(self._n, dtype=bool)
         keep[positions] = False
         # Fresh arrays, not an in-place compaction: the storage may be a read-only memory map.
@@ -134,7 +192,7 @@ class CodeStore:
         self._ids = np.asarray(self.ids)[keep]
         self._n = len(self._ids)
         self._reindex()
-        return len(positions)
+        return positions
 
     def reset(self) -> None:
         """Remove every item."""

@@ -25,15 +25,24 @@ from numpy.typing import NDArray
 
 from hashlearn._validation import check_int
 from hashlearn.codes import MAX_BITS, check_codes, n_bytes
-from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
+from hashlearn.exceptions import (
+    CodeFormatError,
+    FileFormatError,
+    HashlearnError,
+    InvalidInputError,
+)
 from hashlearn.index._format import IndexFile, read_index_file, write_index_file
+from hashlearn.index._store import CodeStore, _IdMap
 
-__all__ = ["PAD_DISTANCE", "PAD_ID", "BinaryIndex", "UnknownIdError", "load_index"]
+__all__ = ["MAX_ITEMS", "PAD_DISTANCE", "PAD_ID", "BinaryIndex", "UnknownIdError", "load_index"]
 
 PAD_ID = -1
 """Id of the padding entries of :meth:`BinaryIndex.search` results (fewer than ``k`` items)."""
 PAD_DISTANCE = int(np.iinfo(np.int32).max)
 """Distance of the padding entries of :meth:`BinaryIndex.search` results: ``2**31 - 1``."""
+
+MAX_ITEMS = 1 << 40
+"""Most items an index holds (result keys keep an item's rank in 40 bits)."""
 
 _INDEX_TYPES: dict[str, type[BinaryIndex]] = {}
 _Index = TypeVar("_Index", bound="BinaryIndex")
@@ -63,63 +72,6 @@ def _as_id_array(ids: Any, name: str) -> NDArray[np.int64]:
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
-class _IdMap:
-    """Map unique ``int64`` ids to storage positions.
-
-    Kept as sorted runs whose sizes shrink geometrically (merged like a binary counter), so a
-    sequence of adds costs ``O(log n)`` amortised per id, never ``O(n)`` per add, and a lookup of
-    ``m`` ids costs ``O(m log^2 n)``.
-    """
-
-    __slots__ = ("_runs",)
-
-    def __init__(self) -> None:
-        self._runs: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
-
-    @classmethod
-    def from_ids(cls, ids: NDArray[np.int64]) -> _IdMap:
-        """A map of ``ids[p] -> p`` (``ids`` must be unique)."""
-        id_map = cls()
-        id_map.add(ids, np.arange(len(ids), dtype=np.int64))
-        return id_map
-
-    def __len__(self) -> int:
-        return sum(len(run[0]) for run in self._runs)
-
-    def add(self, ids: NDArray[np.int64], positions: NDArray[np.int64]) -> None:
-        """Insert ids (unique and absent, the caller checks) stored at ``positions``."""
-        if not len(ids):
-            return
-        order = np.argsort(ids, kind="stable")
-        self._runs.append((ids[order], positions[order]))
-        while len(self._runs) >= 2 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
-            (ids_b, pos_b), (ids_a, pos_a) = self._runs.pop(), self._runs.pop()
-            merged_ids = np.concatenate([ids_a, ids_b])
-            order = np.argsort(merged_ids, kind="stable")  # timsort: linear on two sorted runs
-            self._runs.append((merged_ids[order], np.concatenate([pos_a, pos_b])[order]))
-
-    def lookup(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Positions of ``ids``; ``-1`` where an id is absent."""
-        positions = np.full(len(ids), -1, dtype=np.int64)
-        for run_ids, run_positions in self._runs:
-            where = np.searchsorted(run_ids, ids)
-            np.minimum(where, len(run_ids) - 1, out=where)
-            hit = run_ids[where] == ids
-            positions[hit] = run_positions[where[hit]]
-        return positions
-
-    def sorted(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """All ids in ascending order and their positions (merges the runs into one)."""
-        if not self._runs:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        if len(self._runs) > 1:
-            ids = np.concatenate([run[0] for run in self._runs])
-            positions = np.concatenate([run[1] for run in self._runs])
-            order = np.argsort(ids, kind="stable")
-            self._runs = [(ids[order], positions[order])]
-        return self._runs[0]
-
-
 class BinaryIndex(ABC):
     """Abstract base of the hashlearn indexes over packed binary codes.
 
@@ -131,11 +83,13 @@ class BinaryIndex(ABC):
 
     Notes
     -----
-    Subclasses set the class attribute ``type_name`` (the name stored in index files) and are
-    then found by :func:`load_index`. They keep ids unique through ``self._id_map`` (call
-    :meth:`_check_new_ids` before storing ids, then ``self._id_map.add``, then :meth:`_changed`),
-    store themselves with :meth:`_write` and restore themselves in :meth:`_from_file` (with
-    :meth:`_id_map_from_file`).
+    The base class keeps the items (codes and unique ids in insertion order, in a
+    :class:`~hashlearn.index._store.CodeStore`) and implements everything but searching: adding,
+    removing, looking codes up, saving and loading. A subclass sets the class attribute
+    ``type_name`` (the name stored in index files, by which :func:`load_index` finds it),
+    implements :meth:`search` and :meth:`range_search`, keeps any structure it builds over the
+    items (tables, a faiss index) current in :meth:`_changed`, and states its constructor
+    arguments in :meth:`_params` so that files record them.
     """
 
     type_name: ClassVar[str] = ""
@@ -150,6 +104,9 @@ class BinaryIndex(ABC):
     def __init__(self, n_bits: int) -> None:
         self._n_bits = check_int(n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
         self._code_size = n_bytes(self._n_bits)
+        self._store = CodeStore(self._code_size)
+        self._rank_cache: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+        # Legacy id map of index types that keep their own storage (see _positions).
         self._id_map = _IdMap()
         self._id_order: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
 
@@ -165,14 +122,21 @@ class BinaryIndex(ABC):
         return self._code_size
 
     @property
-    @abstractmethod
     def ntotal(self) -> int:
         """Number of items in the index."""
+        return len(self._store)
 
     @property
-    @abstractmethod
     def ids(self) -> NDArray[np.int64]:
-        """Ids of the items, ``int64`` of shape ``(ntotal,)`` (a copy)."""
+        """Ids of the items in insertion order, ``int64`` of shape ``(ntotal,)`` (a copy)."""
+        return np.array(self._store.ids, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for the items: ``code_size + 8`` per item while ids are ascending in
+        insertion order (32 more per item otherwise: id map and rank cache), plus what the index
+        type builds over them (tables, features)."""
+        return self._store.nbytes
 
     def __len__(self) -> int:
         return self.ntotal
@@ -180,49 +144,174 @@ class BinaryIndex(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_bits={self.n_bits}, ntotal={self.ntotal})"
 
-    # ------------------------------------------------------------------ contract
-    @abstractmethod
+    # ------------------------------------------------------------------ adding and removing
     def add(self, codes: NDArray[np.uint8]) -> None:
-        """Add codes with sequential ids ``ntotal, ntotal + 1, ...``.
+        """Add codes with sequential ids ``ntotal, ntotal + 1, ...`` (as faiss does).
 
         Parameters
         ----------
         codes : numpy.ndarray of uint8, shape (n, code_size)
-        """
 
-    @abstractmethod
+        Raises
+        ------
+        CodeFormatError
+            ``codes`` is not a ``uint8`` array of shape ``(n, code_size)``.
+        InvalidInputError
+            One of the sequential ids was already given to :meth:`add_with_ids`.
+        """
+        codes = self._check_codes(codes)
+        self._append(codes, self._sequential_ids(len(codes)))
+
     def add_with_ids(self, codes: NDArray[np.uint8], ids: Any) -> None:
-        """Add codes with the given unique, non-negative ids.
+        """Add codes with caller-chosen ids.
 
         Parameters
         ----------
         codes : numpy.ndarray of uint8, shape (n, code_size)
         ids : array-like of integers, shape (n,)
+            Non-negative, unique within the call and absent from the index. Any integer dtype
+            whose values fit in ``int64`` is accepted; they are stored as ``int64``.
+
+        Raises
+        ------
+        CodeFormatError
+            ``codes`` is not a ``uint8`` array of shape ``(n, code_size)``.
+        InvalidInputError
+            ``ids`` are not integers, not 1-D, not ``n`` long, negative, repeated, or present.
         """
+        codes = self._check_codes(codes)
+        self._append(codes, self._check_new_ids(ids, len(codes)))
 
-    @abstractmethod
+    def _append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:
+        """Store validated items, then tell the index type (:meth:`_changed`)."""
+        if not len(ids):
+            return
+        if self.ntotal + len(ids) > MAX_ITEMS:
+            raise InvalidInputError(f"an index holds at most 2**{MAX_ITEMS.bit_length() - 1} items")
+        start = self.ntotal
+        self._store.append(codes, ids)
+        self._rank_cache = None
+        self._changed(added_from=start)
+
     def remove_ids(self, ids: Any) -> int:
-        """Remove the items with the given ids (unknown ids are ignored); return how many went."""
+        """Remove the items with the given ids; ids not in the index are ignored (as in faiss).
 
+        Parameters
+        ----------
+        ids : array-like of integers, shape (m,)
+
+        Returns
+        -------
+        int
+            Number of items removed.
+        """
+        removed = self._store.remove(_as_id_array(ids, "ids"))
+        if len(removed):
+            self._rank_cache = None
+            self._changed(removed=removed)
+        return len(removed)
+
+    def reset(self) -> None:
+        """Remove every item; ``n_bits`` and the index type's parameters are kept."""
+        self._store.reset()
+        self._rank_cache = None
+        self._changed()
+
+    def get_codes(self, ids: Any) -> NDArray[np.uint8]:
+        """The stored codes of the given ids (faiss' ``reconstruct_batch``).
+
+        Parameters
+        ----------
+        ids : array-like of integers, shape (m,)
+
+        Returns
+        -------
+        numpy.ndarray of uint8, shape (m, code_size)
+            A copy; row ``j`` is the code of ``ids[j]``.
+
+        Raises
+        ------
+        UnknownIdError
+            An id is not in the index (a ``KeyError`` and an ``InvalidInputError``).
+        """
+        return np.asarray(self._store.codes)[self._positions_of_known(ids)]
+
+    def _positions_of_known(self, ids: Any) -> NDArray[np.int64]:
+        """Storage positions of ``ids``; :class:`UnknownIdError` if one is absent."""
+        wanted = _as_id_array(ids, "ids")
+        positions = self._positions(wanted)
+        missing = np.flatnonzero(positions < 0)
+        if len(missing):
+            raise UnknownIdError(
+                f"id {wanted[missing[0]]} is not in the index ({len(missing)} of the "
+                f"{len(wanted)} ids are unknown)"
+            )
+        return positions
+
+    def _changed(
+        self, added_from: int | None = None, removed: NDArray[np.int64] | None = None
+    ) -> None:
+        """Hook called after every change of the stored items; by default it does nothing.
+
+        Parameters
+        ----------
+        added_from : int or None
+            Items were appended at storage positions ``added_from .. ntotal - 1``.
+        removed : numpy.ndarray of int64 or None
+            These storage positions (ascending, numbered before the removal) were removed and
+            the items after them moved down.
+
+        With neither, anything may have changed (reset, load).
+        """
+        self._id_order = None
+
+    # ------------------------------------------------------------------ searching
     @abstractmethod
     def search(
         self, queries: NDArray[np.uint8], k: int
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-        """The ``k`` nearest items of each query: ``(D int32 (nq, k), I int64 (nq, k))``."""
+        """The ``k`` nearest items of each query: ``(D int32 (nq, k), I int64 (nq, k))``.
+
+        Rows are sorted by distance, ties by id ascending; when fewer than ``k`` items qualify
+        the rest of the row is padding: ``I = -1`` and ``D = 2**31 - 1``.
+        """
 
     @abstractmethod
     def range_search(
         self, queries: NDArray[np.uint8], radius: int
     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-        """Items within ``radius`` of each query: ``(lims (nq + 1,), D, I)``."""
+        """Items within ``radius`` (inclusive) of each query: ``(lims (nq + 1,), D, I)``.
 
-    @abstractmethod
-    def reset(self) -> None:
-        """Remove every item (``n_bits`` is kept)."""
+        The results of query ``i`` are ``D[lims[i]:lims[i + 1]]`` and ``I[lims[i]:lims[i + 1]]``,
+        sorted by distance, ties by id ascending.
+        """
 
-    @abstractmethod
+    # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to ``path`` atomically (format: :mod:`hashlearn.index._format`)."""
+        """Write the index to ``path`` atomically (temporary file, fsync, rename).
+
+        The file format is described in :mod:`hashlearn.index._format`; read it back with
+        ``load`` of the same class or with :func:`hashlearn.index.load_index`.
+        """
+        self._write(
+            path,
+            self._store.codes,
+            self._store.ids,
+            extra_arrays=self._extra_arrays(),
+            params=self._params(),
+        )
+
+    def _params(self) -> dict[str, Any]:
+        """Constructor arguments other than ``n_bits``, recorded in files (JSON values)."""
+        return {}
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays beside codes and ids that files keep (row ``p`` for the item at position
+        ``p`` where they are per item); restored by :meth:`_restore`."""
+        return {}
+
+    def _restore(self, file: IndexFile) -> None:  # noqa: B027 - an optional hook
+        """Take back what :meth:`_extra_arrays` saved (the items are already in place)."""
 
     @classmethod
     def load(
@@ -252,12 +341,20 @@ class BinaryIndex(ABC):
             )
         return cls._from_file(file)
 
-    # ------------------------------------------------------------------ shared helpers
     @classmethod
-    @abstractmethod
     def _from_file(cls: type[_Index], file: IndexFile) -> _Index:
-        """Build an index from a validated :class:`IndexFile` (see :meth:`_id_map_from_file`)."""
+        """Build an index from a validated :class:`IndexFile`."""
+        cls._check_file_items(file)
+        try:
+            index = cls(n_bits=file.n_bits, **file.params)
+        except (HashlearnError, TypeError) as exc:
+            raise FileFormatError(f"the index file holds invalid parameters: {exc}") from None
+        index._store = CodeStore.from_arrays(file.arrays["codes"], file.arrays["ids"])
+        index._restore(file)
+        index._changed()
+        return index
 
+    # ------------------------------------------------------------------ shared helpers
     def _write(
         self,
         path: str | os.PathLike[str],
@@ -361,23 +458,28 @@ class BinaryIndex(ABC):
 
     def _positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Storage positions of ``ids`` (``-1`` where absent)."""
-        return self._id_map.lookup(ids)
+        if len(self._id_map):  # an index type that keeps its own storage
+            return self._id_map.lookup(ids)
+        return self._store.positions(ids)
 
     def _ids_in_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """``(sorted_ids, rank)``: ids ascending, and each storage position's rank in that order.
 
-        ``sorted_ids[rank[p]]`` is the id stored at position ``p``. Cached until :meth:`_changed`.
+        ``sorted_ids[rank[p]]`` is the id stored at position ``p``. Cached until the next change.
         """
-        if self._id_order is None:
-            sorted_ids, positions = self._id_map.sorted()
-            rank = np.empty(len(positions), dtype=np.int64)
-            rank[positions] = np.arange(len(positions), dtype=np.int64)
-            self._id_order = (sorted_ids, rank)
-        return self._id_order
-
-    def _changed(self) -> None:
-        """Drop caches derived from the stored items; call after every add or removal."""
-        self._id_order = None
+        if len(self._id_map):  # an index type that keeps its own storage
+            if self._id_order is None:
+                sorted_ids, positions = self._id_map.sorted()
+                rank = np.empty(len(positions), dtype=np.int64)
+                rank[positions] = np.arange(len(positions), dtype=np.int64)
+                self._id_order = (sorted_ids, rank)
+            return self._id_order
+        if self._rank_cache is None:
+            sorted_ids, rank = self._store.order()
+            if rank is None:
+                rank = np.arange(len(sorted_ids), dtype=np.int64)
+            self._rank_cache = (sorted_ids, rank)
+        return self._rank_cache
 
 
 def load_index(

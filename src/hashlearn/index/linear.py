@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import _kernels
-from hashlearn.index._format import IndexFile
-from hashlearn.index._store import CodeStore
-from hashlearn.index.base import (
-    PAD_DISTANCE,
-    PAD_ID,
-    BinaryIndex,
-    UnknownIdError,
-    _as_id_array,
-)
+from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
 
 __all__ = ["LinearIndex"]
 
@@ -45,7 +33,7 @@ class LinearIndex(BinaryIndex):
     queries are split in groups and the database in cache-sized blocks, so each block is read
     from memory once per group of queries; only a running top-k (a heap of ``k`` keys) is kept
     per query, never the distance matrix. Memory per item is ``code_size`` bytes of code plus 8
-    bytes of id (plus 16 bytes of id map and rank, built on the first search after a change).
+    bytes of id while ids are ascending in insertion order (:attr:`nbytes`).
 
     Examples
     --------
@@ -60,119 +48,7 @@ class LinearIndex(BinaryIndex):
 
     type_name = "LinearIndex"
 
-    def __init__(self, n_bits: int) -> None:
-        super().__init__(n_bits)
-        self._store = CodeStore(self.code_size)
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def ntotal(self) -> int:
-        """Number of items in the index."""
-        return len(self._store)
-
-    @property
-    def ids(self) -> NDArray[np.int64]:
-        """Ids of the items in insertion order, ``int64`` of shape ``(ntotal,)`` (a copy)."""
-        return np.array(self._store.ids, dtype=np.int64)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held for the items: ``code_size + 8`` per item while ids are ascending in
-        insertion order, plus 32 per item otherwise (id map and rank cache)."""
-        return self._store.nbytes
-
-    # ------------------------------------------------------------------ adding and removing
-    def add(self, codes: NDArray[np.uint8]) -> None:
-        """Add codes with sequential ids ``ntotal, ntotal + 1, ...`` (as faiss does).
-
-        Parameters
-        ----------
-        codes : numpy.ndarray of uint8, shape (n, code_size)
-
-        Raises
-        ------
-        CodeFormatError
-            ``codes`` is not a ``uint8`` array of shape ``(n, code_size)``.
-        InvalidInputError
-            One of the sequential ids was already given to :meth:`add_with_ids`.
-        """
-        codes = self._check_codes(codes)
-        self._append(codes, self._sequential_ids(len(codes)))
-
-    def add_with_ids(self, codes: NDArray[np.uint8], ids: Any) -> None:
-        """Add codes with caller-chosen ids.
-
-        Parameters
-        ----------
-        codes : numpy.ndarray of uint8, shape (n, code_size)
-        ids : array-like of integers, shape (n,)
-            Non-negative, unique within the call and absent from the index. Any integer dtype
-            whose values fit in ``int64`` is accepted; they are stored as ``int64``.
-
-        Raises
-        ------
-        CodeFormatError
-            ``codes`` is not a ``uint8`` array of shape ``(n, code_size)``.
-        InvalidInputError
-            ``ids`` are not integers, not 1-D, not ``n`` long, negative, repeated, or present.
-        """
-        codes = self._check_codes(codes)
-        self._append(codes, self._check_new_ids(ids, len(codes)))
-
-    def _append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:
-        if self.ntotal + len(ids) >= 1 << _kernels.RANK_BITS:
-            raise InvalidInputError(f"a LinearIndex holds fewer than 2**{_kernels.RANK_BITS} items")
-        self._store.append(codes, ids)
-
-    def remove_ids(self, ids: Any) -> int:
-        """Remove the items with the given ids; ids not in the index are ignored (as in faiss).
-
-        Parameters
-        ----------
-        ids : array-like of integers, shape (m,)
-
-        Returns
-        -------
-        int
-            Number of items removed.
-        """
-        return self._store.remove(_as_id_array(ids, "ids"))
-
-    def reset(self) -> None:
-        """Remove every item; ``n_bits`` is kept."""
-        self._store.reset()
-
-    def get_codes(self, ids: Any) -> NDArray[np.uint8]:
-        """The stored codes of the given ids (faiss' ``reconstruct_batch``).
-
-        Parameters
-        ----------
-        ids : array-like of integers, shape (m,)
-
-        Returns
-        -------
-        numpy.ndarray of uint8, shape (m, code_size)
-            A copy; row ``j`` is the code of ``ids[j]``.
-
-        Raises
-        ------
-        UnknownIdError
-            An id is not in the index (a ``KeyError`` and an ``InvalidInputError``).
-        """
-        wanted = _as_id_array(ids, "ids")
-        positions = self._store.positions(wanted)
-        missing = np.flatnonzero(positions < 0)
-        if len(missing):
-            raise UnknownIdError(
-                f"id {wanted[missing[0]]} is not in the index ({len(missing)} of the "
-                f"{len(wanted)} ids are unknown)"
-            )
-        return np.asarray(self._store.codes)[positions]
-
     # ------------------------------------------------------------------ search
-    def _positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
-        return self._store.positions(ids)
-
     def _words(self) -> NDArray[np.unsignedinteger]:
         """The stored codes as ``(ntotal, w)`` words for the kernels (a view, no copy)."""
         return _kernels.words_view(np.asarray(self._store.codes))
@@ -260,19 +136,3 @@ class LinearIndex(BinaryIndex):
         )
         distances = (keys >> _kernels.RANK_BITS).astype(np.int32)
         return lims, distances, sorted_ids[keys & _kernels.RANK_MASK]
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to ``path`` atomically (temporary file, fsync, rename).
-
-        The file format is described in :mod:`hashlearn.index._format`; read it back with
-        :meth:`LinearIndex.load` or :func:`hashlearn.index.load_index`.
-        """
-        self._write(path, self._store.codes, self._store.ids)
-
-    @classmethod
-    def _from_file(cls, file: IndexFile) -> LinearIndex:
-        cls._check_file_items(file)
-        index = cls(file.n_bits)
-        index._store = CodeStore.from_arrays(file.arrays["codes"], file.arrays["ids"])
-        return index
