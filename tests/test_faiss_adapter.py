@@ -176,7 +176,8 @@ def test_flat_distances_equal_linear_index(faiss, n_bits):
 def small_cases(draw):
     kind, params = draw(st.sampled_from([*KIND_PARAMS[:2], ("multihash", {"nhash": 2, "b": 3})]))
     if kind == "hash":
-        params = {"b": draw(st.integers(1, 16)), "nflip": draw(st.integers(0, 2))}
+        b = draw(st.integers(1, 16))
+        params = {"b": b, "nflip": draw(st.integers(0, b))}
     values = draw(st.lists(st.integers(0, 2**16 - 1), max_size=25))
     ids = draw(
         st.lists(st.integers(0, 2**63 - 1), min_size=len(values), max_size=len(values), unique=True)
@@ -282,6 +283,20 @@ def test_ids_add_remove_reset(faiss, kind, params):
     assert index.search(codes[:1], 2)[1].tolist() == [[-1, -1]]
     index.add(codes)
     assert index.ids.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "faiss_bytes"),
+    [("flat", {}, 2), ("hash", {"b": 4}, 2 + 8), ("multihash", {"nhash": 2, "b": 4}, 2 + 16)],
+)
+def test_nbytes_counts_the_faiss_copy(faiss, kind, params, faiss_bytes):
+    # Ascending ids: 2 bytes of code and 8 of id per item, plus faiss' code and labels.
+    index = filled(kind, params, 16, np.array([[1, 2], [3, 4], [5, 6]], dtype=np.uint8), [1, 4, 9])
+    assert index.nbytes == 3 * (2 + 8) + 3 * faiss_bytes
+    index.remove_ids([4])
+    assert index.nbytes == 2 * (2 + 8) + 2 * faiss_bytes
+    index.reset()
+    assert index.nbytes == 0
 
 
 def test_remove_everything_then_search(faiss):
@@ -438,17 +453,17 @@ def hash_blob(faiss, codes, b=4, nflip=0):
         (
             lambda f: flat_blob(f, CODES),
             {"kind": "ivf"},
-            "invalid FaissIndex settings: unknown FaissIndex kind 'ivf'",
+            "invalid parameters: unknown FaissIndex kind 'ivf'",
         ),
         (
             lambda f: flat_blob(f, CODES),
             {"params": {"b": 3}},
-            "invalid FaissIndex settings: unknown parameter",
+            "invalid parameters: unknown parameter",
         ),
         (
             lambda f: flat_blob(f, CODES),
             {"n_bits": 12, "codes": np.array([[1, 2], [3, 4]], dtype=np.uint8)},
-            "invalid FaissIndex settings: FaissIndex needs n_bits to be a multiple of 8",
+            "invalid parameters: FaissIndex needs n_bits to be a multiple of 8",
         ),
     ],
 )
@@ -581,9 +596,10 @@ def test_write_faiss_index_is_atomic(faiss, tmp_path, monkeypatch):
     path = tmp_path / "x.faissindex"
     path.write_bytes(b"old content")
 
-    def failing_write(index, name):
-        with open(name, "wb") as handle:
-            handle.write(b"half")
+    real_write = faiss.write_index_binary
+
+    def failing_write(index, writer):
+        real_write(index, writer)  # the whole index reaches the temporary file, then it fails
         raise RuntimeError("Error in write_index_binary at index_write.cpp:1: Error: disk full")
 
     monkeypatch.setattr(faiss, "write_index_binary", failing_write)
@@ -713,6 +729,13 @@ def test_module_imports_without_faiss():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_loading_without_faiss_is_a_clear_import_error(faiss, monkeypatch, tmp_path):
+    filled("hash", {"b": 4}, 16, CODES, [1, 2]).save(tmp_path / "h.hlindex")
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(FaissNotInstalledError, match=r'pip install "hashlearn\[faiss\]"'):
+        load_index(tmp_path / "h.hlindex")
 
 
 def test_missing_faiss_is_a_clear_import_error(monkeypatch, tmp_path):

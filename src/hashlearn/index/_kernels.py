@@ -238,9 +238,14 @@ def _scan_fixed_words(n_words: int) -> Callable[..., int]:
     return scan_fixed_words
 
 
+_scan_two_words = _scan_fixed_words(2)
+_scan_three_words = _scan_fixed_words(3)
+_scan_four_words = _scan_fixed_words(4)
+
+
 @numba.njit(nogil=True, cache=True)
 def _scan_unit(
-    scan_block, db, rank, queries, q0, q1, d0, d1, block_codes, mode, bounds, heaps, counts,
+    db, rank, queries, q0, q1, d0, d1, block_codes, mode, bounds, heaps, counts,
     keys, cursor,
 ):  # fmt: skip
     """Scan items ``d0:d1`` for query rows ``q0:q1`` (whole groups) and apply the hits.
@@ -268,9 +273,17 @@ def _scan_unit(
                     block_rank, offset = counting, s0
                 else:
                     block_rank, offset = rank[s0:s1], 0
-                n_hits = scan_block(
-                    db[s0:s1], block_rank, offset, group, bound, g, hit_rows, hit_keys
-                )
+                args = (db[s0:s1], block_rank, offset, group, bound, g, hit_rows, hit_keys)
+                if nw == 1:
+                    n_hits = _scan_one_word(*args)
+                elif nw == 2:
+                    n_hits = _scan_two_words(*args)
+                elif nw == 3:
+                    n_hits = _scan_three_words(*args)
+                elif nw == 4:
+                    n_hits = _scan_four_words(*args)
+                else:
+                    n_hits = _scan_words(*args)
                 if n_hits:
                     _flush(mode, n_hits, hit_rows, hit_keys, bounds, heaps, counts, keys, cursor)
 
@@ -321,13 +334,6 @@ def _scan(
     if n_rows != n_real:
         queries = np.concatenate([queries, np.repeat(queries[-1:], n_rows - n_real, axis=0)])
     part = -(-n // n_parts)
-    n_words = db.shape[1]
-    if n_words == 1:
-        scan_block = _scan_one_word
-    elif n_words <= 8:
-        scan_block = _scan_fixed_words(n_words)
-    else:
-        scan_block = _scan_words
 
     def unit(q0: int, q1: int, p: int) -> None:
         bounds = np.full(n_rows, bound, dtype=np.int64)
@@ -337,7 +343,7 @@ def _scan(
         d0, d1 = p * part, min((p + 1) * part, n)
         if d0 < d1:
             _scan_unit(
-                scan_block, db, rank, queries, q0, q1, d0, d1, block_codes, mode, bounds,
+                db, rank, queries, q0, q1, d0, d1, block_codes, mode, bounds,
                 heaps[p], counts[p], keys, cursor[p],
             )  # fmt: skip
 

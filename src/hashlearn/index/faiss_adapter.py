@@ -24,18 +24,16 @@ caller with ``faiss.omp_set_num_threads(n)``; nothing in this module changes it.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import re
-import tempfile
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hashlearn._io import atomic_write
 from hashlearn._validation import check_int
 from hashlearn.exceptions import (
     FileFormatError,
@@ -44,14 +42,7 @@ from hashlearn.exceptions import (
     UnknownNameError,
 )
 from hashlearn.index._format import IndexFile
-from hashlearn.index.base import (
-    PAD_DISTANCE,
-    PAD_ID,
-    BinaryIndex,
-    UnknownIdError,
-    _as_id_array,
-    _IdMap,
-)
+from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
 from hashlearn.index.linear import LinearIndex
 
 __all__ = [
@@ -76,7 +67,6 @@ FAISS_KINDS: tuple[str, ...] = tuple(_KIND_PARAMS)
 """The kinds of :class:`FaissIndex`: ``"flat"``, ``"hash"`` and ``"multihash"``."""
 # A hash key is read into a 64-bit integer by faiss.
 _MAX_KEY_BITS = 64
-_MIN_CAPACITY = 16
 
 
 class FaissNotInstalledError(HashlearnError, ModuleNotFoundError):
@@ -197,9 +187,10 @@ class FaissIndex(BinaryIndex):
 
     Notes
     -----
-    **Ids.** The faiss index holds the items under its own sequential labels (storage
-    positions); this class keeps the ``int64`` ids (any unique non-negative values) and the codes
-    beside it, so codes are held twice in memory (once by faiss).
+    **Ids.** The faiss index holds the items under their storage positions (faiss' sequential
+    labels); the base class keeps the codes and the ``int64`` ids (any unique non-negative
+    values) beside it, so codes are held twice in memory (once by faiss, counted in
+    :attr:`nbytes`).
 
     **Results.** Every returned distance is the exact Hamming distance, and results are sorted
     by distance, then id ascending; :meth:`search` pads rows with ``I = -1``,
@@ -217,13 +208,15 @@ class FaissIndex(BinaryIndex):
 
     **Removal.** faiss' ``IndexBinaryHash`` and ``IndexBinaryMultiHash`` do not implement
     ``remove_ids``, so :meth:`remove_ids` rebuilds the faiss index from the stored codes of the
-    items that remain (for every kind, so storage positions stay those of the stored codes):
-    ``O(ntotal)`` per call, like faiss' own removal from a flat index.
+    items that remain (for every kind, so faiss' labels stay the storage positions):
+    ``O(ntotal)`` per call, like faiss' own removal from a flat index. Remove many ids in one
+    call.
 
     **Files.** :meth:`save` writes hashlearn's index format (:mod:`hashlearn.index._format`)
-    with the codes, the ids and the faiss index serialised by ``faiss.serialize_index_binary``
-    (section ``"faiss"``), so :meth:`load` does not rebuild it. With ``mmap=True`` the codes and
-    ids stay memory-mapped, but faiss holds its own copy of the codes in memory.
+    with the codes, the ids, the kind and its parameters, and the faiss index serialised by
+    ``faiss.serialize_index_binary`` (section ``"faiss"``), so :meth:`load` does not rebuild it.
+    With ``mmap=True`` the codes and ids stay memory-mapped, but faiss holds its own copy of the
+    codes in memory.
 
     **Threads.** faiss searches on OpenMP threads; set their number with
     ``faiss.omp_set_num_threads(n)``. This class never changes it.
@@ -232,11 +225,11 @@ class FaissIndex(BinaryIndex):
     --------
     >>> import numpy as np
     >>> from hashlearn.index.faiss_adapter import FaissIndex
-    >>> index = FaissIndex(16)
-    >>> index.add_with_ids(np.array([[1, 0], [3, 0], [0, 255]], dtype=np.uint8), [10, 20, 30])
-    >>> D, I = index.search(np.array([[1, 0]], dtype=np.uint8), k=2)
-    >>> D.tolist(), I.tolist()
-    ([[0, 1]], [[10, 20]])
+    >>> index = FaissIndex(16, "hash", b=8)  # one table keyed by the first byte, nflip=0
+    >>> index.add_with_ids(np.array([[1, 0], [1, 255], [3, 0]], dtype=np.uint8), [10, 20, 30])
+    >>> D, I = index.search(np.array([[1, 0]], dtype=np.uint8), k=3)
+    >>> D.tolist(), I.tolist()  # id 30, at distance 1, is in another bucket
+    ([[0, 8, 2147483647]], [[10, 20, -1]])
     """
 
     type_name = "FaissIndex"
@@ -245,23 +238,21 @@ class FaissIndex(BinaryIndex):
         _import_faiss()
         super().__init__(n_bits)
         _check_byte_bits(self.n_bits, "FaissIndex")
-        self._kind, self._params = _check_kind_params(self.n_bits, kind, params)
+        self._kind, self._settings = _check_kind_params(self.n_bits, kind, params)
         self._index = self._new_faiss_index()
-        self._ntotal = 0
-        self._codes: NDArray[np.uint8] = np.empty((0, self.code_size), dtype=np.uint8)
-        self._id_store: NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._loaded: Any = None  # the faiss index read by _restore, taken up by _changed
 
     def _new_faiss_index(self) -> Any:
         faiss = _import_faiss()
         if self._kind == "flat":
             return faiss.IndexBinaryFlat(self.n_bits)
         if self._kind == "hash":
-            index = faiss.IndexBinaryHash(self.n_bits, self._params["b"])
+            index = faiss.IndexBinaryHash(self.n_bits, self._settings["b"])
         else:
             index = faiss.IndexBinaryMultiHash(
-                self.n_bits, self._params["nhash"], self._params["b"]
+                self.n_bits, self._settings["nhash"], self._settings["b"]
             )
-        index.nflip = self._params["nflip"]
+        index.nflip = self._settings["nflip"]
         return index
 
     # ------------------------------------------------------------------ properties
@@ -273,191 +264,55 @@ class FaissIndex(BinaryIndex):
     @property
     def params(self) -> dict[str, int]:
         """The parameters of the kind (``b``, ``nflip``, ``nhash``), a copy."""
-        return dict(self._params)
+        return dict(self._settings)
 
     @property
-    def ntotal(self) -> int:
-        """Number of items in the index."""
-        return self._ntotal
-
-    @property
-    def ids(self) -> NDArray[np.int64]:
-        """Ids of the items in storage order, ``int64`` of shape ``(ntotal,)`` (a copy)."""
-        return np.array(self._id_store[: self._ntotal], dtype=np.int64)
+    def nbytes(self) -> int:
+        """Bytes held for the items, and faiss' copy of them: every code once, and an 8-byte
+        label per item in each hash table (the hash maps' own overhead is not counted)."""
+        tables = {"flat": 0, "hash": 1, "multihash": self._settings.get("nhash", 0)}[self._kind]
+        return super().nbytes + self.ntotal * (self.code_size + 8 * tables)
 
     def __repr__(self) -> str:
-        params = "".join(f", {name}={value}" for name, value in self._params.items())
+        params = "".join(f", {name}={value}" for name, value in self._settings.items())
         return (
             f"FaissIndex(n_bits={self.n_bits}, kind={self._kind!r}{params}, ntotal={self.ntotal})"
         )
 
-    # ------------------------------------------------------------------ adding and removing
-    def add(self, codes: NDArray[np.uint8]) -> None:
-        """Add codes with sequential ids ``ntotal, ntotal + 1, ...`` (as faiss does).
-
-        Parameters
-        ----------
-        codes : numpy.ndarray of uint8, shape (n, code_size)
-
-        Raises
-        ------
-        CodeFormatError
-            ``codes`` is not a ``uint8`` array of shape ``(n, code_size)``.
-        InvalidInputError
-            One of the sequential ids was already given to :meth:`add_with_ids`.
-        """
-        codes = self._check_codes(codes)
-        self._append(codes, self._sequential_ids(len(codes)))
-
-    def add_with_ids(self, codes: NDArray[np.uint8], ids: Any) -> None:
-        """Add codes with caller-chosen ids.
-
-        Parameters
-        ----------
-        codes : numpy.ndarray of uint8, shape (n, code_size)
-        ids : array-like of integers, shape (n,)
-            Non-negative, unique within the call and absent from the index; stored as ``int64``.
-
-        Raises
-        ------
-        CodeFormatError
-            ``codes`` is not a ``uint8`` array of shape ``(n, code_size)``.
-        InvalidInputError
-            ``ids`` are not integers, not 1-D, not ``n`` long, negative, repeated, or present.
-        """
-        codes = self._check_codes(codes)
-        self._append(codes, self._check_new_ids(ids, len(codes)))
-
-    def _append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:
-        n = len(codes)
-        if n == 0:
+    # ------------------------------------------------------------------ the faiss index
+    def _changed(
+        self, added_from: int | None = None, removed: NDArray[np.int64] | None = None
+    ) -> None:
+        """Keep the faiss index holding every stored code under its storage position."""
+        if added_from is not None:
+            self._index.add(np.ascontiguousarray(self._store.codes[added_from:]))
             return
-        start, end = self._ntotal, self._ntotal + n
-        if end > len(self._id_store):  # grow first: nothing has changed if memory runs out
-            capacity = max(end, 2 * len(self._id_store), _MIN_CAPACITY)
-            new_codes = np.empty((capacity, self.code_size), dtype=np.uint8)
-            new_codes[:start] = self._codes[:start]
-            new_ids = np.empty(capacity, dtype=np.int64)
-            new_ids[:start] = self._id_store[:start]
-            self._codes, self._id_store = new_codes, new_ids
-        self._index.add(codes)  # faiss labels them start .. end - 1, their storage positions
-        self._codes[start:end] = codes
-        self._id_store[start:end] = ids
-        self._id_map.add(ids, np.arange(start, end, dtype=np.int64))
-        self._ntotal = end
-        self._changed()
-
-    def remove_ids(self, ids: Any) -> int:
-        """Remove the items with the given ids; ids not in the index are ignored (as in faiss).
-
-        The faiss index is rebuilt from the stored codes of the remaining items (faiss' hash
-        indexes cannot remove items), which costs ``O(ntotal)``: remove many ids in one call.
-
-        Parameters
-        ----------
-        ids : array-like of integers, shape (m,)
-
-        Returns
-        -------
-        int
-            Number of items removed.
-        """
-        wanted = _as_id_array(ids, "ids")
-        positions = self._id_map.lookup(wanted)
-        positions = np.unique(positions[positions >= 0])
-        if not len(positions):
-            return 0
-        keep = np.ones(self._ntotal, dtype=bool)
-        keep[positions] = False
-        codes = np.asarray(self._codes[: self._ntotal])[keep]
-        id_store = np.asarray(self._id_store[: self._ntotal])[keep]
-        index = self._new_faiss_index()
-        if len(codes):
-            index.add(codes)
-        self._index, self._codes, self._id_store = index, codes, id_store
-        self._ntotal = len(id_store)
-        self._id_map = _IdMap.from_ids(id_store)
-        self._changed()
-        return len(positions)
-
-    def reset(self) -> None:
-        """Remove every item; ``n_bits``, ``kind`` and the parameters are kept."""
+        if self._loaded is not None:  # the items are those of the file _restore read
+            self._index, self._loaded = self._loaded, None
+            return
+        # A removal (faiss' hash indexes cannot remove), a reset or a load: build it again.
         self._index = self._new_faiss_index()
-        self._ntotal = 0
-        self._codes = np.empty((0, self.code_size), dtype=np.uint8)
-        self._id_store = np.empty(0, dtype=np.int64)
-        self._id_map = _IdMap()
-        self._changed()
-
-    def get_codes(self, ids: Any) -> NDArray[np.uint8]:
-        """The stored codes of the given ids (faiss' ``reconstruct_batch``).
-
-        Parameters
-        ----------
-        ids : array-like of integers, shape (m,)
-
-        Returns
-        -------
-        numpy.ndarray of uint8, shape (m, code_size)
-            A copy; row ``j`` is the code of ``ids[j]``.
-
-        Raises
-        ------
-        UnknownIdError
-            An id is not in the index (a ``KeyError`` and an ``InvalidInputError``).
-        """
-        wanted = _as_id_array(ids, "ids")
-        positions = self._id_map.lookup(wanted)
-        missing = np.flatnonzero(positions < 0)
-        if len(missing):
-            raise UnknownIdError(
-                f"id {wanted[missing[0]]} is not in the index ({len(missing)} of the "
-                f"{len(wanted)} ids are unknown)"
-            )
-        return np.asarray(self._codes)[positions]
+        if self.ntotal:
+            self._index.add(np.ascontiguousarray(self._store.codes))
 
     # ------------------------------------------------------------------ search
     def search(
         self, queries: NDArray[np.uint8], k: int
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-        """The ``k`` nearest items of each query found by the faiss index.
-
-        Exact for ``kind="flat"``, approximate for the hash kinds (see the class notes).
-
-        Parameters
-        ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        k : int
-            Number of neighbours, >= 1. May exceed ``ntotal``.
-
-        Returns
-        -------
-        D : numpy.ndarray of int32, shape (nq, k)
-            Hamming distances, ascending along each row.
-        I : numpy.ndarray of int64, shape (nq, k)
-            Ids; equal distances are ordered by id ascending. Rows with fewer than ``k``
-            results (``k > ntotal``, or few candidates in the probed buckets) end with padding:
-            ``I = -1`` and ``D = 2**31 - 1``.
-
-        Raises
-        ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
-        InvalidInputError
-            ``k`` is not an integer >= 1.
-        """
+        """The ``k`` nearest candidates of each query (every item for ``"flat"``, see the
+        class notes); rows with fewer candidates than ``k`` are padded."""
         queries = self._check_codes(queries, "queries")
         k = self._check_k(k)
         nq = len(queries)
         distances = np.full((nq, k), PAD_DISTANCE, dtype=np.int32)
         labels = np.full((nq, k), PAD_ID, dtype=np.int64)
-        kk = min(k, self._ntotal)
+        kk = min(k, self.ntotal)
         if kk == 0 or nq == 0:
             return distances, labels
         found_d, found_pos = self._index.search(queries, kk)
         found = found_pos >= 0
         found_ids = np.where(
-            found, np.asarray(self._id_store)[np.where(found, found_pos, 0)], PAD_ID
+            found, np.asarray(self._store.ids)[np.where(found, found_pos, 0)], PAD_ID
         )
         found_d = np.where(found, found_d, PAD_DISTANCE).astype(np.int32)
         order = np.lexsort((found_ids, found_d))  # along each row: by distance, then id
@@ -468,80 +323,46 @@ class FaissIndex(BinaryIndex):
     def range_search(
         self, queries: NDArray[np.uint8], radius: int
     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-        """Items found by the faiss index within Hamming distance ``radius`` (inclusive).
-
-        faiss' bound is strict (``distance < radius``); this one is inclusive
-        (``distance <= radius``), so ``radius=0`` finds exact duplicates. Exact for
-        ``kind="flat"``; for the hash kinds only the items of the probed buckets are candidates.
-
-        Parameters
-        ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        radius : int
-            Largest Hamming distance returned, >= 0.
-
-        Returns
-        -------
-        lims : numpy.ndarray of int64, shape (nq + 1,)
-            The results of query ``i`` are ``D[lims[i]:lims[i + 1]]`` and ``I[lims[i]:lims[i + 1]]``.
-        D : numpy.ndarray of int32, shape (lims[-1],)
-            Hamming distances, ascending within each query.
-        I : numpy.ndarray of int64, shape (lims[-1],)
-            Ids; equal distances are ordered by id ascending.
-
-        Raises
-        ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
-        InvalidInputError
-            ``radius`` is not an integer >= 0.
-        """
+        """The candidates within ``radius`` (inclusive, where faiss' bound is strict) of each
+        query (every item for ``"flat"``, see the class notes)."""
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
         nq = len(queries)
-        if nq == 0 or self._ntotal == 0:
+        if nq == 0 or self.ntotal == 0:
             empty_ids = np.empty(0, dtype=np.int64)
             return np.zeros(nq + 1, dtype=np.int64), np.empty(0, dtype=np.int32), empty_ids
         # Distances never exceed n_bits: clamping keeps faiss' (int) radius small.
         lims, found_d, found_pos = self._index.range_search(queries, min(radius, self.n_bits) + 1)
         lims = np.asarray(lims, dtype=np.int64)
         distances = np.asarray(found_d).astype(np.int32)  # faiss returns small integral floats
-        found_ids = np.asarray(self._id_store)[np.asarray(found_pos, dtype=np.int64)]
+        found_ids = np.asarray(self._store.ids)[np.asarray(found_pos, dtype=np.int64)]
         rows = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
         order = np.lexsort((found_ids, distances, rows))
         return lims, distances[order], found_ids[order]
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to ``path`` atomically (temporary file, fsync, rename).
+    def _params(self) -> dict[str, Any]:
+        return {"kind": self._kind, **self._settings}
 
-        The file holds the codes, the ids, the kind and its parameters, and the faiss index
-        serialised by ``faiss.serialize_index_binary`` (section ``"faiss"``). Read it back with
-        :meth:`FaissIndex.load` or :func:`hashlearn.index.load_index` (once this module is
-        imported).
-        """
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
         blob = _import_faiss().serialize_index_binary(self._index)
-        self._write(
-            path,
-            self._codes[: self._ntotal],
-            self._id_store[: self._ntotal],
-            extra_arrays={"faiss": np.asarray(blob, dtype=np.uint8)},
-            params={"kind": self._kind, **self._params},
-        )
+        return {"faiss": np.asarray(blob, dtype=np.uint8)}
 
     @classmethod
     def _from_file(cls, file: IndexFile) -> FaissIndex:
+        _import_faiss()  # without faiss: FaissNotInstalledError, not "invalid parameters"
+        return super()._from_file(file)
+
+    def _restore(self, file: IndexFile) -> None:
+        """Read the faiss index of the file's ``"faiss"`` section, checked against the file.
+
+        Raises
+        ------
+        FileFormatError
+            The section is missing or corrupted, or its faiss index is not the one the file's
+            kind, parameters and codes describe.
+        """
         faiss = _import_faiss()
-        params = dict(file.params)
-        kind = params.pop("kind", None)
-        try:
-            _check_byte_bits(file.n_bits, "FaissIndex")
-            kind, params = _check_kind_params(file.n_bits, kind, params)
-        except (InvalidInputError, UnknownNameError) as exc:
-            raise FileFormatError(
-                f"the index file holds invalid FaissIndex settings: {exc}"
-            ) from None
-        id_map = cls._id_map_from_file(file)
         blob = file.arrays.get("faiss")
         if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
             raise FileFormatError(
@@ -553,15 +374,14 @@ class FaissIndex(BinaryIndex):
             raise FileFormatError(
                 f"the faiss index stored in the file is corrupted: {_faiss_message(exc)}"
             ) from None
-        index = cls(file.n_bits, kind, **params)
-        expected = index._index
+        kind, params = self._kind, self._settings
         problem = None
-        if type(raw) is not type(expected):
-            problem = f"it is a {type(raw).__name__}, expected a {type(expected).__name__}"
-        elif raw.d != file.n_bits or raw.ntotal != file.ntotal:
+        if type(raw) is not type(self._index):
+            problem = f"it is a {type(raw).__name__}, expected a {type(self._index).__name__}"
+        elif raw.d != self.n_bits or raw.ntotal != self.ntotal:
             problem = (
-                f"it holds {raw.ntotal} codes of {raw.d} bits, the file {file.ntotal} codes of "
-                f"{file.n_bits} bits"
+                f"it holds {raw.ntotal} codes of {raw.d} bits, the file {self.ntotal} codes of "
+                f"{self.n_bits} bits"
             )
         elif kind != "flat" and (
             raw.b != params["b"]
@@ -572,19 +392,14 @@ class FaissIndex(BinaryIndex):
         else:
             flat = raw if kind == "flat" else raw.storage if kind == "multihash" else None
             if flat is not None and not np.array_equal(
-                faiss.vector_to_array(flat.xb), np.asarray(file.arrays["codes"]).reshape(-1)
+                faiss.vector_to_array(flat.xb), np.asarray(self._store.codes).reshape(-1)
             ):
                 problem = "its codes differ from the codes stored in the file"
         if problem is not None:
             raise FileFormatError(
                 f"the faiss index stored in the file does not match the file: {problem}"
             )
-        index._index = raw
-        index._codes = file.arrays["codes"]
-        index._id_store = file.arrays["ids"]
-        index._ntotal = file.ntotal
-        index._id_map = id_map
-        return index
+        self._loaded = raw
 
 
 # ---------------------------------------------------------------------- conversion
@@ -693,8 +508,9 @@ def write_faiss_index(index: BinaryIndex, path: str | os.PathLike[str]) -> None:
 
     The file holds :func:`to_faiss` ``(index)`` (an ``IndexBinaryIDMap2`` over an
     ``IndexBinaryFlat``) in faiss' format, readable by ``faiss.read_index_binary`` and
-    :func:`read_faiss_index`. faiss writes a temporary file in the destination folder, which is
-    flushed to disk and then renamed over ``path``, so ``path`` is never left half-written.
+    :func:`read_faiss_index`. faiss streams it into a temporary file in the destination folder,
+    which is flushed to disk and then renamed over ``path``, so ``path`` is never left
+    half-written.
 
     Parameters
     ----------
@@ -714,28 +530,14 @@ def write_faiss_index(index: BinaryIndex, path: str | os.PathLike[str]) -> None:
     """
     faiss = _import_faiss()
     faiss_index = to_faiss(index)
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"cannot write to {str(target)!r}: it is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"cannot write to {str(target)!r}: folder {str(directory)!r} does not exist"
-        )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_write(path) as handle:
+        writer = faiss.PyCallbackIOWriter(handle.write)  # faiss streams into the open file
         try:
-            faiss.write_index_binary(faiss_index, tmp_name)
+            faiss.write_index_binary(faiss_index, writer)
         except RuntimeError as exc:
-            raise OSError(f"faiss could not write {tmp_name!r}: {_faiss_message(exc)}") from None
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+            raise OSError(
+                f"faiss could not write {os.fspath(path)!r}: {_faiss_message(exc)}"
+            ) from None
 
 
 def read_faiss_index(path: str | os.PathLike[str]) -> LinearIndex:
