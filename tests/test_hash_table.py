@@ -1,4 +1,4 @@
-"""Tests of the hash-table indexes: every search against a brute-force scan and LinearIndex."""
+"""Tests of the hash-table indexes: every search against a brute-force scan (and LinearIndex)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ from hashlearn.exceptions import (
     InvalidInputError,
     UnknownNameError,
 )
-from hashlearn.index import PAD_DISTANCE, PAD_ID, LinearIndex, hash_table, load_index
+from hashlearn.index import (
+    PAD_DISTANCE,
+    PAD_ID,
+    LinearIndex,
+    get_num_threads,
+    hash_table,
+    load_index,
+    set_num_threads,
+)
 from hashlearn.index._format import write_index_file
 from hashlearn.index.hash_table import HashTableIndex, MultiTableIndex, concatenate_codes
 
@@ -32,27 +40,29 @@ def clustered_codes(rng: np.random.Generator, n: int, n_bits: int) -> np.ndarray
     return pack_bits(bits ^ flips)
 
 
-def brute_search(codes, ids, queries, k, max_radius=None):
-    """k nearest (distance, id) per query by a full scan, within ``max_radius``, padded."""
+def brute_search(codes, ids, queries, k, max_radius=None, candidates=None):
+    """k nearest (distance, id) per query by a full scan, within ``max_radius`` (among
+    ``candidates[q]`` when given), padded."""
     D = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
     I = np.full((len(queries), k), PAD_ID, dtype=np.int64)
     if len(codes):
         dist = hamming_distance(queries, codes)
         for q in range(len(queries)):
-            keep = np.flatnonzero(dist[q] <= (np.inf if max_radius is None else max_radius))
+            allowed = np.ones(len(codes), bool) if candidates is None else candidates[q]
+            within = dist[q] <= (np.inf if max_radius is None else max_radius)
+            keep = np.flatnonzero(within & allowed)
             order = keep[np.lexsort((ids[keep], dist[q, keep]))][:k]
             D[q, : len(order)] = dist[q, order]
             I[q, : len(order)] = ids[order]
     return D, I
 
 
-def brute_range(codes, ids, queries, radius, candidates=None):
-    """``(lims, D, I)`` of the items within ``radius`` (among ``candidates[q]`` when given)."""
+def brute_range(codes, ids, queries, radius):
+    """``(lims, D, I)`` of the items within ``radius``."""
     lims, all_d, all_i = [0], [], []
     dist = hamming_distance(queries, codes) if len(codes) else np.zeros((len(queries), 0), int)
     for q in range(len(queries)):
-        allowed = np.ones(len(codes), bool) if candidates is None else candidates[q]
-        keep = np.flatnonzero((dist[q] <= radius) & allowed)
+        keep = np.flatnonzero(dist[q] <= radius)
         order = keep[np.lexsort((ids[keep], dist[q, keep]))]
         all_d.extend(dist[q, order])
         all_i.extend(ids[order])
@@ -131,17 +141,13 @@ def test_hash_table_index_is_exact(case, data):
     key_bits = data.draw(st.integers(1, min(64, n_bits)), label="key_bits")
     k = data.draw(st.integers(1, 50), label="k")
     radius = data.draw(st.one_of(st.just(0), st.integers(0, n_bits + 2)), label="radius")
-    index, linear = HashTableIndex(n_bits, key_bits=key_bits), LinearIndex(n_bits)
-    for target in (index, linear):
-        target.add_with_ids(codes, ids)
-        assert target.remove_ids(removed) == len(removed)
+    index = HashTableIndex(n_bits, key_bits=key_bits)
+    index.add_with_ids(codes, ids)
+    assert index.remove_ids(removed) == len(removed)
     keep = ~np.isin(ids, removed)
-    expected_search = brute_search(codes[keep], ids[keep], queries, k)
-    assert_same(index.search(queries, k), expected_search)
-    assert_same(linear.search(queries, k), expected_search)
+    assert_same(index.search(queries, k), brute_search(codes[keep], ids[keep], queries, k))
     expected_range = brute_range(codes[keep], ids[keep], queries, radius)
     assert_same(index.range_search(queries, radius), expected_range)
-    assert_same(linear.range_search(queries, radius), expected_range)
     assert_same(
         index.search(queries, k, max_radius=radius),
         brute_search(codes[keep], ids[keep], queries, k, max_radius=radius),
@@ -172,17 +178,11 @@ def test_multi_table_index_range_search_is_exact(seed, data):
     k = data.draw(st.integers(1, 45), label="k")
     probe = data.draw(st.integers(0, 3), label="probe_radius")
     candidates = table_candidates(codes, queries, n_tables, bits_per_table, probe)
-    lims, D, I = brute_range(codes, ids, queries, n_bits, candidates)
-    D_got, I_got = index.search(queries, k, probe_radius=probe)
-    for q in range(len(queries)):
-        m = min(k, lims[q + 1] - lims[q])
-        np.testing.assert_array_equal(D_got[q, :m], D[lims[q] : lims[q] + m])
-        np.testing.assert_array_equal(I_got[q, :m], I[lims[q] : lims[q] + m])
-        assert (I_got[q, m:] == PAD_ID).all() and (D_got[q, m:] == PAD_DISTANCE).all()
-    # ... and, probing every bucket, the exact k-NN of LinearIndex.
-    linear = LinearIndex(n_bits)
-    linear.add_with_ids(codes, ids)
-    assert_same(index.search(queries, k, probe_radius=bits_per_table), linear.search(queries, k))
+    expected = brute_search(codes, ids, queries, k, candidates=candidates)
+    assert_same(index.search(queries, k, probe_radius=probe), expected)
+    # ... and, probing every bucket, the exact k-NN.
+    expected = brute_search(codes, ids, queries, k)
+    assert_same(index.search(queries, k, probe_radius=bits_per_table), expected)
 
 
 @pytest.mark.parametrize("probe_cost", [0, 10**30], ids=["always-enumerate", "always-scan"])
@@ -211,6 +211,32 @@ def test_bit_flip_enumeration_and_bucket_scan_agree(monkeypatch, probe_cost):
     q[:, 6] &= 0x03
     for radius in (0, 5, 12):
         assert_same(multi.range_search(q, radius), brute_range(wide, ids, q, radius))
+    for probe in (0, 1, 3):  # an item found in several tables is counted once
+        candidates = table_candidates(wide, q, 5, 10, probe)
+        expected = brute_search(wide, ids, q, 20, candidates=candidates)
+        assert_same(multi.search(q, 20, probe_radius=probe), expected)
+
+
+@pytest.mark.parametrize(
+    ("width", "d"), [(5, 0), (5, 3), (5, 5), (64, 1), (64, 2), (64, 63), (64, 64)]
+)
+def test_probe_level_finds_the_keys_at_key_distance_d(width, d):
+    """The enumeration of the C(width, d) flip masks, up to 64-bit keys."""
+    rng = np.random.default_rng(width + d)
+    mask = np.uint64(2**width - 1)
+    qkey = np.frombuffer(rng.bytes(8), dtype=np.uint64)[0] & mask
+    flips = np.zeros(60, dtype=np.uint64)  # keys at distance d, then at random distances
+    for i in range(30):
+        for bit in rng.choice(width, d, replace=False):
+            flips[i] |= np.uint64(1) << np.uint64(bit)
+    flips[30:] = np.frombuffer(rng.bytes(8 * 30), dtype=np.uint64) & mask
+    keys = np.unique(qkey ^ flips)
+    n_slots = 256
+    slots = hash_table._build_slots(keys, n_slots, np.uint64(64 - 8))
+    found = np.empty(len(keys), dtype=np.int64)
+    n_found = hash_table._probe_level(qkey, width, d, keys, 100, slots, np.uint64(64 - 8), found)
+    expected = np.flatnonzero(np.bitwise_count(keys ^ qkey) == d) + 100
+    np.testing.assert_array_equal(np.sort(found[:n_found]), expected)
 
 
 def test_larger_index_matches_linear_index():
@@ -228,6 +254,73 @@ def test_larger_index_matches_linear_index():
             assert_same(index.search(queries, k), linear.search(queries, k))
         for radius in (0, 3):
             assert_same(index.range_search(queries, radius), linear.range_search(queries, radius))
+
+
+@pytest.fixture
+def threads():
+    """``set_num_threads``, with the thread count restored afterwards."""
+    previous = get_num_threads()
+    yield set_num_threads
+    set_num_threads(previous)
+
+
+def test_query_blocks(threads):
+    threads(2)
+    assert hash_table._query_blocks(7) == [(0, 7)]  # a small batch runs in the calling thread
+    assert hash_table._query_blocks(20) == [
+        (0, 3),
+        (3, 6),
+        (6, 9),
+        (9, 12),
+        (12, 15),
+        (15, 18),
+        (18, 20),
+    ]
+    threads(1)
+    assert hash_table._query_blocks(8) == [(0, 2), (2, 4), (4, 6), (6, 8)]
+
+
+def test_results_do_not_depend_on_the_threads(threads):
+    """Batches of 8 queries or more are split in blocks over the threads."""
+    rng = np.random.default_rng(6)
+    n, n_bits = 2000, 24
+    codes, features = clustered_codes(rng, n, n_bits), integer_features(rng, n, 3)
+    queries = np.concatenate([codes[:30], clustered_codes(rng, 30, n_bits)])
+    query_features = integer_features(rng, len(queries), 3)
+    ids = np.arange(n, dtype=np.int64)
+    single, multi = HashTableIndex(n_bits, key_bits=10), MultiTableIndex(3, 8)
+    for index in (single, multi):
+        index.add(codes, features=features)
+    candidates = hamming_distance(queries, codes) <= 4
+    expected = [
+        brute_search(codes, ids, queries, 7),
+        brute_range(codes, ids, queries, 4),
+        brute_rerank(codes, ids, features, queries, query_features, 5, "l2", candidates),
+        brute_range(codes, ids, queries, 6),
+    ]
+    for n_threads in (1, 3):
+        threads(n_threads)
+        got = [
+            single.search(queries, 7),
+            single.range_search(queries, 4),
+            single.search_rerank(queries, query_features, 5, 4, metric="l2"),
+            multi.range_search(queries, 6),
+        ]
+        for g, e in zip(got, expected, strict=True):
+            assert_same(g, e)
+
+
+def test_nbytes_counts_features_and_tables():
+    index = HashTableIndex(16, key_bits=8)
+    codes = np.arange(32, dtype=np.uint8).reshape(16, 2)  # 16 buckets: keys 0, 2, ..., 30
+    index.add(codes, features=np.ones((16, 3)))
+    assert index.nbytes == 16 * (2 + 8) + 16 * 3 * 4  # codes and ids, float32 features
+    index.search(codes[:1], 1)  # builds the table:
+    tables = 8 + 16 * 8 + 2 * 8 + 17 * 8 + 16 * 8 + 32 * 8 + 2 * 8 + 8  # starts .. shifts
+    per_item = 16 * 8 * 3  # feature norms, positions by rank, codes padded to 8-byte words
+    assert index.nbytes == 16 * (2 + 8) + 16 * 3 * 4 + tables + per_item
+    index.remove_ids([0])
+    assert index.nbytes == 15 * (2 + 8 + 12)  # the table is dropped until the next search
 
 
 def test_empty_index():
@@ -411,9 +504,16 @@ def test_save_load_round_trip(tmp_path, mmap, with_features):
                 index.search_rerank(queries, query_features, 4, 12),
             )
         new_features = features[:2] if with_features else None
-        loaded.add_with_ids(codes[:2], [1001, 1003], features=new_features)  # copies the maps
-        loaded.remove_ids([4])
+        for target in (index, loaded):  # the memory maps are copied by the first change
+            target.remove_ids([4])
+            target.add_with_ids(codes[:2], [1001, 1003], features=new_features)
         assert loaded.ntotal == 59
+        assert_same(loaded.search(queries, 9), index.search(queries, 9))
+        if with_features:
+            assert_same(
+                loaded.search_rerank(queries, query_features, 9, 40, metric="l2"),
+                index.search_rerank(queries, query_features, 9, 40, metric="l2"),
+            )
     assert HashTableIndex.load(tmp_path / "HashTableIndex.hlindex").key_bits == 13
     loaded_multi = MultiTableIndex.load(tmp_path / "MultiTableIndex.hlindex")
     assert (loaded_multi.n_tables, loaded_multi.bits_per_table) == (4, 10)
@@ -440,45 +540,26 @@ def _write(path, index_type, n_bits, params, codes=None, extra=None):
 
 
 @pytest.mark.parametrize(
-    ("index_type", "n_bits", "params", "extra", "match"),
+    ("index_type", "params", "extra", "match"),
     [
-        ("HashTableIndex", 16, {"key_bits": 17, "has_features": False}, None, "key_bits"),
-        ("HashTableIndex", 16, {"key_bits": "8", "has_features": False}, None, "key_bits"),
-        ("HashTableIndex", 16, {"has_features": False}, None, "key_bits"),
-        ("HashTableIndex", 16, {"key_bits": 8, "has_features": "yes"}, None, "feature param"),
+        ("HashTableIndex", {"key_bits": 17}, None, "key_bits must be <= 16"),
+        ("HashTableIndex", {"key_bits": "8"}, None, "key_bits must be an integer"),
+        ("HashTableIndex", {"key_bits": 8, "has_features": False}, None, "invalid parameters"),
+        ("HashTableIndex", {}, {"features": np.ones((2, 2))}, "float32 features of shape"),
+        ("HashTableIndex", {}, {"features": np.ones((3, 2), np.float32)}, r"shape \(2, d >= 1"),
+        ("HashTableIndex", {}, {"features": np.ones((2, 0), np.float32)}, "found float32 .2, 0."),
         (
             "HashTableIndex",
-            16,
-            {"key_bits": 8, "has_features": True, "n_features": 3},
-            None,
-            "features of shape",
-        ),
-        (
-            "HashTableIndex",
-            16,
-            {"key_bits": 8, "has_features": True, "n_features": 2},
+            {},
             {"features": np.array([[1, np.nan], [0, 0]], np.float32)},
             "non-finite",
         ),
-        (
-            "HashTableIndex",
-            16,
-            {"key_bits": 8, "has_features": False},
-            {"features": np.ones((2, 2), np.float32)},
-            "do not match",
-        ),
-        (
-            "MultiTableIndex",
-            16,
-            {"n_tables": 3, "bits_per_table": 5, "has_features": False},
-            None,
-            "does not match",
-        ),
+        ("MultiTableIndex", {"n_tables": 3, "bits_per_table": 5}, None, "does not match"),
     ],
 )
-def test_bad_files(tmp_path, index_type, n_bits, params, extra, match):
+def test_bad_files(tmp_path, index_type, params, extra, match):
     path = tmp_path / "bad.hlindex"
-    _write(path, index_type, n_bits, params, extra=extra)
+    _write(path, index_type, 16, params, extra=extra)
     with pytest.raises(FileFormatError, match=match):
         load_index(path)
 
@@ -501,43 +582,37 @@ def test_other_index_types_and_corrupt_files(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "match"),
+    ("cls", "args", "match"),
     [
-        ((8, 0), "key_bits must be >= 1"),
-        ((8, 9), "key_bits must be <= 8"),
-        ((100, 65), "key_bits must be <= 64"),
-        ((8, 2.0), "key_bits must be an integer"),
+        (HashTableIndex, (8, 0), "key_bits must be >= 1"),
+        (HashTableIndex, (8, 9), "key_bits must be <= 8"),
+        (HashTableIndex, (100, 65), "key_bits must be <= 64"),
+        (HashTableIndex, (8, 2.0), "key_bits must be an integer"),
+        (MultiTableIndex, (0, 8), "n_tables"),
+        (MultiTableIndex, (2, 0), "bits_per_table"),
+        (MultiTableIndex, (2, 65), "bits_per_table"),
+        (MultiTableIndex, (65, 64), "n_tables \\* bits_per_table"),
+        (MultiTableIndex, (2, 4, 9), r"n_bits \(9\) does not match the layout"),
     ],
 )
-def test_bad_key_bits(args, match):
+def test_bad_layouts(cls, args, match):
     with pytest.raises(InvalidInputError, match=match):
-        HashTableIndex(*args)
+        cls(*args)
 
 
-@pytest.mark.parametrize(
-    ("args", "match"),
-    [
-        ((0, 8), "n_tables"),
-        ((2, 0), "bits_per_table"),
-        ((2, 65), "bits_per_table"),
-        ((65, 64), "n_tables \\* bits_per_table"),
-    ],
-)
-def test_bad_multi_table_layout(args, match):
-    with pytest.raises(InvalidInputError, match=match):
-        MultiTableIndex(*args)
-
-
-def test_default_key_bits():
+def test_default_layouts():
     assert HashTableIndex(20).key_bits == 20
     assert HashTableIndex(200).key_bits == 64
+    assert MultiTableIndex(2, 4, n_bits=8).n_bits == MultiTableIndex(2, 4).n_bits == 8
 
 
 @pytest.mark.parametrize("make", [lambda: HashTableIndex(12, 5), lambda: MultiTableIndex(3, 4)])
 def test_feature_errors(make):
     codes = np.zeros((2, 2), np.uint8)
     index = make()
-    with pytest.raises(InvalidInputError, match="features has 3 rows"):
+    with pytest.raises(
+        InvalidInputError, match=r"shape \(2, d\) \(one row per code\), got \(3, 4\)"
+    ):
         index.add(codes, features=np.ones((3, 4)))
     with pytest.raises(InvalidInputError, match="2-D"):
         index.add(codes, features=np.ones(2))
@@ -549,7 +624,7 @@ def test_feature_errors(make):
         index.add(codes, features=[["a", "b"], ["c", "d"]])
     assert index.ntotal == 0
     index.add(codes, features=np.ones((2, 4)))
-    with pytest.raises(InvalidInputError, match="stores 4"):
+    with pytest.raises(InvalidInputError, match=r"shape \(2, 4\) \(as stored in this index\)"):
         index.add(codes, features=np.ones((2, 5)))
     with pytest.raises(InvalidInputError, match="pass features="):
         index.add_with_ids(codes, [10, 11])

@@ -13,10 +13,14 @@ Key facts used throughout
 * The Hamming distance of two keys (a subset of the bits) never exceeds that of the full codes.
   So probing every bucket within key distance ``r`` and keeping candidates whose *full* distance is
   ``<= r`` finds every item within ``r``: :meth:`HashTableIndex.range_search` is exact, and growing
-  ``r`` until ``k`` items lie within it makes :meth:`HashTableIndex.search` exact too.
+  ``r`` until ``k`` items lie within it makes :meth:`HashTableIndex.search` exact too. For the same
+  reason a search may stop, in any table, once the probed key radius reaches the distance within
+  which ``k`` items were found.
 * With ``L`` tables covering disjoint bit ranges of the code, the full distance is the sum of the
   ``L`` per-table distances; an item within ``r`` of the query is within ``floor(r / L)`` of it in
-  at least one table (pigeonhole), so :meth:`MultiTableIndex.range_search` is exact as well.
+  at least one table (pigeonhole), so :meth:`MultiTableIndex.range_search` is exact as well. An
+  item found in several tables is kept by the first only: a later table skips the items whose key
+  in an earlier table lies within the probed radius.
 * The buckets within key radius ``r`` are enumerated by flipping up to ``r`` bits of the query key,
   ``sum_{i <= r} C(key_bits, i)`` probes. When that exceeds the number of non-empty buckets
   (divided by 8, the cost of one random probe relative to reading one key in order, measured on
@@ -25,26 +29,27 @@ Key facts used throughout
 
 The tables are built lazily: the first search after an ``add`` or ``remove_ids`` sorts the keys,
 ``O(n log n)`` per table; later searches reuse them. They are not stored in index files but rebuilt
-on the first search after loading.
+on the first search after loading. Queries are searched in blocks on the index threads
+(:func:`hashlearn.index.set_num_threads`); fewer than 8 queries run in the calling thread.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-import os
 from typing import Any
 
 import numba
 import numpy as np
-from numba import prange
 from numpy.typing import NDArray
 
 from hashlearn._validation import _as_numeric_array, _check_finite, check_int
 from hashlearn.codes import MAX_BITS, _as_words, check_codes, n_bytes
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 from hashlearn.index._format import IndexFile
-from hashlearn.index._kernels import popcount64
-from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, _as_id_array, _IdMap
+from hashlearn.index._kernels import get_num_threads, parallel_map, popcount64
+from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
 
 __all__ = ["HashTableIndex", "MultiTableIndex", "concatenate_codes"]
 
@@ -62,18 +67,26 @@ _RANK_MASK = (1 << _RANK_BITS) - 1
 _FEATURE_RANK_BITS = 32
 _FEATURE_RANK_MASK = (1 << _FEATURE_RANK_BITS) - 1
 _MAX_ITEMS = 1 << _FEATURE_RANK_BITS
-_MIN_CAPACITY = 16
+# What a search ranks its candidates by (the kernels' ``metric``).
+_HAMMING, _COSINE, _L2 = 0, 1, 2
+_METRIC_CODES = {"cosine": _COSINE, "l2": _L2}
+# ``k`` of a search that keeps every candidate within its distance bound.
+_ALL = np.iinfo(np.int64).max
 # A probe (a random access to the bucket lookup table) costs about as much as scanning this many
 # bucket keys in order: bit flips are enumerated while probes * _PROBE_COST <= buckets.
 _PROBE_COST = 8
-# Fewer queries than this are searched on the calling thread alone (see _run).
+# Fewer queries than this are searched on the calling thread alone (see _query_blocks).
 _MIN_PARALLEL_QUERIES = 8
 # Fibonacci hashing multiplier (2**64 / golden ratio) for the open-addressing bucket lookup.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiled kernels. A set of L tables is passed as one tuple ``tables``:
+# Compiled kernels. What they read is passed as three tuples:
+#
+# db, the items and L tables over them (built by _SearchState):
+#   words     uint64 (n, w)   the stored codes as words
+#   rank      int64 (n,)      rank of each item's id in ascending id order
 #   starts    int64 (L,)      first code bit of each table's key
 #   keys      uint64 (NB,)    the non-empty buckets' keys, table by table, ascending in a table
 #   bucket_lo int64 (L + 1,)  table t's buckets are keys[bucket_lo[t]:bucket_lo[t + 1]]
@@ -82,10 +95,23 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 #   slots     int64 (S,)      open-addressing lookup: bucket number within its table, -1 = empty
 #   slot_lo   int64 (L + 1,)  table t's slots are slots[slot_lo[t]:slot_lo[t + 1]] (a power of 2)
 #   shifts    uint64 (L,)     64 - log2(number of slots of table t)
+#
+# search, what one call looks for (built by _SearchState.search):
+#   width         key bits of every table
+#   levels        int64 (L,): key distances 0 .. levels[t] - 1 are probed by enumerating bit
+#                 flips, the rest (up to probe_radius) by scanning the bucket keys
+#   probe_radius  largest key distance probed
+#   k             the bound tightens to the distance within which k items were found (_ALL: never)
+#   max_distance  the first bound on the full Hamming distance
+# and beside it n_found, room for the buckets of one enumerated level.
+#
+# query, one query's row and scratch arrays (reused from query to query by a block):
+#   qrow (w,) uint64, qkeys (L,) uint64, state (3,) int64 = [bound, stored items within bound,
+#   stored items], within (64 w + 1,) int64 = stored items per distance
 # ---------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(inline="always")
 def _key_of(row, start, width):  # pragma: no cover - compiled
     """Bits ``[start, start + width)`` of a code given as ``uint64`` words, as a ``uint64``."""
     w0 = start >> 6
@@ -106,7 +132,7 @@ def _extract_keys(words, start, width):  # pragma: no cover - compiled
     return keys
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(inline="always")
 def _slot_of(key, shift):  # pragma: no cover - compiled
     return np.int64((key * _GOLDEN) >> shift)
 
@@ -123,482 +149,282 @@ def _build_slots(keys, n_slots, shift):  # pragma: no cover - compiled
     return slots
 
 
-@numba.njit(cache=True, nogil=True)
-def _lookup(key, keys, lo, slots, slot_lo, mask, shift):  # pragma: no cover - compiled
-    """Global bucket number of ``key`` in the table whose buckets start at ``lo``; -1 if absent."""
+@numba.njit(inline="always")
+def _lookup(key, keys, slots, shift):  # pragma: no cover - compiled
+    """Number of the bucket of ``key`` among one table's ``keys``; -1 if there is none."""
+    mask = slots.shape[0] - 1
     h = _slot_of(key, shift)
     while True:
-        slot = slots[slot_lo + h]
-        if slot < 0:
-            return -1
-        if keys[lo + slot] == key:
-            return lo + slot
+        slot = slots[h]
+        if slot < 0 or keys[slot] == key:
+            return slot
         h = (h + 1) & mask
 
 
 @numba.njit(cache=True, nogil=True)
-def _probe_level(
-    qkey, width, d, keys, lo, slots, slot_lo, mask, shift, out, n_out
-):  # pragma: no cover
-    """Append to ``out`` the buckets at key distance exactly ``d``, found by flipping ``d`` bits.
+def _probe_level(qkey, width, d, keys, lo, slots, shift, found):  # pragma: no cover - compiled
+    """Store in ``found`` the buckets (numbered from ``lo``) whose key differs from ``qkey`` in
+    exactly ``d`` of its ``width`` bits; return how many there are.
 
-    The ``C(width, d)`` bit sets are enumerated in lexicographic order of their positions.
-    Returns the new number of entries of ``out``.
+    The ``C(width, d)`` flip masks are enumerated in increasing order, each next one by Gosper's
+    hack (HAKMEM item 175, Beeler, Gosper & Schroeppel, MIT AI Memo 239, 1972).
     """
-    if d == 0:
-        j = _lookup(qkey, keys, lo, slots, slot_lo, mask, shift)
-        if j >= 0:
-            out[n_out] = j
-            n_out += 1
-        return n_out
     one = np.uint64(1)
-    bits = np.arange(d)
-    while True:
-        flip = np.uint64(0)
-        for i in range(d):
-            flip |= one << np.uint64(bits[i])
-        j = _lookup(qkey ^ flip, keys, lo, slots, slot_lo, mask, shift)
-        if j >= 0:
-            out[n_out] = j
-            n_out += 1
-        i = d - 1
-        while i >= 0 and bits[i] == width - d + i:
-            i -= 1
-        if i < 0:
-            return n_out
-        bits[i] += 1
-        for m in range(i + 1, d):
-            bits[m] = bits[m - 1] + 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _hamming_row(qrow, words, p):  # pragma: no cover - compiled
-    total = np.int64(0)
-    for w in range(qrow.shape[0]):
-        total += np.int64(popcount64(qrow[w] ^ words[p, w]))
-    return total
-
-
-@numba.njit(cache=True, nogil=True)
-def _collect(
-    qrow,
-    words,
-    rank,
-    tables,
-    width,
-    enumerate_flags,
-    probe_radius,
-    max_distance,
-    bucket_capacity,
-    dedup,
-    ordered,
-):  # pragma: no cover - compiled
-    """Keys ``distance << 40 | rank`` of the items in buckets within ``probe_radius`` of the
-    query's key in some table whose full Hamming distance is ``<= max_distance``; sorted when
-    ``ordered`` or ``dedup`` (an item found in several tables is kept once)."""
-    starts, keys, bucket_lo, offsets, positions, slots, slot_lo, shifts = tables
-    found = np.empty(bucket_capacity, dtype=np.int64)
+    flip = np.uint64(0)
+    last = flip
+    if d > 0:
+        flip = ~flip >> np.uint64(64 - d)  # the lowest d bits
+        last = flip << np.uint64(width - d)  # the highest d bits of the key
     n_found = 0
-    for t in range(starts.shape[0]):
-        qkey = _key_of(qrow, starts[t], width)
-        lo, hi = bucket_lo[t], bucket_lo[t + 1]
-        if enumerate_flags[t]:
-            mask = slot_lo[t + 1] - slot_lo[t] - 1
-            for d in range(min(probe_radius, width) + 1):
-                n_found = _probe_level(
-                    qkey, width, d, keys, lo, slots, slot_lo[t], mask, shifts[t], found, n_found
-                )
-        else:
-            for j in range(lo, hi):
-                if np.int64(popcount64(keys[j] ^ qkey)) <= probe_radius:
-                    found[n_found] = j
-                    n_found += 1
-    total = 0
-    for i in range(n_found):
-        total += offsets[found[i] + 1] - offsets[found[i]]
-    result = np.empty(total, dtype=np.int64)
-    m = 0
-    for i in range(n_found):
-        j = found[i]
-        for s in range(offsets[j], offsets[j + 1]):
-            p = positions[s]
-            distance = _hamming_row(qrow, words, p)
-            if distance <= max_distance:
-                result[m] = (distance << 40) | rank[p]
-                m += 1
-    if not (ordered or dedup):
-        return result[:m]
-    result = np.sort(result[:m])
-    if dedup and m > 1:  # an item found in several tables appears once per table
-        u = 1
-        for i in range(1, m):
-            if result[i] != result[u - 1]:
-                result[u] = result[i]
-                u += 1
-        result = result[:u]
-    return result
+    while True:
+        j = _lookup(qkey ^ flip, keys, slots, shift)
+        if j >= 0:
+            found[n_found] = lo + j
+            n_found += 1
+        if flip == last:
+            return n_found
+        low = flip & (~flip + one)
+        ripple = flip + low
+        flip = ripple | (((ripple ^ flip) >> np.uint64(2)) >> popcount64(low - one))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _range_kernel(
-    qwords,
-    words,
-    rank,
-    tables,
-    width,
-    enumerate_flags,
-    probe_radius,
-    max_distance,
-    bucket_capacity,
-    dedup,
-    fill,
-    lims,
-    out,
-):  # pragma: no cover - compiled
-    """``fill=False``: result counts into ``lims[1:]``; ``fill=True``: results into ``out``."""
-    for q in prange(qwords.shape[0]):
-        result = _collect(
-            qwords[q],
-            words,
-            rank,
-            tables,
-            width,
-            enumerate_flags,
-            probe_radius,
-            max_distance,
-            bucket_capacity,
-            dedup,
-            fill,
-        )
-        if fill:
-            out[lims[q] : lims[q + 1]] = result
-        else:
-            lims[q + 1] = result.shape[0]
+@numba.njit(inline="always")
+def _found_before(words, p, t, starts, width, qkeys, probe_radius):  # pragma: no cover
+    """Whether a table before ``t`` holds item ``p`` in a bucket probed for the query."""
+    for u in range(t):
+        key_distance = np.int64(popcount64(_key_of(words[p], starts[u], width) ^ qkeys[u]))
+        if key_distance <= probe_radius:
+            return True
+    return False
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _top_k_kernel(
-    qwords,
-    words,
-    rank,
-    tables,
-    width,
-    enumerate_flags,
-    probe_radius,
-    max_distance,
-    bucket_capacity,
-    dedup,
-    out,
-):  # pragma: no cover - compiled
-    """The first ``k = out.shape[1]`` keys of each query's candidates; -1 pads."""
-    k = out.shape[1]
-    for q in prange(qwords.shape[0]):
-        result = _collect(
-            qwords[q],
-            words,
-            rank,
-            tables,
-            width,
-            enumerate_flags,
-            probe_radius,
-            max_distance,
-            bucket_capacity,
-            dedup,
-            True,
-        )
-        kk = min(k, result.shape[0])
-        out[q, :kk] = result[:kk]
-        out[q, kk:] = -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _n_comb(n, r):  # pragma: no cover - compiled
-    """``C(n, r)`` for the small values a probe level has (no overflow below 2**57)."""
-    c = 1
-    for i in range(r):
-        c = c * (n - i) // (i + 1)
-    return c
-
-
-@numba.njit(cache=True, nogil=True)
-def _visit(
-    qrow, words, rank, offsets, positions, j, k, state, within, candidates
-):  # pragma: no cover
-    """Store bucket ``j``'s items within the running bound in ``candidates``; tighten the bound.
-
-    ``state`` holds ``[bound, items stored with distance <= bound, items stored]``; ``bound`` is
-    the smallest distance within which ``k`` items were stored (at first the caller's limit).
-    ``candidates`` must have room for the whole bucket.
-    """
-    for s in range(offsets[j], offsets[j + 1]):
-        p = positions[s]
-        distance = _hamming_row(qrow, words, p)
-        if distance > state[0]:
-            continue
-        candidates[state[2]] = (distance << 40) | rank[p]
-        state[2] += 1
-        within[distance] += 1
-        state[1] += 1
-        while state[0] > 0 and state[1] - within[state[0]] >= k:
-            state[1] -= within[state[0]]
-            state[0] -= 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _visit_buckets(
-    qrow,
-    qkey,
-    words,
-    rank,
-    keys,
-    offsets,
-    positions,
-    found,
-    first,
-    last,
-    min_key_distance,
-    k,
-    state,
-    within,
-    candidates,
-):  # pragma: no cover - compiled
-    """Visit buckets ``found[first:last]`` (or, when ``found`` is empty, buckets ``first:last`` of
-    the table whose key distance is in ``[min_key_distance, bound]``).
-
-    Returns the first bucket not visited because ``candidates`` has no room for it (``last`` when
-    all were). Kept free of array reassignment: numba then compiles the loop without reference
-    counting, several times faster.
-    """
-    scan = found.shape[0] == 0
-    for i in range(first, last):
-        if scan:
-            j = i
-            key_distance = np.int64(popcount64(keys[j] ^ qkey))
-            if key_distance < min_key_distance or key_distance > state[0]:
-                continue
-        else:
-            j = found[i]
-        if state[2] + offsets[j + 1] - offsets[j] > candidates.shape[0]:
+@numba.njit(inline="always")
+def _next_near_bucket(keys, qkey, i, last, min_key_distance, key_bound):  # pragma: no cover
+    """The first bucket of ``i .. last - 1`` whose key distance is within
+    ``[min_key_distance, key_bound]``; ``last`` when there is none."""
+    while i < last:
+        key_distance = np.int64(popcount64(keys[i] ^ qkey))
+        if key_distance >= min_key_distance and key_distance <= key_bound:
             return i
-        _visit(qrow, words, rank, offsets, positions, j, k, state, within, candidates)
+        i += 1
     return last
 
 
 @numba.njit(cache=True, nogil=True)
-def _visit_all(
-    qrow,
-    qkey,
-    words,
-    rank,
-    keys,
-    offsets,
-    positions,
-    found,
-    first,
-    last,
-    min_key_distance,
-    k,
-    state,
-    within,
-    candidates,
-):  # pragma: no cover - compiled
-    """:func:`_visit_buckets`, growing ``candidates`` as needed; returns the (new) buffer."""
-    while first < last:
-        first = _visit_buckets(
-            qrow,
-            qkey,
-            words,
-            rank,
-            keys,
-            offsets,
-            positions,
-            found,
-            first,
-            last,
-            min_key_distance,
-            k,
-            state,
-            within,
-            candidates,
-        )
-        if first < last:
-            j = found[first] if found.shape[0] else first
-            size = max(2 * candidates.shape[0], state[2] + offsets[j + 1] - offsets[j])
-            grown = np.empty(size, dtype=np.int64)
-            grown[: state[2]] = candidates[: state[2]]
-            candidates = grown
-    return candidates
+def _visit_buckets(query, t, db, search, buckets, first, candidates):  # pragma: no cover
+    """Store in ``candidates`` the items of table ``t``'s ``buckets`` from ``first`` on that lie
+    within the bound and that no earlier table yielded, as keys ``distance << 40 | rank``; tighten
+    the bound.
+
+    ``buckets = (scan, found, start, last, min_key_distance)``: ``found[start:last]``, or when
+    ``scan`` the buckets ``start:last`` whose key distance is at least ``min_key_distance`` and
+    within the probe radius and the bound. Returns the first bucket not visited because
+    ``candidates`` has no room for it (``last`` when all were). Kept free of array reassignment:
+    numba then compiles the loop without reference counting, several times faster.
+    """
+    qrow, qkeys, state, within = query
+    words, rank, starts, keys, _lo, offsets, positions, _slots, _slot_lo, _shifts = db
+    width, _levels, probe_radius, k, _max_distance = search
+    scan, found, _start, last, min_key_distance = buckets
+    qkey = qkeys[t]
+    key_bound = min(probe_radius, state[0])
+    i = first
+    while i < last:
+        if scan:
+            i = _next_near_bucket(keys, qkey, i, last, min_key_distance, key_bound)
+            if i == last:
+                break
+            j = i
+        else:
+            j = found[i]
+        if state[2] + offsets[j + 1] - offsets[j] > candidates.shape[0]:
+            return i
+        for s in range(offsets[j], offsets[j + 1]):
+            p = positions[s]
+            distance = np.int64(0)
+            for w in range(qrow.shape[0]):
+                distance += np.int64(popcount64(qrow[w] ^ words[p, w]))
+            if distance > state[0]:
+                continue
+            if t > 0 and _found_before(words, p, t, starts, width, qkeys, probe_radius):
+                continue
+            candidates[state[2]] = (distance << _RANK_BITS) | rank[p]
+            state[2] += 1
+            within[distance] += 1
+            state[1] += 1
+            while state[0] > 0 and state[1] - within[state[0]] >= k:
+                state[1] -= within[state[0]]
+                state[0] -= 1
+        key_bound = min(probe_radius, state[0])
+        i += 1
+    return last
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow_query(
-    qrow, words, rank, tables, width, scan_from, max_distance, out_row
-):  # pragma: no cover
-    """Exact k-NN of one query in one table (``k = out_row.shape[0]``), by growing radius.
+def _visit_all(query, t, db, search, buckets, candidates):  # pragma: no cover - compiled
+    """:func:`_visit_buckets`, growing ``candidates`` as needed; returns the (new) buffer."""
+    offsets, state = db[5], query[2]
+    scan, found, first, last, _min_key_distance = buckets
+    while True:
+        first = _visit_buckets(query, t, db, search, buckets, first, candidates)
+        if first == last:
+            return candidates
+        j = first if scan else found[first]
+        size = max(2 * candidates.shape[0], state[2] + offsets[j + 1] - offsets[j])
+        grown = np.empty(size, dtype=np.int64)
+        grown[: state[2]] = candidates[: state[2]]
+        candidates = grown
 
-    Levels ``d = 0, 1, ...`` below ``scan_from`` probe the buckets at key distance ``d`` by bit
-    flips; after level ``d`` every item within full distance ``d`` has been seen (its key is within
-    ``d``). Meanwhile ``bound``, the smallest distance within which ``k`` items were seen (at first
-    ``max_distance``), only decreases; the search ends once ``d >= bound``. Otherwise one pass over
-    the remaining bucket keys visits those within ``bound`` of the query's key (no item is closer to
-    the query than its bucket's key, so the skipped buckets hold no result).
+
+@numba.njit(cache=True, nogil=True)
+def _walk(query, db, search, found, candidates):  # pragma: no cover - compiled
+    """Store in ``candidates`` the items of one query that lie in a bucket within the probe
+    radius of the query's key in some table, and within the bound (once each); returns the
+    buffer (grown if needed). ``query``'s ``state`` ends as [bound, items stored within the
+    bound, items stored].
+
+    Per table, the key distances ``d = 0, 1, ...`` below ``levels[t]`` are probed by bit flips;
+    after level ``d`` every item within full distance ``d`` has been seen (its key in this table is
+    within ``d``), so the walk ends once ``d`` reaches the bound. Otherwise one pass over the table's
+    remaining bucket keys visits those within the probe radius and the bound (no item is closer to
+    the query than its bucket's key).
     """
-    starts, keys, _, offsets, positions, slots, _, shifts = tables
-    k = out_row.shape[0]
-    n_buckets = keys.shape[0]
-    mask = slots.shape[0] - 1
-    qkey = _key_of(qrow, starts[0], width)
-    within = np.zeros(qrow.shape[0] * 64 + 1, dtype=np.int64)  # stored candidates per distance
-    state = np.array([max_distance, 0, 0], dtype=np.int64)
-    candidates = np.empty(max(64, 2 * k), dtype=np.int64)
-    visited = 0
-    d = 0
-    done = False
-    while d < scan_from:
-        found = np.empty(max(1, _n_comb(width, d)), dtype=np.int64)
-        n_found = _probe_level(qkey, width, d, keys, 0, slots, 0, mask, shifts[0], found, 0)
-        candidates = _visit_all(
-            qrow,
-            qkey,
-            words,
-            rank,
-            keys,
-            offsets,
-            positions,
-            found,
-            0,
-            n_found,
-            0,
-            k,
-            state,
-            within,
-            candidates,
-        )
-        visited += n_found
-        if d >= state[0] or visited == n_buckets:
-            done = True
-            break
-        d += 1
-    if not done:  # buckets at key distance scan_from .. bound, in one pass over the keys
-        candidates = _visit_all(
-            qrow,
-            qkey,
-            words,
-            rank,
-            keys,
-            offsets,
-            positions,
-            np.empty(0, dtype=np.int64),
-            0,
-            n_buckets,
-            scan_from,
-            k,
-            state,
-            within,
-            candidates,
-        )
-    bound = state[0]
+    qrow, qkeys, state, within = query
+    _words, _rank, starts, keys, bucket_lo, _offsets, _positions, slots, slot_lo, shifts = db
+    width, levels, probe_radius, _k, max_distance = search
+    state[0], state[1], state[2] = max_distance, 0, 0
+    within[: max_distance + 1] = 0
+    for t in range(starts.shape[0]):
+        qkeys[t] = _key_of(qrow, starts[t], width)
+    for t in range(starts.shape[0]):
+        lo, hi = bucket_lo[t], bucket_lo[t + 1]
+        table_keys, table_slots = keys[lo:hi], slots[slot_lo[t] : slot_lo[t + 1]]
+        visited = 0
+        for d in range(min(levels[t], probe_radius + 1)):
+            n_found = _probe_level(
+                qkeys[t], width, d, table_keys, lo, table_slots, shifts[t], found
+            )
+            buckets = (False, found, 0, n_found, 0)
+            candidates = _visit_all(query, t, db, search, buckets, candidates)
+            if d >= state[0]:
+                return candidates
+            visited += n_found
+            if visited == hi - lo:
+                break
+        if visited < hi - lo and levels[t] <= probe_radius:
+            buckets = (True, found, lo, hi, levels[t])
+            candidates = _visit_all(query, t, db, search, buckets, candidates)
+    return candidates
+
+
+@numba.njit(inline="always")
+def _block_scratch(db, n_found):  # pragma: no cover - compiled
+    """Scratch arrays of a block of queries: ``(qkeys, state, within, found, candidates)``."""
+    words, starts = db[0], db[2]
+    return (
+        np.empty(starts.shape[0], dtype=np.uint64),
+        np.empty(3, dtype=np.int64),
+        np.empty(64 * words.shape[1] + 1, dtype=np.int64),
+        np.empty(n_found, dtype=np.int64),
+        np.empty(64, dtype=np.int64),
+    )
+
+
+@numba.njit(inline="always")
+def _sort_within_bound(candidates, state):  # pragma: no cover - compiled
+    """Move the stored keys within the final bound to the front, sorted; return their number."""
     m = 0
     for i in range(state[2]):
-        if (candidates[i] >> 40) <= bound:
+        if (candidates[i] >> _RANK_BITS) <= state[0]:
             candidates[m] = candidates[i]
             m += 1
-    result = np.sort(candidates[:m])
-    kk = min(k, m)
-    out_row[:kk] = result[:kk]
-    out_row[kk:] = -1
+    candidates[:m].sort()
+    return m
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _grow_kernel(
-    qwords, words, rank, tables, width, scan_from, max_distance, out
-):  # pragma: no cover
-    """:func:`_grow_query` for every query; ``k = out.shape[1]``."""
-    for q in prange(qwords.shape[0]):
-        _grow_query(qwords[q], words, rank, tables, width, scan_from, max_distance, out[q])
+@numba.njit(inline="always")
+def _norm(row):  # pragma: no cover - compiled
+    """float64 Euclidean norm of a feature row, summed left to right."""
+    total = 0.0
+    for j in range(row.shape[0]):
+        value = np.float64(row[j])
+        total += value * value
+    return np.sqrt(total)
 
 
 @numba.njit(cache=True, nogil=True)
 def _row_norms(features):  # pragma: no cover - compiled
-    """float64 Euclidean norm of each row, summed left to right."""
     norms = np.empty(features.shape[0], dtype=np.float64)
     for i in range(features.shape[0]):
-        total = 0.0
-        for j in range(features.shape[1]):
-            value = np.float64(features[i, j])
-            total += value * value
-        norms[i] = np.sqrt(total)
+        norms[i] = _norm(features[i])
     return norms
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _rerank_kernel(
-    qwords,
-    qfeatures,
-    words,
-    rank,
-    position_of_rank,
-    features,
-    norms,
-    tables,
-    width,
-    enumerate_flags,
-    probe_radius,
-    max_distance,
-    bucket_capacity,
-    dedup,
-    cosine,
-    out,
-):  # pragma: no cover - compiled
-    """Candidates as in :func:`_collect`, ordered by feature distance (float32), then id."""
+@numba.njit(inline="always")
+def _rank_by_features(keys, qf, rerank, bits):  # pragma: no cover - compiled
+    """Turn Hamming keys into ``float32 feature distance bits << 32 | rank`` in place, sorted.
+
+    ``bits`` is a 1-element ``float32`` scratch array (read back as ``uint32``).
+    """
+    features, norms, position_of_rank, metric = rerank
+    q_norm = _norm(qf) if metric == _COSINE else 0.0
+    as_uint = bits.view(np.uint32)
+    for i in range(keys.shape[0]):
+        r = keys[i] & _RANK_MASK
+        p = position_of_rank[r]
+        total = 0.0
+        if metric == _COSINE:
+            for j in range(qf.shape[0]):
+                total += np.float64(qf[j]) * np.float64(features[p, j])
+            value = 1.0
+            if q_norm != 0.0 and norms[p] != 0.0:
+                value = max(0.0, 1.0 - total / (q_norm * norms[p]))
+        else:
+            for j in range(qf.shape[0]):
+                diff = np.float64(qf[j]) - np.float64(features[p, j])
+                total += diff * diff
+            value = np.sqrt(total)
+        bits[0] = np.float32(value)
+        keys[i] = (np.int64(as_uint[0]) << _FEATURE_RANK_BITS) | r
+    keys.sort()
+
+
+@numba.njit(cache=True, nogil=True)
+def _range_block(db, search, n_found, qwords):  # pragma: no cover - compiled
+    """``(counts (nq,), keys)``: the sorted result keys of each query, one after the other."""
+    qkeys, state, within, found, candidates = _block_scratch(db, n_found)
+    counts = np.empty(qwords.shape[0], dtype=np.int64)
+    out = np.empty(64, dtype=np.int64)
+    n_out = 0
+    for q in range(qwords.shape[0]):
+        candidates = _walk((qwords[q], qkeys, state, within), db, search, found, candidates)
+        m = _sort_within_bound(candidates, state)
+        if n_out + m > out.shape[0]:
+            grown = np.empty(max(2 * out.shape[0], n_out + m), dtype=np.int64)
+            grown[:n_out] = out[:n_out]
+            out = grown
+        out[n_out : n_out + m] = candidates[:m]
+        counts[q] = m
+        n_out += m
+    return counts, out[:n_out]
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_block(db, search, n_found, rerank, qwords, qfeatures, out):  # pragma: no cover
+    """The first ``k = out.shape[1]`` result keys of each query into ``out`` (-1 pads): Hamming
+    keys, or feature keys when ``rerank``'s metric is not ``_HAMMING``."""
+    qkeys, state, within, found, candidates = _block_scratch(db, n_found)
+    bits = np.empty(1, dtype=np.float32)
     k = out.shape[1]
-    d_features = features.shape[1]
-    for q in prange(qwords.shape[0]):
-        result = _collect(
-            qwords[q],
-            words,
-            rank,
-            tables,
-            width,
-            enumerate_flags,
-            probe_radius,
-            max_distance,
-            bucket_capacity,
-            dedup,
-            False,
-        )
-        m = result.shape[0]
-        qf = qfeatures[q]
-        q_norm = 0.0
-        if cosine:
-            for j in range(d_features):
-                value = np.float64(qf[j])
-                q_norm += value * value
-            q_norm = np.sqrt(q_norm)
-        distances = np.empty(m, dtype=np.float32)
-        ranks = result & _RANK_MASK
-        for i in range(m):
-            p = position_of_rank[ranks[i]]
-            total = 0.0
-            if cosine:
-                for j in range(d_features):
-                    total += np.float64(qf[j]) * np.float64(features[p, j])
-                if q_norm == 0.0 or norms[p] == 0.0:
-                    value = 1.0
-                else:
-                    value = 1.0 - total / (q_norm * norms[p])
-                    if value < 0.0:
-                        value = 0.0
-            else:
-                for j in range(d_features):
-                    diff = np.float64(qf[j]) - np.float64(features[p, j])
-                    total += diff * diff
-                value = np.sqrt(total)
-            distances[i] = np.float32(value)
-        order_keys = (distances.view(np.uint32).astype(np.int64) << 32) | ranks
-        order_keys.sort()
+    for q in range(qwords.shape[0]):
+        candidates = _walk((qwords[q], qkeys, state, within), db, search, found, candidates)
+        if rerank[3] == _HAMMING:
+            m = _sort_within_bound(candidates, state)
+        else:
+            m = state[2]
+            _rank_by_features(candidates[:m], qfeatures[q], rerank, bits)
         kk = min(k, m)
-        out[q, :kk] = order_keys[:kk]
+        out[q, :kk] = candidates[:kk]
         out[q, kk:] = -1
 
 
@@ -607,101 +433,138 @@ def _rerank_kernel(
 # ---------------------------------------------------------------------------------------------
 
 
-def _n_probes(width: int, radius: int) -> int:
-    """Keys within Hamming distance ``radius`` of a ``width``-bit key: ``sum_{i<=r} C(width, i)``."""
-    return sum(math.comb(width, i) for i in range(min(radius, width) + 1))
+def _query_blocks(nq: int) -> list[tuple[int, int]]:
+    """Ranges of queries searched as separate tasks: one below _MIN_PARALLEL_QUERIES queries,
+    else four per thread (queries differ in cost: smaller tasks balance the threads)."""
+    n_blocks = 1 if nq < _MIN_PARALLEL_QUERIES else min(nq, 4 * get_num_threads())
+    step = -(-nq // n_blocks)
+    return [(q0, min(q0 + step, nq)) for q0 in range(0, nq, step)]
 
 
-class _BucketTables:
-    """``L`` hash tables over the same stored codes; table ``t`` is keyed by the ``width`` code bits
-    from ``starts[t]`` on and stored in CSR form (sorted keys, offsets, positions sorted by key).
+def _map_blocks(kernel: Any, shared: tuple[Any, ...], per_query: tuple[np.ndarray, ...]) -> list:
+    """``kernel(*shared, *[a[q0:q1] for a in per_query])`` for every block of queries."""
+    blocks = _query_blocks(len(per_query[0]))
+    tasks = [(*shared, *(array[q0:q1] for array in per_query)) for q0, q1 in blocks]
+    return parallel_map(kernel, tasks)
 
-    Building costs ``O(L n log n)`` (one stable argsort of the keys per table).
+
+class _SearchState:
+    """What searches read, derived from the stored items and rebuilt after each change: the codes
+    as words, the ids in order, ``L`` hash tables, and the features' norms.
+
+    Table ``t`` is keyed by the ``width`` code bits from ``starts[t]`` on and stored in CSR form
+    (sorted bucket keys, offsets, positions sorted by key) with an open-addressing lookup of its
+    keys; building costs ``O(L n log n)`` (one stable argsort of the keys per table).
     """
 
-    __slots__ = ("n_buckets", "tables", "width")
+    __slots__ = (
+        "db",
+        "n_buckets",
+        "nbytes",
+        "norms",
+        "position_of_rank",
+        "scan_from",
+        "sorted_ids",
+        "width",
+    )
 
-    def __init__(self, words: NDArray[np.uint64], starts: list[int], width: int) -> None:
+    def __init__(self, index: _TableIndex) -> None:
+        codes = np.asarray(index._store.codes)
+        words = _as_words(codes)
         n = len(words)
+        self.sorted_ids, rank = index._ids_in_order()
+        starts, width = index._layout()
         self.width = width
-        key_parts, offset_parts, position_parts, slot_parts = [], [], [], []
-        shifts, n_buckets = [], []
+        key_parts, offset_parts, position_parts, slot_parts, shifts = [], [], [], [], []
         for t, start in enumerate(starts):
             keys = _extract_keys(words, start, width)
             order = np.argsort(keys, kind="stable")
             sorted_keys = keys[order]
-            firsts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if n else []
-            firsts = np.asarray(firsts, dtype=np.int64)
+            firsts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
             bucket_keys = np.ascontiguousarray(sorted_keys[firsts])
             log_slots = max(1, (2 * len(bucket_keys) - 1).bit_length())  # >= 2 * buckets, >= 2
             shift = np.uint64(64 - log_slots)
             key_parts.append(bucket_keys)
             offset_parts.append(firsts + t * n)
-            position_parts.append(order.astype(np.int64))
+            position_parts.append(order)
             slot_parts.append(_build_slots(bucket_keys, 1 << log_slots, shift))
             shifts.append(shift)
-            n_buckets.append(len(bucket_keys))
-        offset_parts.append(np.array([len(starts) * n], dtype=np.int64))
-        self.n_buckets = n_buckets
-        self.tables = (
+        offset_parts.append(np.array([len(starts) * n]))
+        self.n_buckets = [len(keys) for keys in key_parts]
+        tables = (
             np.asarray(starts, dtype=np.int64),
             np.concatenate(key_parts).astype(np.uint64),
-            np.concatenate([[0], np.cumsum(n_buckets)]).astype(np.int64),
+            np.cumsum([0, *self.n_buckets], dtype=np.int64),
             np.concatenate(offset_parts).astype(np.int64),
             np.concatenate(position_parts).astype(np.int64),
             np.concatenate(slot_parts).astype(np.int64),
-            np.concatenate([[0], np.cumsum([len(s) for s in slot_parts])]).astype(np.int64),
+            np.cumsum([0, *(len(s) for s in slot_parts)], dtype=np.int64),
             np.asarray(shifts, dtype=np.uint64),
         )
+        self.db = (words, rank, *tables)
+        # scan_from[t]: the first key radius whose cumulative probes, times _PROBE_COST, exceed
+        # table t's buckets; from there on the bucket keys are scanned rather than probed.
+        probes = itertools.accumulate(math.comb(width, d) for d in range(width + 1))
+        costs = [_PROBE_COST * c for c in probes]
+        self.scan_from = [bisect.bisect_right(costs, nb) for nb in self.n_buckets]
+        features = index._stored_features()
+        self.norms = self.position_of_rank = None
+        if features is not None:
+            self.norms = _row_norms(features)
+            self.position_of_rank = np.empty(n, dtype=np.int64)
+            self.position_of_rank[rank] = np.arange(n, dtype=np.int64)
+        copied = words if codes.shape[1] % 8 else None  # zero-padded words, not a view
+        built = [*tables, self.norms, self.position_of_rank, copied]
+        self.nbytes = sum(array.nbytes for array in built if array is not None)
 
-    def probe_plan(self, radius: int) -> tuple[NDArray[np.bool_], int]:
-        """Per table: enumerate bit flips (True) or scan the bucket keys (False) for ``radius``;
-        and how many buckets a query may find in all (the size of its bucket buffer)."""
-        probes = _n_probes(self.width, radius)
-        flags = np.array([probes * _PROBE_COST <= nb for nb in self.n_buckets], dtype=np.bool_)
-        capacity = sum(min(probes, nb) for nb in self.n_buckets)
-        return flags, capacity
+    def search(self, probe_radius: int, k: int | None, max_distance: int) -> tuple[tuple, int]:
+        """The kernels' ``search`` tuple and ``n_found``.
 
-    def scan_from(self) -> int:
-        """First radius whose cumulative number of probes, times ``_PROBE_COST``, exceeds the number
-        of buckets (of table 0): from there on a k-NN search scans the bucket keys."""
-        total = 0
-        for d in range(self.width + 1):
-            total += math.comb(self.width, d)
-            if total * _PROBE_COST > self.n_buckets[0]:
-                return d
-        return self.width + 1
+        ``k=None`` keeps every candidate within ``max_distance`` (range search, re-ranking):
+        each table is then probed by flips alone or scanned alone, whichever is cheaper for the
+        whole radius. With a ``k``, low radii are probed first so that the bound tightens early.
+        """
+        probe_radius = min(probe_radius, self.width)
+        levels, n_found = [], 1
+        for n_buckets, scan_from in zip(self.n_buckets, self.scan_from, strict=True):
+            if scan_from > probe_radius:
+                level = probe_radius + 1
+            else:
+                level = 0 if k is None else scan_from
+            levels.append(level)
+            if level:  # the widest level enumerated: C(width, d) grows up to d = width / 2
+                widest = math.comb(self.width, min(level - 1, self.width // 2))
+                n_found = max(n_found, min(n_buckets, widest))
+        limit = _ALL if k is None else k
+        levels_array = np.array(levels, dtype=np.int64)
+        return (self.width, levels_array, probe_radius, limit, max_distance), n_found
 
 
-class _SearchState:
-    """Everything a search needs, derived from the stored items; rebuilt after each change."""
-
-    __slots__ = ("norms", "position_of_rank", "rank", "sorted_ids", "tables", "words")
-
-    def __init__(self, index: _TableIndex) -> None:
-        n = index.ntotal
-        self.words = _as_words(np.asarray(index._codes[:n]))
-        self.sorted_ids, self.rank = index._ids_in_order()
-        self.position_of_rank = np.ascontiguousarray(index._id_map.sorted()[1], dtype=np.int64)
-        starts, width = index._layout()
-        self.tables = _BucketTables(self.words, starts, width)
-        self.norms = (
-            _row_norms(np.asarray(index._features[:n])) if index._features is not None else None
+def _float32_rows(values: Any, name: str, n_rows: int, n_columns: int | None, what: str) -> Any:
+    """``values`` as a finite C-contiguous ``float32`` array of shape ``(n_rows, n_columns)``
+    (``n_columns=None``: any width >= 1); ``what`` explains the shape in the error."""
+    array = _as_numeric_array(values, name)
+    width = array.shape[1] if array.ndim == 2 else -1
+    if array.ndim != 2 or len(array) != n_rows or width < 1 or width != (n_columns or width):
+        expected = f"({n_rows}, {'d' if n_columns is None else n_columns})"
+        raise InvalidInputError(
+            f"{name} must be a 2-D array of shape {expected} ({what}), got {array.shape}"
         )
+    _check_finite(array, name)
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    _check_finite(array, f"{name} (as float32)")
+    return array
 
 
 class _TableIndex(BinaryIndex):
-    """Storage shared by the hash-table indexes: codes, ids and optional float32 features in
-    insertion order (grown by doubling), and the lazily built tables of :meth:`_layout`."""
+    """What the hash-table indexes share: optional ``float32`` features per item (rows aligned
+    with the stored items), the tables of :meth:`_layout` (built lazily), and their searches."""
 
     def __init__(self, n_bits: int) -> None:
         super().__init__(n_bits)
-        self._ntotal = 0
-        self._codes: NDArray[np.uint8] = np.empty((0, self.code_size), dtype=np.uint8)
-        self._id_store: NDArray[np.int64] = np.empty(0, dtype=np.int64)
-        self._features: NDArray[np.float32] | None = None
-        self._has_features: bool | None = None  # fixed by the first add, cleared by reset
-        self._n_features = 0
+        self._features: NDArray[np.float32] | None = None  # rows :ntotal of a growable buffer
+        self._n_features: int | None = None  # fixed by the first add (0: no features)
         self._state: _SearchState | None = None
 
     def _layout(self) -> tuple[list[int], int]:
@@ -710,24 +573,23 @@ class _TableIndex(BinaryIndex):
 
     # ------------------------------------------------------------------ properties
     @property
-    def ntotal(self) -> int:
-        """Number of items in the index."""
-        return self._ntotal
-
-    @property
-    def ids(self) -> NDArray[np.int64]:
-        """Ids of the items in insertion order, ``int64`` of shape ``(ntotal,)`` (a copy)."""
-        return np.array(self._id_store[: self._ntotal], dtype=np.int64)
-
-    @property
     def has_features(self) -> bool:
-        """Whether the items carry features (for :meth:`search_rerank`)."""
-        return bool(self._has_features)
+        """Whether the items carry features (for ``search_rerank``)."""
+        return bool(self._n_features)
 
     @property
     def n_features(self) -> int:
         """Number of feature values per item (0 when the index holds no features)."""
-        return self._n_features if self._has_features else 0
+        return self._n_features or 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for the items (codes, ids), their features (4 per value) and, once built,
+        what searches read: the ``L`` tables (``8 L`` per item, about 40 per bucket and table),
+        16 per item with features (norms, positions) and, when ``code_size`` is not a multiple
+        of 8, the codes padded to 8-byte words."""
+        total = super().nbytes + 4 * self.ntotal * self.n_features
+        return total + (self._state.nbytes if self._state is not None else 0)
 
     # ------------------------------------------------------------------ adding and removing
     def add(self, codes: NDArray[np.uint8], features: Any = None) -> None:
@@ -737,7 +599,7 @@ class _TableIndex(BinaryIndex):
         ----------
         codes : numpy.ndarray of uint8, shape (n, code_size)
         features : array-like of float, shape (n, d), optional
-            Real-valued features of the items, stored as ``float32`` for :meth:`search_rerank`.
+            Real-valued features of the items, stored as ``float32`` for ``search_rerank``.
             Either every add passes features (of the same ``d``) or none does.
 
         Raises
@@ -753,7 +615,7 @@ class _TableIndex(BinaryIndex):
         self._append(codes, self._sequential_ids(len(codes)), features)
 
     def add_with_ids(self, codes: NDArray[np.uint8], ids: Any, features: Any = None) -> None:
-        """Add codes (and their features) with caller-chosen ids.
+        """Add codes (and their features, as in :meth:`add`) with caller-chosen ids.
 
         Parameters
         ----------
@@ -761,7 +623,6 @@ class _TableIndex(BinaryIndex):
         ids : array-like of integers, shape (n,)
             Non-negative, unique within the call and absent from the index.
         features : array-like of float, shape (n, d), optional
-            As in :meth:`add`.
 
         Raises
         ------
@@ -777,196 +638,154 @@ class _TableIndex(BinaryIndex):
 
     def _check_item_features(self, features: Any, n: int) -> NDArray[np.float32] | None:
         if features is None:
-            if self._has_features:
+            if self._n_features:
                 raise InvalidInputError(
                     f"this index stores {self._n_features} features per item; pass features= "
                     "with the codes (every add must, once the first did)"
                 )
             return None
-        if self._has_features is False:
+        if self._n_features == 0:
             raise InvalidInputError(
                 "this index stores no features (the first add passed none); add codes without "
                 "features, or start a new index"
             )
-        array = _as_numeric_array(features, "features")
-        if array.ndim != 2 or array.shape[1] == 0:
-            raise InvalidInputError(
-                f"features must be a 2-D array (n, d) with d >= 1, got shape {array.shape}"
-            )
-        if len(array) != n:
-            raise InvalidInputError(f"features has {len(array)} rows but there are {n} codes")
-        if self._has_features and array.shape[1] != self._n_features:
-            raise InvalidInputError(
-                f"features have {array.shape[1]} values per item, but this index stores "
-                f"{self._n_features}"
-            )
-        _check_finite(array, "features")
-        with np.errstate(over="ignore"):
-            array = np.ascontiguousarray(array, dtype=np.float32)
-        _check_finite(array, "features (as float32)")
-        return array
+        what = "one row per code" if self._n_features is None else "as stored in this index"
+        return _float32_rows(features, "features", n, self._n_features, what)
 
     def _append(
         self,
         codes: NDArray[np.uint8],
         ids: NDArray[np.int64],
-        features: NDArray[np.float32] | None,
+        features: NDArray[np.float32] | None = None,
     ) -> None:
-        n = len(codes)
-        if n == 0:
-            return
-        if self._has_features is None:
-            self._has_features = features is not None
-            self._n_features = features.shape[1] if features is not None else 0
-        start, end = self._ntotal, self._ntotal + n
-        if end >= _MAX_ITEMS:
+        """Store validated items and their features (``None``: they have none)."""
+        start = self.ntotal
+        if start + len(ids) >= _MAX_ITEMS:
             raise InvalidInputError(f"a {type(self).__name__} holds fewer than 2**32 items")
-        if end > len(self._id_store):
-            capacity = max(end, 2 * len(self._id_store), _MIN_CAPACITY)
-            new_codes = np.empty((capacity, self.code_size), dtype=np.uint8)
-            new_codes[:start] = self._codes[:start]
-            new_ids = np.empty(capacity, dtype=np.int64)
-            new_ids[:start] = self._id_store[:start]
-            self._codes, self._id_store = new_codes, new_ids
-            if features is not None:
-                new_features = np.empty((capacity, self._n_features), dtype=np.float32)
-                if self._features is not None:
-                    new_features[:start] = self._features[:start]
-                self._features = new_features
-        self._codes[start:end] = codes
-        self._id_store[start:end] = ids
-        if features is not None:
-            assert self._features is not None
-            self._features[start:end] = features
-        self._id_map.add(ids, np.arange(start, end, dtype=np.int64))
-        self._ntotal = end
-        self._changed()
+        super()._append(codes, ids)
+        if not len(ids):
+            return
+        if self._n_features is None:
+            self._n_features = 0 if features is None else features.shape[1]
+        if features is not None:  # a buffer grown by doubling; a read-only one is copied
+            end, buffer = start + len(features), self._features
+            if buffer is None or end > len(buffer) or not buffer.flags.writeable:
+                grown = np.empty((max(end, 2 * start, 16), features.shape[1]), dtype=np.float32)
+                if buffer is not None:
+                    grown[:start] = buffer[:start]
+                self._features = buffer = grown
+            buffer[start:end] = features
 
-    def remove_ids(self, ids: Any) -> int:
-        """Remove the items (and their features) with the given ids; unknown ids are ignored.
-
-        Parameters
-        ----------
-        ids : array-like of integers, shape (m,)
-
-        Returns
-        -------
-        int
-            Number of items removed.
-        """
-        wanted = _as_id_array(ids, "ids")
-        positions = self._id_map.lookup(wanted)
-        positions = np.unique(positions[positions >= 0])
-        if not len(positions):
-            return 0
-        keep = np.ones(self._ntotal, dtype=bool)
-        keep[positions] = False
-        # Fresh arrays (not an in-place compaction): the storage may be a read-only memory map.
-        self._codes = np.asarray(self._codes[: self._ntotal])[keep]
-        self._id_store = np.asarray(self._id_store[: self._ntotal])[keep]
-        if self._features is not None:
-            self._features = np.asarray(self._features[: self._ntotal])[keep]
-        self._ntotal = len(self._id_store)
-        self._id_map = _IdMap.from_ids(self._id_store)
-        self._changed()
-        return len(positions)
+    def _changed(
+        self, added_from: int | None = None, removed: NDArray[np.int64] | None = None
+    ) -> None:
+        """Drop the tables (rebuilt by the next search) and the removed items' features."""
+        super()._changed(added_from, removed)
+        self._state = None
+        if removed is not None and self._features is not None:
+            rows = np.asarray(self._features[: self.ntotal + len(removed)])
+            self._features = np.delete(rows, removed, axis=0)
 
     def reset(self) -> None:
-        """Remove every item; ``n_bits`` and the table layout are kept, the feature mode is not."""
-        self._ntotal = 0
-        self._codes = np.empty((0, self.code_size), dtype=np.uint8)
-        self._id_store = np.empty(0, dtype=np.int64)
-        self._features = None
-        self._has_features = None
-        self._n_features = 0
-        self._id_map = _IdMap()
-        self._changed()
+        """Remove every item; the table layout is kept, the feature mode is not (the next add
+        sets it again)."""
+        super().reset()
+        self._features, self._n_features = None, None
 
-    def _changed(self) -> None:
-        super()._changed()
-        self._state = None
+    # ------------------------------------------------------------------ persistence
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        """The features (``float32 (ntotal, d)``), kept even when no item is left."""
+        if self._features is None:
+            return {}
+        return {"features": self._features[: self.ntotal]}
+
+    def _restore(self, file: IndexFile) -> None:
+        features = file.arrays.get("features")
+        if features is None:  # an empty index without features left the feature mode open
+            self._features, self._n_features = None, (0 if file.ntotal else None)
+            return
+        if (
+            features.dtype != np.float32
+            or features.ndim != 2
+            or len(features) != file.ntotal
+            or features.shape[1] == 0
+        ):
+            raise FileFormatError(
+                f"the index file should hold float32 features of shape ({file.ntotal}, d >= 1), "
+                f"found {features.dtype} {features.shape}"
+            )
+        if not np.isfinite(features).all():
+            raise FileFormatError("the index file holds non-finite features")
+        self._features, self._n_features = features, features.shape[1]
+
+    # ------------------------------------------------------------------ searching
+    def _stored_features(self) -> NDArray[np.float32] | None:
+        return None if self._features is None else np.asarray(self._features[: self.ntotal])
 
     def _search_state(self) -> _SearchState:
         state = self._state
         if state is None:
-            state = _SearchState(self)
-            self._state = state
+            state = self._state = _SearchState(self)
         return state
 
-    # ------------------------------------------------------------------ search helpers
     def _range(
-        self, queries: NDArray[np.uint8], probe_radius: int, max_distance: int, dedup: bool
+        self, queries: NDArray[np.uint8], probe_radius: int, max_distance: int
     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
+        """Items within ``max_distance`` among those in buckets within ``probe_radius``."""
         nq = len(queries)
         lims = np.zeros(nq + 1, dtype=np.int64)
-        if nq == 0 or self._ntotal == 0:
+        if nq == 0 or self.ntotal == 0:
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
         state = self._search_state()
-        probe_radius = min(probe_radius, state.tables.width)
-        flags, capacity = state.tables.probe_plan(probe_radius)
-        qwords = _as_words(queries)
-        args = (
-            qwords,
-            state.words,
-            state.rank,
-            state.tables.tables,
-            state.tables.width,
-            flags,
-            probe_radius,
-            min(max_distance, self.n_bits),
-            capacity,
-            dedup,
-        )
-        out = np.empty(0, dtype=np.int64)
-        _run(_range_kernel, nq, *args, False, lims, out)  # counts, then results: two passes
-        np.cumsum(lims, out=lims)
-        out = np.empty(int(lims[-1]), dtype=np.int64)
-        _run(_range_kernel, nq, *args, True, lims, out)
-        return lims, (out >> _RANK_BITS).astype(np.int32), state.sorted_ids[out & _RANK_MASK]
+        search, n_found = state.search(probe_radius, None, min(max_distance, self.n_bits))
+        parts = _map_blocks(_range_block, (state.db, search, n_found), (_as_words(queries),))
+        np.cumsum(np.concatenate([counts for counts, _ in parts]), out=lims[1:])
+        keys = np.concatenate([keys for _, keys in parts])
+        return lims, (keys >> _RANK_BITS).astype(np.int32), state.sorted_ids[keys & _RANK_MASK]
 
-    def _top_k(
-        self, queries: NDArray[np.uint8], k: int, probe_radius: int, dedup: bool
-    ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    def _top(
+        self,
+        queries: NDArray[np.uint8],
+        k: int,
+        probe_radius: int,
+        max_distance: int,
+        rerank: tuple[NDArray[np.float32], str] | None = None,
+    ) -> tuple[NDArray[Any], NDArray[np.int64]]:
+        """The best ``k`` items within ``max_distance`` among those in buckets within
+        ``probe_radius``, by Hamming distance, or with ``rerank = (query_features, metric)`` by
+        feature distance: ``(D int32 or float32 (nq, k), I)``, padded."""
         nq = len(queries)
-        if nq == 0 or self._ntotal == 0:
-            return _padded(nq, k)
+        labels = np.full((nq, k), PAD_ID, dtype=np.int64)
+        if rerank is None:
+            distances: NDArray[Any] = np.full((nq, k), PAD_DISTANCE, dtype=np.int32)
+        else:
+            distances = np.full((nq, k), np.inf, dtype=np.float32)
+        if nq == 0 or self.ntotal == 0:
+            return distances, labels
         state = self._search_state()
-        probe_radius = min(probe_radius, state.tables.width)
-        flags, capacity = state.tables.probe_plan(probe_radius)
+        max_distance = min(max_distance, self.n_bits)
+        if rerank is None:
+            search, n_found = state.search(probe_radius, k, max_distance)
+            query_features = np.empty((nq, 0), dtype=np.float32)
+            features = np.empty((0, 1), dtype=np.float32)
+            by = (features, np.empty(0), np.empty(0, dtype=np.int64), _HAMMING)
+        else:
+            search, n_found = state.search(probe_radius, None, max_distance)
+            query_features, metric = rerank
+            features = self._stored_features()
+            by = (features, state.norms, state.position_of_rank, _METRIC_CODES[metric])
         out = np.empty((nq, k), dtype=np.int64)
-        _run(
-            _top_k_kernel,
-            nq,
-            _as_words(queries),
-            state.words,
-            state.rank,
-            state.tables.tables,
-            state.tables.width,
-            flags,
-            probe_radius,
-            self.n_bits,
-            capacity,
-            dedup,
-            out,
-        )
-        return _decode_hamming(out, state.sorted_ids)
-
-    def _check_query_features(self, query_features: Any, nq: int) -> NDArray[np.float32]:
-        if not self._has_features:
-            raise InvalidInputError(
-                "this index stores no features: pass features= to add / add_with_ids to re-rank"
-            )
-        array = _as_numeric_array(query_features, "query_features")
-        if array.ndim != 2 or array.shape[0] != nq or array.shape[1] != self._n_features:
-            raise InvalidInputError(
-                f"query_features must have shape ({nq}, {self._n_features}) (one row per query, "
-                f"as many values as the stored features), got {array.shape}"
-            )
-        _check_finite(array, "query_features")
-        with np.errstate(over="ignore"):
-            array = np.ascontiguousarray(array, dtype=np.float32)
-        _check_finite(array, "query_features (as float32)")
-        return array
+        per_query = (_as_words(queries), query_features, out)
+        _map_blocks(_top_block, (state.db, search, n_found, by), per_query)
+        valid = out >= 0
+        keys = out[valid]
+        if rerank is None:
+            distances[valid] = keys >> _RANK_BITS
+            labels[valid] = state.sorted_ids[keys & _RANK_MASK]
+        else:
+            distances[valid] = (keys >> _FEATURE_RANK_BITS).astype(np.uint32).view(np.float32)
+            labels[valid] = state.sorted_ids[keys & _FEATURE_RANK_MASK]
+        return distances, labels
 
     def _rerank(
         self,
@@ -976,130 +795,20 @@ class _TableIndex(BinaryIndex):
         metric: Any,
         probe_radius: int,
         max_distance: int,
-        dedup: bool,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """:meth:`_top` by feature distance, after checking the arguments."""
         if not isinstance(metric, str) or metric not in METRICS:
             raise UnknownNameError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-        nq = len(queries)
         k = self._check_k(k)
-        query_features = self._check_query_features(query_features, nq)
-        distances = np.full((nq, k), np.inf, dtype=np.float32)
-        labels = np.full((nq, k), PAD_ID, dtype=np.int64)
-        if nq == 0 or self._ntotal == 0:
-            return distances, labels
-        state = self._search_state()
-        probe_radius = min(probe_radius, state.tables.width)
-        flags, capacity = state.tables.probe_plan(probe_radius)
-        assert self._features is not None and state.norms is not None
-        out = np.empty((nq, k), dtype=np.int64)
-        _run(
-            _rerank_kernel,
-            nq,
-            _as_words(queries),
-            query_features,
-            state.words,
-            state.rank,
-            state.position_of_rank,
-            np.asarray(self._features[: self._ntotal]),
-            state.norms,
-            state.tables.tables,
-            state.tables.width,
-            flags,
-            probe_radius,
-            min(max_distance, self.n_bits),
-            capacity,
-            dedup,
-            metric == "cosine",
-            out,
+        if not self._n_features:
+            raise InvalidInputError(
+                "this index stores no features: pass features= to add / add_with_ids to re-rank"
+            )
+        what = "one row per query, as many values as the stored features"
+        query_features = _float32_rows(
+            query_features, "query_features", len(queries), self._n_features, what
         )
-        valid = out >= 0
-        keys = out[valid]
-        distances[valid] = (keys >> _FEATURE_RANK_BITS).astype(np.uint32).view(np.float32)
-        labels[valid] = state.sorted_ids[keys & _FEATURE_RANK_MASK]
-        return distances, labels
-
-    # ------------------------------------------------------------------ persistence
-    def _save(self, path: str | os.PathLike[str], params: dict[str, Any]) -> None:
-        n = self._ntotal
-        extra = {"features": self._features[:n]} if self._features is not None else None
-        params = {**params, "has_features": self._has_features, "n_features": self._n_features}
-        self._write(path, self._codes[:n], self._id_store[:n], extra_arrays=extra, params=params)
-
-    def _restore(self, file: IndexFile) -> None:
-        """Fill a fresh index with a file's items (codes, ids and features) after checking them."""
-        id_map = self._id_map_from_file(file)
-        has_features = file.params.get("has_features")
-        n_features = file.params.get("n_features", 0)
-        if (
-            has_features not in (True, False, None)
-            or isinstance(n_features, bool)
-            or not (isinstance(n_features, int) and n_features >= 0)
-        ):
-            raise FileFormatError(
-                f"the index file has invalid feature parameters: has_features={has_features!r}, "
-                f"n_features={n_features!r}"
-            )
-        features = file.arrays.get("features")
-        if has_features:
-            expected = (file.ntotal, n_features)
-            if features is None or features.dtype != np.float32 or features.shape != expected:
-                found = "none" if features is None else f"{features.dtype} {features.shape}"
-                raise FileFormatError(
-                    f"the index file should hold float32 features of shape {expected}, found {found}"
-                )
-            if n_features == 0 or not np.isfinite(features).all():
-                raise FileFormatError("the index file holds empty or non-finite features")
-        elif features is not None or (has_features is None and file.ntotal):
-            raise FileFormatError(
-                "the index file's features do not match its has_features parameter"
-            )
-        self._codes = file.arrays["codes"]
-        self._id_store = file.arrays["ids"]
-        self._ntotal = file.ntotal
-        self._id_map = id_map
-        self._has_features = has_features
-        self._n_features = n_features if has_features else 0
-        self._features = features if has_features else None
-
-
-def _run(kernel: Any, nq: int, *args: Any) -> None:
-    """Call a query-parallel kernel; below _MIN_PARALLEL_QUERIES queries on the calling thread only
-    (waking the other threads would cost more than it saves, and on a busy machine much more)."""
-    if nq >= _MIN_PARALLEL_QUERIES:
-        kernel(*args)
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)  # per calling thread: other threads' searches are not affected
-    try:
-        kernel(*args)
-    finally:
-        numba.set_num_threads(previous)
-
-
-def _padded(nq: int, k: int) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-    return (
-        np.full((nq, k), PAD_DISTANCE, dtype=np.int32),
-        np.full((nq, k), PAD_ID, dtype=np.int64),
-    )
-
-
-def _decode_hamming(
-    out: NDArray[np.int64], sorted_ids: NDArray[np.int64]
-) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-    """``(D, I)`` from result keys ``distance << 40 | rank`` (-1 = padding)."""
-    distances, labels = _padded(*out.shape)
-    valid = out >= 0
-    keys = out[valid]
-    distances[valid] = keys >> _RANK_BITS
-    labels[valid] = sorted_ids[keys & _RANK_MASK]
-    return distances, labels
-
-
-def _param_int(file: IndexFile, name: str) -> int:
-    value = file.params.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FileFormatError(f"the index file's parameter {name!r} is missing or not an integer")
-    return value
+        return self._top(queries, k, probe_radius, max_distance, (query_features, metric))
 
 
 class HashTableIndex(_TableIndex):
@@ -1128,9 +837,9 @@ class HashTableIndex(_TableIndex):
 
     The table is rebuilt, in ``O(n log n)``, by the first search after items were added or
     removed. Items may carry real-valued features (``add(codes, features=...)``) for
-    :meth:`search_rerank`. Batches of 8 queries or more are searched in parallel (numba threads,
-    see :func:`hashlearn.index._kernels.set_num_threads`). Searches may run in several Python
-    threads at once, but not while items are added or removed. Holds fewer than ``2**32`` items.
+    :meth:`search_rerank`. Batches of 8 queries or more are split over the index threads
+    (:func:`hashlearn.index.set_num_threads`). Searches may run in several Python threads at
+    once, but not while items are added or removed. Holds fewer than ``2**32`` items.
 
     Examples
     --------
@@ -1165,97 +874,46 @@ class HashTableIndex(_TableIndex):
     def _layout(self) -> tuple[list[int], int]:
         return [0], self._key_bits
 
+    def _params(self) -> dict[str, Any]:
+        return {"key_bits": self._key_bits}
+
     @property
     def n_buckets(self) -> int:
         """Number of non-empty buckets (builds the table if needed)."""
-        return self._search_state().tables.n_buckets[0] if self._ntotal else 0
+        return self._search_state().n_buckets[0] if self.ntotal else 0
 
     def search(
         self, queries: NDArray[np.uint8], k: int, max_radius: int | None = None
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """The ``k`` nearest items of each query by Hamming distance, probing growing radii.
 
+        Results and errors are those of :meth:`BinaryIndex.search`, and:
+
         Parameters
         ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        k : int
-            Number of neighbours, >= 1. May exceed ``ntotal``.
         max_radius : int, optional
             Largest Hamming distance returned (bounded multi-probe search). ``None``, the
             default, does not bound it: the search is then exact k-NN, identical to
             :meth:`LinearIndex.search <hashlearn.index.LinearIndex.search>`. With a bound, each
             row holds the best ``k`` items within ``max_radius`` (exactly), padded.
 
-        Returns
-        -------
-        D : numpy.ndarray of int32, shape (nq, k)
-            Hamming distances, ascending along each row; padding ``2**31 - 1``.
-        I : numpy.ndarray of int64, shape (nq, k)
-            Ids; equal distances are ordered by id ascending; padding ``-1``.
-
         Raises
         ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
         InvalidInputError
-            ``k`` is not an integer >= 1, or ``max_radius`` is not an integer >= 0.
+            ``max_radius`` is not an integer >= 0.
         """
         queries = self._check_codes(queries, "queries")
         k = self._check_k(k)
         cap = self.n_bits if max_radius is None else check_int(max_radius, "max_radius", minimum=0)
-        nq = len(queries)
-        if nq == 0 or self._ntotal == 0:
-            return _padded(nq, k)
-        state = self._search_state()
-        out = np.empty((nq, k), dtype=np.int64)
-        _run(
-            _grow_kernel,
-            nq,
-            _as_words(queries),
-            state.words,
-            state.rank,
-            state.tables.tables,
-            self._key_bits,
-            state.tables.scan_from(),
-            min(cap, self.n_bits),
-            out,
-        )
-        return _decode_hamming(out, state.sorted_ids)
+        return self._top(queries, k, cap, cap)
 
     def range_search(
         self, queries: NDArray[np.uint8], radius: int
     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-        """Every item within Hamming distance ``radius`` (inclusive) of each query; exact.
-
-        Parameters
-        ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        radius : int
-            Largest Hamming distance returned, >= 0.
-
-        Returns
-        -------
-        lims : numpy.ndarray of int64, shape (nq + 1,)
-            The results of query ``i`` are ``D[lims[i]:lims[i + 1]]`` and ``I[lims[i]:lims[i + 1]]``.
-        D : numpy.ndarray of int32, shape (lims[-1],)
-            Hamming distances, ascending within each query.
-        I : numpy.ndarray of int64, shape (lims[-1],)
-            Ids; equal distances are ordered by id ascending.
-
-        Raises
-        ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
-        InvalidInputError
-            ``radius`` is not an integer >= 0.
-
-        Notes
-        -----
-        Results are computed twice per query (a counting pass sizes the output, a second fills it).
-        """
+        """Every item within Hamming distance ``radius`` (inclusive) of each query; exact."""
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
-        return self._range(queries, radius, radius, dedup=False)
+        return self._range(queries, radius, radius)
 
     def search_rerank(
         self,
@@ -1304,26 +962,7 @@ class HashTableIndex(_TableIndex):
         """
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
-        return self._rerank(queries, query_features, k, metric, radius, radius, dedup=False)
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index (codes, ids, features and ``key_bits``) to ``path`` atomically.
-
-        The table itself is not stored; it is rebuilt by the first search after loading.
-        """
-        self._save(path, {"key_bits": self._key_bits})
-
-    @classmethod
-    def _from_file(cls, file: IndexFile) -> HashTableIndex:
-        key_bits = _param_int(file, "key_bits")
-        if not 1 <= key_bits <= min(file.n_bits, MAX_KEY_BITS):
-            raise FileFormatError(
-                f"the index file's key_bits ({key_bits}) must be in 1..{min(file.n_bits, 64)}"
-            )
-        index = cls(file.n_bits, key_bits=key_bits)
-        index._restore(file)
-        return index
+        return self._rerank(queries, query_features, k, metric, radius, radius)
 
 
 class MultiTableIndex(_TableIndex):
@@ -1340,6 +979,9 @@ class MultiTableIndex(_TableIndex):
         Number of tables ``L``, >= 1.
     bits_per_table : int
         Key width ``b`` of each table, 1..64; ``n_tables * bits_per_table <= 4096``.
+    n_bits : int, optional
+        The code width, ``n_tables * bits_per_table`` (the default); any other value is an error.
+        Index files pass it.
 
     Notes
     -----
@@ -1360,17 +1002,23 @@ class MultiTableIndex(_TableIndex):
 
     type_name = "MultiTableIndex"
 
-    def __init__(self, n_tables: int, bits_per_table: int) -> None:
+    def __init__(self, n_tables: int, bits_per_table: int, n_bits: int | None = None) -> None:
         n_tables = check_int(n_tables, "n_tables", minimum=1, maximum=MAX_BITS)
         bits_per_table = check_int(
             bits_per_table, "bits_per_table", minimum=1, maximum=MAX_KEY_BITS
         )
-        if n_tables * bits_per_table > MAX_BITS:
+        total = n_tables * bits_per_table
+        if total > MAX_BITS:
             raise InvalidInputError(
                 f"n_tables * bits_per_table must be <= {MAX_BITS}, got "
-                f"{n_tables} * {bits_per_table} = {n_tables * bits_per_table}"
+                f"{n_tables} * {bits_per_table} = {total}"
             )
-        super().__init__(n_tables * bits_per_table)
+        if n_bits is not None and n_bits != total:
+            raise InvalidInputError(
+                f"n_bits ({n_bits!r}) does not match the layout: {n_tables} tables of "
+                f"{bits_per_table} bits make {total}-bit codes"
+            )
+        super().__init__(total)
         self._n_tables = n_tables
         self._bits_per_table = bits_per_table
 
@@ -1393,6 +1041,9 @@ class MultiTableIndex(_TableIndex):
     def _layout(self) -> tuple[list[int], int]:
         b = self._bits_per_table
         return [t * b for t in range(self._n_tables)], b
+
+    def _params(self) -> dict[str, Any]:
+        return {"n_tables": self._n_tables, "bits_per_table": self._bits_per_table}
 
     @staticmethod
     def _check_probe_radius(probe_radius: Any) -> int:
@@ -1429,41 +1080,16 @@ class MultiTableIndex(_TableIndex):
         """
         queries = self._check_codes(queries, "queries")
         k = self._check_k(k)
-        probe_radius = self._check_probe_radius(probe_radius)
-        return self._top_k(queries, k, probe_radius, dedup=True)
+        return self._top(queries, k, self._check_probe_radius(probe_radius), self.n_bits)
 
     def range_search(
         self, queries: NDArray[np.uint8], radius: int
     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-        """Every item within full Hamming distance ``radius`` (inclusive) of each query; exact.
-
-        Probes each table at radius ``radius // n_tables`` (pigeonhole: see the class notes) and
-        keeps candidates within ``radius`` on the full code.
-
-        Parameters
-        ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        radius : int
-            Largest Hamming distance returned, >= 0.
-
-        Returns
-        -------
-        lims : numpy.ndarray of int64, shape (nq + 1,)
-        D : numpy.ndarray of int32, shape (lims[-1],)
-            Ascending within each query.
-        I : numpy.ndarray of int64, shape (lims[-1],)
-            Equal distances ordered by id ascending.
-
-        Raises
-        ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
-        InvalidInputError
-            ``radius`` is not an integer >= 0.
-        """
+        """Every item within Hamming distance ``radius`` (inclusive) of each query; exact (each
+        table is probed at radius ``radius // n_tables``: see the class notes)."""
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
-        return self._range(queries, radius // self._n_tables, radius, dedup=True)
+        return self._range(queries, radius // self._n_tables, radius)
 
     def search_rerank(
         self,
@@ -1504,30 +1130,7 @@ class MultiTableIndex(_TableIndex):
         """
         queries = self._check_codes(queries, "queries")
         probe_radius = self._check_probe_radius(probe_radius)
-        return self._rerank(
-            queries, query_features, k, metric, probe_radius, self.n_bits, dedup=True
-        )
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index (codes, ids, features and the table layout) to ``path`` atomically.
-
-        The tables are not stored; they are rebuilt by the first search after loading.
-        """
-        self._save(path, {"n_tables": self._n_tables, "bits_per_table": self._bits_per_table})
-
-    @classmethod
-    def _from_file(cls, file: IndexFile) -> MultiTableIndex:
-        n_tables = _param_int(file, "n_tables")
-        bits_per_table = _param_int(file, "bits_per_table")
-        if not (1 <= bits_per_table <= MAX_KEY_BITS and n_tables * bits_per_table == file.n_bits):
-            raise FileFormatError(
-                f"the index file's layout ({n_tables} tables of {bits_per_table} bits) does not "
-                f"match its {file.n_bits}-bit codes"
-            )
-        index = cls(n_tables, bits_per_table)
-        index._restore(file)
-        return index
+        return self._rerank(queries, query_features, k, metric, probe_radius, self.n_bits)
 
 
 def concatenate_codes(codes: Any, bits_per_table: int) -> NDArray[np.uint8]:
