@@ -27,6 +27,7 @@ from hashlearn.index import (
     _format,
     _kernels,
     load_index,
+    set_num_threads,
 )
 from hashlearn.index._format import ALIGNMENT, MAGIC, read_index_file, write_index_file
 
@@ -761,3 +762,14 @@ def test_ascending_ids_cost_code_plus_eight_bytes_per_item():
     assert late.nbytes > 3 * 16
     late.remove_ids([1])
     assert late.nbytes == 2 * 16 and late.get_codes([9]).tolist() == [codes[2].tolist()]
+
+
+def test_parallel_map_nested_in_a_pool_thread_runs_inline():
+    set_num_threads(2)
+    try:
+        inner = _kernels.parallel_map(
+            lambda i: _kernels.parallel_map(lambda j: (i, j), [(0,), (1,)]), [(0,), (1,), (2,)]
+        )
+    finally:
+        set_num_threads(os.cpu_count() or 1)
+    assert inner == [[(i, 0), (i, 1)] for i in range(3)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +12,7 @@ from hypothesis import strategies as st
 
 from hashlearn.codes import hamming_distance
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
-from hashlearn.index import LinearIndex, load_index, set_num_threads
+from hashlearn.index import LinearIndex, create_index, load_index, set_num_threads
 from hashlearn.index import mih as mih_module
 from hashlearn.index._format import write_index_file
 from hashlearn.index.mih import MultiIndexHashingIndex
@@ -292,6 +295,20 @@ def test_long_substrings_use_sorted_tables(n_substrings):
     check_against_reference(mih, codes, ids, queries, [1, 5, 1600], [0, 1, 2, 7, 30])
 
 
+@pytest.mark.parametrize(("n_bits", "n_substrings"), [(64, 1), (128, 2), (63, 1)])
+def test_probe_counts_beyond_int64_fall_back_to_a_scan(n_bits, n_substrings):
+    """With 64-bit substrings, the masks within 32 bits outnumber int64: the search must see
+    that probing costs more than a scan, not overflow and probe forever."""
+    rng = np.random.default_rng(8)
+    width = n_bits // 8 + (n_bits % 8 > 0)
+    codes = rng.integers(0, 256, size=(50, width), dtype=np.uint8)
+    codes[:, -1] &= np.uint8((1 << (n_bits - 8 * (width - 1))) - 1)
+    index = MultiIndexHashingIndex(n_bits, n_substrings=n_substrings)
+    index.add(codes)
+    radii = [n_bits // 2, n_bits // 2 + 5, n_bits]
+    check_against_reference(index, codes, np.arange(50), codes[:3] ^ np.uint8(1), [50], radii)
+
+
 def test_results_do_not_depend_on_the_thread_count():
     rng = np.random.default_rng(4)
     codes = rng.integers(0, 256, size=(2000, 4), dtype=np.uint8)
@@ -308,6 +325,59 @@ def test_results_do_not_depend_on_the_thread_count():
     for other in results[1:]:
         for got, expected in zip(other, results[0], strict=True):
             np.testing.assert_array_equal(got, expected)
+
+
+def test_concurrent_searches_share_one_build():
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 256, size=(3000, 8), dtype=np.uint8)
+    queries = codes[:64] ^ np.uint8(2)
+    index = MultiIndexHashingIndex(64)
+    index.add(codes)
+    expected = LinearIndex(64)
+    expected.add(codes)
+    want_d, want_i = expected.search(queries, 5)
+    builds = []
+    real_build = mih_module._build_tables
+
+    def counting_build(*args):
+        builds.append(1)
+        return real_build(*args)
+
+    with (
+        mock.patch.object(mih_module, "_build_tables", counting_build),
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
+        results = list(pool.map(lambda _: index.search(queries, 5), range(8)))
+    assert len(builds) == 1
+    for got_d, got_i in results:
+        np.testing.assert_array_equal(got_d, want_d)
+        np.testing.assert_array_equal(got_i, want_i)
+
+
+def test_tables_built_while_items_change_are_not_kept():
+    codes = to_codes([0b1, 0b11, 0b111], 16)
+    index = MultiIndexHashingIndex(16)
+    index.add(codes)
+    real_build = mih_module._build_tables
+
+    def build_then_add(*args):
+        tables = real_build(*args)
+        index.add_with_ids(to_codes([0], 16), [100])  # a change while the tables were built
+        return tables
+
+    query = to_codes([0], 16)
+    with mock.patch.object(mih_module, "_build_tables", build_then_add):
+        D, I = index.search(query, 2)
+    assert (D.tolist(), I.tolist()) == ([[1, 2]], [[0, 1]])  # the items the build saw
+    assert index._tables is None  # not kept: the next search rebuilds
+    D, I = index.search(query, 2)
+    assert (D.tolist(), I.tolist()) == ([[0, 1]], [[100, 0]])
+
+
+def test_created_by_name():
+    index = create_index("mih", 32, n_substrings=4)
+    assert isinstance(index, MultiIndexHashingIndex) and index.substring_bits == [8] * 4
+    assert repr(index) == "MultiIndexHashingIndex(n_bits=32, n_substrings=4, ntotal=0)"
 
 
 def test_int64_tables(monkeypatch):

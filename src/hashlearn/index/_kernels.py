@@ -71,7 +71,9 @@ def parallel_map(function: Callable[..., Any], tasks: Sequence[tuple[Any, ...]])
     ``function`` should release the GIL (a ``nogil`` kernel). With one thread or one task the
     tasks run in the calling thread, in order.
     """
-    if _num_threads == 1 or len(tasks) <= 1:
+    # Inline also inside a pool thread: waiting there for tasks queued behind it would deadlock.
+    inside_pool = threading.current_thread().name.startswith("hashlearn-index")
+    if _num_threads == 1 or len(tasks) <= 1 or inside_pool:
         return [function(*task) for task in tasks]
     n_threads = _num_threads
     with _pools_lock:

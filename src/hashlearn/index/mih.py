@@ -116,7 +116,8 @@ def _prefetch(typingctx, words, row):
         array_type = signature.args[0]
         array = context.make_array(array_type)(context, builder, args[0])
         stride = builder.extract_value(array.strides, 0)
-        offset = builder.mul(builder.sext(args[1], stride.type), stride)
+        row = context.cast(builder, args[1], signature.args[1], types.intp)
+        offset = builder.mul(row, stride)
         byte_pointer = builder.bitcast(array.data, ir.IntType(8).as_pointer())
         address = builder.gep(byte_pointer, [offset])
         int32 = ir.IntType(32)
@@ -563,6 +564,9 @@ class _Tables:
     colocated: bool
     n_items: int
     probe_cost: NDArray[np.int64]
+    # Ids ascending at build time: result keys hold ranks in it (the store's array, not a copy,
+    # so not counted in nbytes).
+    sorted_ids: NDArray[np.int64]
 
     @property
     def nbytes(self) -> int:
@@ -599,8 +603,10 @@ def _auto_substrings(n_bits: int, ntotal: int) -> int:
     return min(n_bits, max(-(-n_bits // _MAX_SUBSTRING_BITS), chosen, 1))
 
 
-def _build_tables(words: NDArray[np.uint64], n_bits: int, m: int) -> _Tables:
-    """Build the ``m`` tables over ``words`` (``(n, n_words)`` codes sorted by id).
+def _build_tables(
+    words: NDArray[np.uint64], n_bits: int, m: int, sorted_ids: NDArray[np.int64]
+) -> _Tables:
+    """Build the ``m`` tables over ``words`` (``(n, n_words)`` codes of ``sorted_ids``).
 
     Tables are built side by side on the index threads (:func:`_kernels.parallel_map`).
     """
@@ -678,6 +684,7 @@ def _build_tables(words: NDArray[np.uint64], n_bits: int, m: int) -> _Tables:
         colocated=bool(colocated),
         n_items=n,
         probe_cost=probe_cost,
+        sorted_ids=sorted_ids,
     )
 
 
@@ -794,6 +801,7 @@ class MultiIndexHashingIndex(BinaryIndex):
         self._n_substrings = n_substrings
         self._tables: _Tables | None = None
         self._build_lock = threading.Lock()
+        self._version = 0  # counts changes, so that tables built meanwhile are not kept
 
     def __repr__(self) -> str:
         return (
@@ -842,6 +850,7 @@ class MultiIndexHashingIndex(BinaryIndex):
     ) -> None:
         """Items changed: the tables are rebuilt (``m`` chosen again) on the next search."""
         super()._changed(added_from=added_from, removed=removed)
+        self._version += 1
         self._tables = None
 
     # ------------------------------------------------------------------ tables
@@ -859,14 +868,18 @@ class MultiIndexHashingIndex(BinaryIndex):
         with self._build_lock:
             tables = self._tables
             if tables is None:
-                _, rank = self._store.order()
+                version = self._version
+                sorted_ids, rank = self._store.order()
                 codes = np.asarray(self._store.codes)
                 if rank is not None:  # rows in id order
                     by_rank = np.empty_like(rank)
                     by_rank[rank] = np.arange(len(rank), dtype=rank.dtype)
                     codes = codes[by_rank]
-                tables = _build_tables(_as_words(codes), self.n_bits, self.n_substrings)
-                self._tables = tables
+                tables = _build_tables(
+                    _as_words(codes), self.n_bits, self.n_substrings, np.asarray(sorted_ids)
+                )
+                if version == self._version:  # else items changed meanwhile: not kept
+                    self._tables = tables
             return tables
 
     # ------------------------------------------------------------------ search
@@ -906,7 +919,6 @@ class MultiIndexHashingIndex(BinaryIndex):
         if kk == 0 or nq == 0:
             return distances, labels
         tables = self._current_tables()
-        sorted_ids, _ = self._store.order()
         query_words = _as_words(queries)
         keys = np.empty((nq, kk), dtype=np.int64)
         layout = (*tables.layout(), tables.probe_cost)
@@ -914,7 +926,7 @@ class MultiIndexHashingIndex(BinaryIndex):
             _knn_kernel, [(query_words, q0, q1, keys, *layout) for q0, q1 in _query_tasks(nq)]
         )
         distances[:, :kk] = keys >> _RANK_BITS
-        labels[:, :kk] = np.asarray(sorted_ids)[keys & _RANK_MASK]
+        labels[:, :kk] = tables.sorted_ids[keys & _RANK_MASK]
         return distances, labels
 
     def range_search(
@@ -954,15 +966,16 @@ class MultiIndexHashingIndex(BinaryIndex):
         if self.ntotal == 0 or nq == 0:
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
         tables = self._current_tables()
-        sorted_ids, _ = self._store.order()
         # radius = m * quotient + remainder: tables 0..remainder are probed at quotient bits,
         # the others at quotient - 1 (see the class notes).
         m = len(tables.sub_len)
         quotient, remainder = divmod(radius, m)
         probe_radius = np.where(np.arange(m) <= remainder, quotient, quotient - 1).astype(np.int64)
+        # In Python integers: C(64, 0) + ... + C(64, 32) exceeds int64.
         probes = sum(
-            int(_BINOMIAL[s, : min(r, s) + 1].sum()) * int(c)
+            math.comb(int(s), w) * int(c)
             for s, r, c in zip(tables.sub_len, probe_radius, tables.probe_cost, strict=True)
+            for w in range(min(int(r), int(s)) + 1)
         )
         scan = probes > tables.n_items  # then looking at every item is cheaper
         layout = tables.layout()
@@ -1003,4 +1016,4 @@ class MultiIndexHashingIndex(BinaryIndex):
             parts.append(keys)
         all_keys = np.concatenate(parts)
         distances = (all_keys >> _RANK_BITS).astype(np.int32)
-        return lims, distances, np.asarray(sorted_ids)[all_keys & _RANK_MASK]
+        return lims, distances, tables.sorted_ids[all_keys & _RANK_MASK]
