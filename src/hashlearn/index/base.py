@@ -270,10 +270,28 @@ class BinaryIndex(ABC):
     def search(
         self, queries: NDArray[np.uint8], k: int
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-        """The ``k`` nearest items of each query: ``(D int32 (nq, k), I int64 (nq, k))``.
+        """The ``k`` nearest items of each query by Hamming distance.
 
-        Rows are sorted by distance, ties by id ascending; when fewer than ``k`` items qualify
-        the rest of the row is padding: ``I = -1`` and ``D = 2**31 - 1``.
+        Parameters
+        ----------
+        queries : numpy.ndarray of uint8, shape (nq, code_size)
+        k : int
+            Number of neighbours, >= 1. May exceed ``ntotal``.
+
+        Returns
+        -------
+        D : numpy.ndarray of int32, shape (nq, k)
+            Hamming distances, ascending along each row.
+        I : numpy.ndarray of int64, shape (nq, k)
+            Ids of the neighbours; equal distances are ordered by id ascending. When fewer than
+            ``k`` items qualify, the rest of the row is padding: ``I = -1``, ``D = 2**31 - 1``.
+
+        Raises
+        ------
+        CodeFormatError
+            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
+        InvalidInputError
+            ``k`` is not an integer >= 1.
         """
 
     @abstractmethod
@@ -408,6 +426,20 @@ class BinaryIndex(ABC):
     def _check_codes(self, codes: Any, name: str = "codes") -> NDArray[np.uint8]:
         """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if not."""
         return check_codes(codes, self.n_bits, name=name)
+
+    def _start_search(
+        self, queries: Any, k: Any
+    ) -> tuple[NDArray[np.uint8], NDArray[np.int32], NDArray[np.int64], int]:
+        """Checked queries and ``k``, the padded result arrays, and ``min(k, ntotal)``.
+
+        A search with nothing to find (no queries, an empty index) can return the arrays as they
+        are.
+        """
+        queries = self._check_codes(queries, "queries")
+        k = self._check_k(k)
+        distances = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
+        labels = np.full((len(queries), k), PAD_ID, dtype=np.int64)
+        return queries, distances, labels, min(k, self.ntotal)
 
     @staticmethod
     def _check_k(k: Any) -> int:

@@ -301,12 +301,8 @@ class FaissIndex(BinaryIndex):
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """The ``k`` nearest candidates of each query (every item for ``"flat"``, see the
         class notes); rows with fewer candidates than ``k`` are padded."""
-        queries = self._check_codes(queries, "queries")
-        k = self._check_k(k)
+        queries, distances, labels, kk = self._start_search(queries, k)
         nq = len(queries)
-        distances = np.full((nq, k), PAD_DISTANCE, dtype=np.int32)
-        labels = np.full((nq, k), PAD_ID, dtype=np.int64)
-        kk = min(k, self.ntotal)
         if kk == 0 or nq == 0:
             return distances, labels
         found_d, found_pos = self._index.search(queries, kk)

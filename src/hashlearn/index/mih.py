@@ -30,7 +30,7 @@ from hashlearn.codes import _as_words
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import _kernels
 from hashlearn.index._kernels import popcount64
-from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
+from hashlearn.index.base import BinaryIndex
 
 __all__ = ["MultiIndexHashingIndex"]
 
@@ -886,36 +886,9 @@ class MultiIndexHashingIndex(BinaryIndex):
     def search(
         self, queries: NDArray[np.uint8], k: int
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-        """Exact ``k`` nearest neighbours of each query by Hamming distance.
-
-        Parameters
-        ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        k : int
-            Number of neighbours, >= 1. May exceed ``ntotal``.
-
-        Returns
-        -------
-        D : numpy.ndarray of int32, shape (nq, k)
-            Hamming distances, ascending along each row.
-        I : numpy.ndarray of int64, shape (nq, k)
-            Ids of the neighbours; equal distances are ordered by id ascending. When
-            ``k > ntotal`` the last ``k - ntotal`` entries of each row are padding:
-            ``I = -1`` and ``D = 2**31 - 1``.
-
-        Raises
-        ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
-        InvalidInputError
-            ``k`` is not an integer >= 1.
-        """
-        queries = self._check_codes(queries, "queries")
-        k = self._check_k(k)
+        """Exact ``k`` nearest neighbours of each query (see :meth:`BinaryIndex.search`)."""
+        queries, distances, labels, kk = self._start_search(queries, k)
         nq = len(queries)
-        distances = np.full((nq, k), PAD_DISTANCE, dtype=np.int32)
-        labels = np.full((nq, k), PAD_ID, dtype=np.int64)
-        kk = min(k, self.ntotal)
         if kk == 0 or nq == 0:
             return distances, labels
         tables = self._current_tables()
