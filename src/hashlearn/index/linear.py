@@ -70,33 +70,8 @@ class LinearIndex(BinaryIndex):
     def range_search(
         self, queries: NDArray[np.uint8], radius: int
     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-        """Every item within Hamming distance ``radius`` (inclusive) of each query.
-
-        Unlike faiss (``distance < radius``), the bound is inclusive: ``distance <= radius``,
-        so ``radius=0`` finds exact duplicates.
-
-        Parameters
-        ----------
-        queries : numpy.ndarray of uint8, shape (nq, code_size)
-        radius : int
-            Largest Hamming distance returned, >= 0.
-
-        Returns
-        -------
-        lims : numpy.ndarray of int64, shape (nq + 1,)
-            The results of query ``i`` are ``D[lims[i]:lims[i + 1]]`` and ``I[lims[i]:lims[i + 1]]``.
-        D : numpy.ndarray of int32, shape (lims[-1],)
-            Hamming distances, ascending within each query.
-        I : numpy.ndarray of int64, shape (lims[-1],)
-            Ids; equal distances are ordered by id ascending.
-
-        Raises
-        ------
-        CodeFormatError
-            ``queries`` is not a ``uint8`` array of shape ``(nq, code_size)``.
-        InvalidInputError
-            ``radius`` is not an integer >= 0.
-        """
+        """Every item within ``radius`` (inclusive) of each query (see
+        :meth:`BinaryIndex.range_search`)."""
         queries = self._check_codes(queries, "queries")
         radius = self._check_radius(radius)
         nq = len(queries)
