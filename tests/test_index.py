@@ -773,3 +773,15 @@ def test_parallel_map_nested_in_a_pool_thread_runs_inline():
     finally:
         set_num_threads(os.cpu_count() or 1)
     assert inner == [[(i, 0), (i, 1)] for i in range(3)]
+
+
+@pytest.mark.parametrize("n_bits", [8, 64, 128, 185, 256, 320, 600])
+def test_every_word_of_a_code_counts(n_bits):
+    # One kernel per word count (1, 2, 3, 4, any): a flipped bit in the last word must show.
+    code_size = (n_bits + 7) // 8
+    index = LinearIndex(n_bits)
+    index.add(np.zeros((1, code_size), dtype=np.uint8))
+    query = np.zeros((1, code_size), dtype=np.uint8)
+    query[0, -1] = 1
+    assert index.search(query, 1)[0].tolist() == [[1]]
+    assert index.range_search(query, 0)[0].tolist() == [0, 0]

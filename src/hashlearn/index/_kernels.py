@@ -15,7 +15,6 @@ picture, keeps compilation short, and makes the thread count an ordinary setting
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -222,29 +221,29 @@ def _scan_words_body(block, block_rank, offset, bound, g, hit_rows, hit_keys, wo
     return n_hits
 
 
-@functools.cache
-def _scan_fixed_words(n_words: int) -> Callable[..., int]:
-    """:func:`_scan_words` compiled for codes of exactly ``n_words`` words.
-
-    The query words are copied into a tuple of known length, which the compiler keeps in
-    registers (or the stack, which it knows nothing else writes), instead of re-reading them from
-    an array on every item: about twice as fast at 2 and 4 words.
-    """
-    n_values = QUERY_GROUP * n_words
-
-    @numba.njit(nogil=True, cache=True)
-    def scan_fixed_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
-        words = to_fixed_tuple(group.ravel(), n_values)
-        return _scan_words_body(
-            block, block_rank, offset, bound, g, hit_rows, hit_keys, words, n_words
-        )
-
-    return scan_fixed_words
+# :func:`_scan_words` for codes of exactly 2, 3 and 4 words. The query words are copied into a
+# tuple of known length, which the compiler keeps in registers (or on the stack, which it knows
+# nothing else writes) instead of re-reading them from an array on every item: about twice as
+# fast. The word count is a literal in each function's source, not a closure variable: numba's
+# on-disk cache told closure instances apart unreliably and served one's code for another.
 
 
-_scan_two_words = _scan_fixed_words(2)
-_scan_three_words = _scan_fixed_words(3)
-_scan_four_words = _scan_fixed_words(4)
+@numba.njit(nogil=True, cache=True)
+def _scan_two_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
+    words = to_fixed_tuple(group.ravel(), 8)
+    return _scan_words_body(block, block_rank, offset, bound, g, hit_rows, hit_keys, words, 2)
+
+
+@numba.njit(nogil=True, cache=True)
+def _scan_three_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
+    words = to_fixed_tuple(group.ravel(), 12)
+    return _scan_words_body(block, block_rank, offset, bound, g, hit_rows, hit_keys, words, 3)
+
+
+@numba.njit(nogil=True, cache=True)
+def _scan_four_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
+    words = to_fixed_tuple(group.ravel(), 16)
+    return _scan_words_body(block, block_rank, offset, bound, g, hit_rows, hit_keys, words, 4)
 
 
 @numba.njit(nogil=True, cache=True)
