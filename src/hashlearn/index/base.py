@@ -32,7 +32,7 @@ from hashlearn.exceptions import (
     InvalidInputError,
 )
 from hashlearn.index._format import IndexFile, read_index_file, write_index_file
-from hashlearn.index._store import CodeStore, _IdMap
+from hashlearn.index._store import CodeStore
 
 __all__ = ["MAX_ITEMS", "PAD_DISTANCE", "PAD_ID", "BinaryIndex", "UnknownIdError", "load_index"]
 
@@ -106,9 +106,6 @@ class BinaryIndex(ABC):
         self._code_size = n_bytes(self._n_bits)
         self._store = CodeStore(self._code_size)
         self._rank_cache: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
-        # Legacy id map of index types that keep their own storage (see _positions).
-        self._id_map = _IdMap()
-        self._id_order: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -248,7 +245,7 @@ class BinaryIndex(ABC):
             )
         return positions
 
-    def _changed(
+    def _changed(  # noqa: B027 - an optional hook
         self, added_from: int | None = None, removed: NDArray[np.int64] | None = None
     ) -> None:
         """Hook called after every change of the stored items; by default it does nothing.
@@ -263,7 +260,6 @@ class BinaryIndex(ABC):
 
         With neither, anything may have changed (reset, load).
         """
-        self._id_order = None
 
     # ------------------------------------------------------------------ searching
     @abstractmethod
@@ -439,12 +435,6 @@ class BinaryIndex(ABC):
         if len(repeated):
             raise FileFormatError(f"the index file holds id {int(repeated[0])} more than once")
 
-    @classmethod
-    def _id_map_from_file(cls, file: IndexFile) -> _IdMap:
-        """Check a file's codes and ids (:meth:`_check_file_items`); map ids to rows."""
-        cls._check_file_items(file)
-        return _IdMap.from_ids(np.asarray(file.arrays["ids"]))
-
     def _check_codes(self, codes: Any, name: str = "codes") -> NDArray[np.uint8]:
         """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if not."""
         return check_codes(codes, self.n_bits, name=name)
@@ -512,8 +502,6 @@ class BinaryIndex(ABC):
 
     def _positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Storage positions of ``ids`` (``-1`` where absent)."""
-        if len(self._id_map):  # an index type that keeps its own storage
-            return self._id_map.lookup(ids)
         return self._store.positions(ids)
 
     def _ids_in_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -521,13 +509,6 @@ class BinaryIndex(ABC):
 
         ``sorted_ids[rank[p]]`` is the id stored at position ``p``. Cached until the next change.
         """
-        if len(self._id_map):  # an index type that keeps its own storage
-            if self._id_order is None:
-                sorted_ids, positions = self._id_map.sorted()
-                rank = np.empty(len(positions), dtype=np.int64)
-                rank[positions] = np.arange(len(positions), dtype=np.int64)
-                self._id_order = (sorted_ids, rank)
-            return self._id_order
         if self._rank_cache is None:
             sorted_ids, rank = self._store.order()
             if rank is None:
