@@ -31,17 +31,22 @@ needed for recall and for full-ranking average precision; when it is omitted it 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hashlearn._validation import _as_numeric_array, check_int
-from hashlearn.codes import check_codes, hamming_distance
+from hashlearn.codes import _as_words, check_codes, hamming_distance
+from hashlearn.evaluation._engine import run_passes, tie_averaged
 from hashlearn.exceptions import CodeFormatError, InvalidInputError
 
 __all__ = [
+    "RetrievalEvaluation",
     "average_precision",
     "evaluate_codes",
+    "evaluate_retrieval",
     "hamming_ranking",
     "mean_average_precision",
     "precision_at_k",
@@ -551,7 +556,65 @@ def _check_cutoffs(values: Any, name: str) -> list[int]:
     return cutoffs
 
 
-def evaluate_codes(
+TIES = ("position", "average")
+
+
+@dataclass(frozen=True)
+class RetrievalEvaluation:
+    """Everything :func:`evaluate_retrieval` measured.
+
+    Attributes
+    ----------
+    metrics : dict of str to float
+        Means over queries, in the order described by :func:`evaluate_codes`.
+    per_query : dict of str to numpy.ndarray
+        The per-query value of every metric, shape (nq,) each.
+    n_relevant : numpy.ndarray of int64, shape (nq,)
+        Relevant database items per query.
+    pr_curve : dict of str to numpy.ndarray
+        Precision-recall curve by Hamming radius sweep: ``"radius"`` (0 .. n_bits),
+        ``"precision"`` and ``"recall"`` (means over queries of the precision and recall within
+        each radius, as :func:`precision_within_radius` and :func:`recall_within_radius` define
+        them), and ``"retrieved"`` (mean number of items within each radius).
+    ties : str
+        How tied items were ordered (``"position"`` or ``"average"``).
+    """
+
+    metrics: dict[str, float]
+    per_query: dict[str, np.ndarray]
+    n_relevant: np.ndarray
+    pr_curve: dict[str, np.ndarray]
+    ties: str
+
+
+def _label_words(labels: np.ndarray) -> np.ndarray:
+    """Labels as ``uint64`` words for the engine: class labels (n, 1), or indicator bits (n, w)."""
+    if labels.ndim == 1:
+        return labels.astype(np.int64).view(np.uint64).reshape(-1, 1)
+    packed = np.packbits(labels, axis=1, bitorder="little")
+    return _as_words(packed) if packed.shape[1] else np.zeros((len(labels), 1), np.uint64)
+
+
+def _discounts(k: int) -> np.ndarray:
+    """``cumulative[m]`` = sum over ranks i = 1..m of 1 / log2(i + 1)."""
+    return np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+
+
+def _ideal_dcg(n_relevant: np.ndarray, shared: np.ndarray, multilabel: bool, k: int) -> np.ndarray:
+    """DCG@k of the best possible ranking: the highest gains first."""
+    cumulative = _discounts(k)
+    if not multilabel:
+        return cumulative[np.minimum(n_relevant, k)]
+    ideal = np.zeros(len(shared))
+    placed = np.zeros(len(shared), dtype=np.int64)
+    for s in range(shared.shape[1] - 1, 0, -1):
+        end = np.minimum(placed + shared[:, s], k)
+        ideal += (2.0**s - 1.0) * (cumulative[end] - cumulative[np.minimum(placed, k)])
+        placed = end
+    return ideal
+
+
+def evaluate_retrieval(
     query_codes: np.ndarray,
     query_labels: Any,
     db_codes: np.ndarray,
@@ -559,53 +622,29 @@ def evaluate_codes(
     *,
     ks: Iterable[int] | int | None = (10,),
     map_at: Iterable[int] | int | None = (10,),
+    ndcg_at: Iterable[int] | int | None = (),
     radius: int | None = 2,
+    ties: str = "position",
     chunk_size: int | None = None,
-) -> dict[str, float]:
-    """Rank the database for every query by Hamming distance and report retrieval metrics.
+    verbose: bool = False,
+) -> RetrievalEvaluation:
+    """Evaluate Hamming ranking for every query: metric means, per-query values and the PR curve.
 
-    The queries are processed in chunks: for each chunk the full ranking of the database
-    (:func:`hamming_ranking`, ties by database position), the relevance
-    (:func:`relevance_matrix`) and the per-query metrics are computed, so memory is bounded by
-    ``chunk_size * n`` rather than ``nq * n``. Every number returned is a mean over all queries,
-    computed once at the end, so results do not depend on ``chunk_size``.
+    See :func:`evaluate_codes` for the parameters and the metrics; this returns them with the
+    per-query values, the relevant counts and the precision-recall curve by radius sweep.
 
-    Parameters
-    ----------
-    query_codes : numpy.ndarray of dtype uint8 and shape (nq, n_bytes)
-        Packed query codes.
-    query_labels : array-like of shape (nq,) or (nq, n_classes)
-        Query labels (see :func:`relevance_matrix`).
-    db_codes : numpy.ndarray of dtype uint8 and shape (n, n_bytes)
-        Packed database codes, same width as ``query_codes``.
-    db_labels : array-like of shape (n,) or (n, n_classes)
-        Database labels, same kind as ``query_labels``.
-    ks : int or sequence of int >= 1, default (10,)
-        Cut-offs for precision and recall (``"P@k"``, ``"R@k"``). Empty or None for none.
-    map_at : int or sequence of int >= 1, default (10,)
-        Cut-offs for mAP@k (``"mAP@k"``, see :func:`average_precision`). Empty or None for none.
-    radius : int >= 0 or None, default 2
-        Hamming radius for ``"P@r<radius>"`` and ``"R@r<radius>"``; None to skip them.
-    chunk_size : int >= 1 or None, default None
-        Number of queries ranked at once; None sizes chunks so that the per-chunk
-        ``(chunk_size, n)`` temporaries stay around 64 MiB.
+    ``ties`` chooses how items at equal Hamming distance are ordered:
 
-    Returns
-    -------
-    dict of str to float
-        In this order: ``"mAP"`` (full ranking), ``"mAP@k"`` for each ``k`` in ``map_at``,
-        ``"P@k"`` and ``"R@k"`` for each ``k`` in ``ks``, then ``"P@r<radius>"`` and
-        ``"R@r<radius>"`` (e.g. ``"P@r2"``), each the mean over queries of the per-query metric
-        defined by :func:`average_precision`, :func:`precision_at_k`, :func:`recall_at_k`,
-        :func:`precision_within_radius` and :func:`recall_within_radius`.
+    * ``"position"`` (default): by database position, as :func:`hamming_ranking` orders them,
+      so every value equals that of the building-block functions on that ranking.
+    * ``"average"``: each rank-based metric is its expected value over all orders of tied
+      items, each equally likely (McSherry & Najork, ECIR 2008). The result does not depend on
+      the order of the database at all, which makes it the fairest way to compare short codes,
+      where ties are many. Precision and recall within a radius do not depend on ties.
 
-    Raises
-    ------
-    CodeFormatError
-        If the codes are not packed ``uint8`` arrays of the same width.
-    InvalidInputError
-        If there are no queries or no database items, label counts do not match code counts,
-        labels are malformed, or a cut-off, ``radius`` or ``chunk_size`` is invalid.
+    Memory is bounded by a few arrays of ``n_bits + 1`` counts per query: the ranking is never
+    materialised, so 10,000 queries against 1,000,000 items need no more memory than the codes
+    and labels themselves.
     """
     q_codes, d_codes = _check_code_pair(query_codes, db_codes)
     q_labels, d_labels = _check_label_pair(query_labels, db_labels)
@@ -621,44 +660,194 @@ def evaluate_codes(
         raise InvalidInputError(
             f"db_labels has {len(d_labels)} rows but db_codes has {len(d_codes)} codes"
         )
+    if ties not in TIES:
+        raise InvalidInputError(f"ties must be one of {', '.join(map(repr, TIES))}, got {ties!r}")
     ks_ = _check_cutoffs(ks, "ks")
     map_at_ = _check_cutoffs(map_at, "map_at")
+    ndcg_at_ = _check_cutoffs(ndcg_at, "ndcg_at")
     radius_ = None if radius is None else _check_radius(radius)
-    nq, n = len(q_codes), len(d_codes)
-    rows = _check_chunk_size(chunk_size, n)
-    n_bits_max = 8 * q_codes.shape[1]
+    rows = 256 if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
+    nq, n_bits = len(q_codes), 8 * q_codes.shape[1]
+    multilabel = q_labels.ndim == 2
+    k_max = max([*ks_, *map_at_, *ndcg_at_, 1])
+    position = ties == "position"
 
-    per_query: dict[str, np.ndarray] = {"mAP": np.empty(nq)}
-    for k in map_at_:
-        per_query[f"mAP@{k}"] = np.empty(nq)
-    for k in ks_:
-        per_query[f"P@{k}"] = np.empty(nq)
-        per_query[f"R@{k}"] = np.empty(nq)
-    if radius_ is not None:
-        per_query[f"P@r{radius_}"] = np.empty(nq)
-        per_query[f"R@r{radius_}"] = np.empty(nq)
+    q_words, d_words = _as_words(q_codes), _as_words(d_codes)
+    q_label_words, d_label_words = _label_words(q_labels), _label_words(d_labels)
+    parts = []
+    with tqdm(total=nq, desc="evaluating", unit="query", disable=not verbose) as bar:
+        for start in range(0, nq, rows):
+            stop = min(start + rows, nq)
+            parts.append(
+                run_passes(
+                    q_words[start:stop],
+                    q_label_words[start:stop],
+                    d_words,
+                    d_label_words,
+                    multilabel=multilabel,
+                    k_max=k_max,
+                    position=position,
+                )
+            )
+            bar.update(stop - start)
+    widest = max(p["shared"].shape[1] for p in parts)  # chunks see different label counts
+    for p in parts:
+        p["shared"] = np.pad(p["shared"], ((0, 0), (0, widest - p["shared"].shape[1])))
+    passes = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    # the engine counts distances over whole 64-bit words; the codes have n_bits bits
+    count, relevant = passes["count"][:, : n_bits + 1], passes["relevant"][:, : n_bits + 1]
+    n_relevant = relevant.sum(axis=1)
+    ideal = {k: _ideal_dcg(n_relevant, passes["shared"], multilabel, k) for k in ndcg_at_}
 
-    for start in range(0, nq, rows):
-        stop = min(start + rows, nq)
-        distances = hamming_distance(q_codes[start:stop], d_codes)
-        relevant = _relevance(q_labels[start:stop], d_labels)
-        n_relevant = relevant.sum(axis=1, dtype=np.int64)
-        if radius_ is not None:  # set-based: computed before ranking, on the unsorted matrices
-            within = distances <= radius_
-            hits = (within & relevant).sum(axis=1, dtype=np.int64)
-            per_query[f"P@r{radius_}"][start:stop] = _safe_divide(hits, within.sum(axis=1))
-            per_query[f"R@r{radius_}"][start:stop] = _safe_divide(hits, n_relevant)
-            del within
-        order = _rank_order(distances, n_bits_max)
-        del distances
-        ranked = np.take_along_axis(relevant, order, axis=1)
-        del order, relevant
-        per_query["mAP"][start:stop] = _safe_divide(_precision_sum(ranked), n_relevant)
+    per_query: dict[str, np.ndarray] = {}
+    if position:
+        top_gain = passes["top_gain"]
+        top = top_gain > 0
+        discount = 1.0 / np.log2(np.arange(2, k_max + 2))
+        per_query["mAP"] = _safe_divide(passes["precision_sum"], n_relevant)
         for k in map_at_:
-            top = ranked[:, :k]
-            per_query[f"mAP@{k}"][start:stop] = _safe_divide(_precision_sum(top), top.sum(axis=1))
-        for k in ks_:
-            hits = ranked[:, :k].sum(axis=1, dtype=np.int64)
-            per_query[f"P@{k}"][start:stop] = hits / np.float64(k)
-            per_query[f"R@{k}"][start:stop] = _safe_divide(hits, n_relevant)
-    return {name: float(values.mean()) for name, values in per_query.items()}
+            per_query[f"mAP@{k}"] = _safe_divide(_precision_sum(top[:, :k]), top[:, :k].sum(axis=1))
+        hits_at = {k: top[:, :k].sum(axis=1, dtype=np.int64) for k in ks_}
+        for k in ndcg_at_:
+            dcg = top_gain[:, :k] @ discount[:k]
+            per_query[f"NDCG@{k}"] = _safe_divide(dcg, ideal[k])
+    else:
+        ap = np.zeros(nq)
+        ap_at = np.zeros((nq, len(map_at_)))
+        hits = np.zeros((nq, len(ks_)))
+        dcg_at = np.zeros((nq, len(ndcg_at_)))
+        ideal_matrix = np.stack([ideal[k] for k in ndcg_at_], axis=1) if ndcg_at_ else dcg_at
+        tie_averaged(
+            count,
+            relevant,
+            np.ascontiguousarray(passes["gain_sum"][:, : n_bits + 1]),
+            multilabel,
+            np.array(ks_, dtype=np.int64),
+            np.array(map_at_, dtype=np.int64),
+            np.array(ndcg_at_, dtype=np.int64),
+            np.ascontiguousarray(ideal_matrix),
+            ap,
+            ap_at,
+            hits,
+            dcg_at,
+        )
+        per_query["mAP"] = ap
+        for i, k in enumerate(map_at_):
+            per_query[f"mAP@{k}"] = ap_at[:, i]
+        hits_at = {k: hits[:, i] for i, k in enumerate(ks_)}
+        for i, k in enumerate(ndcg_at_):
+            per_query[f"NDCG@{k}"] = dcg_at[:, i]
+    for k in ks_:
+        per_query[f"P@{k}"] = hits_at[k] / np.float64(k)
+        per_query[f"R@{k}"] = _safe_divide(hits_at[k], n_relevant)
+
+    within = np.cumsum(count, axis=1)
+    within_relevant = np.cumsum(relevant, axis=1)
+    precision_curve = _safe_divide(within_relevant, within)
+    recall_curve = _safe_divide(within_relevant, n_relevant[:, None])
+    if radius_ is not None:
+        r = min(radius_, n_bits)
+        per_query[f"P@r{radius_}"] = precision_curve[:, r]
+        per_query[f"R@r{radius_}"] = recall_curve[:, r]
+    order = ["mAP", *(f"mAP@{k}" for k in map_at_)]
+    order += [name for k in ks_ for name in (f"P@{k}", f"R@{k}")]
+    order += [f"NDCG@{k}" for k in ndcg_at_]
+    if radius_ is not None:
+        order += [f"P@r{radius_}", f"R@r{radius_}"]
+    per_query = {name: per_query[name] for name in order}
+    return RetrievalEvaluation(
+        metrics={name: float(values.mean()) for name, values in per_query.items()},
+        per_query=per_query,
+        n_relevant=n_relevant,
+        pr_curve={
+            "radius": np.arange(n_bits + 1),
+            "precision": precision_curve.mean(axis=0),
+            "recall": recall_curve.mean(axis=0),
+            "retrieved": within.mean(axis=0),
+        },
+        ties=ties,
+    )
+
+
+def evaluate_codes(
+    query_codes: np.ndarray,
+    query_labels: Any,
+    db_codes: np.ndarray,
+    db_labels: Any,
+    *,
+    ks: Iterable[int] | int | None = (10,),
+    map_at: Iterable[int] | int | None = (10,),
+    ndcg_at: Iterable[int] | int | None = (),
+    radius: int | None = 2,
+    ties: str = "position",
+    chunk_size: int | None = None,
+    verbose: bool = False,
+) -> dict[str, float]:
+    """Rank the database for every query by Hamming distance and report retrieval metrics.
+
+    Nothing of size ``nq * n`` is ever built: a compiled engine streams over the database twice
+    per group of queries (see :mod:`hashlearn.evaluation._engine`) and keeps ``n_bits + 1``
+    counts per query, so 10,000 queries against 1,000,000 items run in bounded memory. Results
+    equal those of the building blocks on the full ranking (:func:`hamming_ranking`,
+    :func:`relevance_matrix`, :func:`average_precision`, ...) and do not depend on ``chunk_size``.
+
+    Parameters
+    ----------
+    query_codes : numpy.ndarray of dtype uint8 and shape (nq, n_bytes)
+        Packed query codes.
+    query_labels : array-like of shape (nq,) or (nq, n_classes)
+        Query labels (see :func:`relevance_matrix`).
+    db_codes : numpy.ndarray of dtype uint8 and shape (n, n_bytes)
+        Packed database codes, same width as ``query_codes``.
+    db_labels : array-like of shape (n,) or (n, n_classes)
+        Database labels, same kind as ``query_labels``.
+    ks : int or sequence of int >= 1, default (10,)
+        Cut-offs for precision and recall (``"P@k"``, ``"R@k"``). Empty or None for none.
+    map_at : int or sequence of int >= 1, default (10,)
+        Cut-offs for mAP@k (``"mAP@k"``, see :func:`average_precision`). Empty or None for none.
+    ndcg_at : int or sequence of int >= 1, default ()
+        Cut-offs for NDCG@k (``"NDCG@k"``): ``DCG@k / ideal DCG@k`` with
+        ``DCG@k = sum over ranks i <= k of (2**s_i - 1) / log2(i + 1)``, where ``s_i`` is the
+        number of labels the item ranked ``i`` shares with the query (1 or 0 for single-label
+        data, so the gain is its relevance), and the ideal DCG ranks the database by gain.
+    radius : int >= 0 or None, default 2
+        Hamming radius for ``"P@r<radius>"`` and ``"R@r<radius>"``; None to skip them.
+    ties : {"position", "average"}, default "position"
+        Order of items at equal distance: by database position, or the expected value over all
+        orders (see :func:`evaluate_retrieval`).
+    chunk_size : int >= 1 or None, default None
+        Queries per step of the progress bar (default 256).
+    verbose : bool, default False
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of str to float
+        In this order: ``"mAP"`` (full ranking), ``"mAP@k"`` for each ``k`` in ``map_at``,
+        ``"P@k"`` and ``"R@k"`` for each ``k`` in ``ks``, ``"NDCG@k"`` for each ``k`` in
+        ``ndcg_at``, then ``"P@r<radius>"`` and ``"R@r<radius>"`` (e.g. ``"P@r2"``), each the
+        mean over queries of the per-query metric defined by :func:`average_precision`,
+        :func:`precision_at_k`, :func:`recall_at_k`, :func:`precision_within_radius` and
+        :func:`recall_within_radius`.
+
+    Raises
+    ------
+    CodeFormatError
+        If the codes are not packed ``uint8`` arrays of the same width.
+    InvalidInputError
+        If there are no queries or no database items, label counts do not match code counts,
+        labels are malformed, or a cut-off, ``radius``, ``ties`` or ``chunk_size`` is invalid.
+    """
+    return evaluate_retrieval(
+        query_codes,
+        query_labels,
+        db_codes,
+        db_labels,
+        ks=ks,
+        map_at=map_at,
+        ndcg_at=ndcg_at,
+        radius=radius,
+        ties=ties,
+        chunk_size=chunk_size,
+        verbose=verbose,
+    ).metrics
