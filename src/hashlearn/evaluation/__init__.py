@@ -5,8 +5,10 @@ empty-result conventions).
 """
 
 from hashlearn.evaluation.metrics import (
+    RetrievalEvaluation,
     average_precision,
     evaluate_codes,
+    evaluate_retrieval,
     hamming_ranking,
     mean_average_precision,
     precision_at_k,
@@ -17,8 +19,10 @@ from hashlearn.evaluation.metrics import (
 )
 
 __all__ = [
+    "RetrievalEvaluation",
     "average_precision",
     "evaluate_codes",
+    "evaluate_retrieval",
     "hamming_ranking",
     "mean_average_precision",
     "precision_at_k",
