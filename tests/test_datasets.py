@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from hashlearn import load_dataset, retrieval_split
-from hashlearn.datasets import default_split, list_datasets
-from hashlearn.exceptions import InvalidInputError, UnknownNameError
+from hashlearn.datasets import Dataset, default_split, list_datasets, load_arrays
+from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 
 
 def test_mnist5k_is_real_mnist():
@@ -24,10 +24,12 @@ def test_digits():
 
 def test_unknown_dataset():
     with pytest.raises(
-        UnknownNameError, match="unknown dataset 'mnist-60k'; available: digits, mnist5k"
+        UnknownNameError,
+        match=r"unknown dataset 'mnist-60k'; available: cifar10, digits, fashion-mnist, mnist, "
+        r"mnist5k \(or arrays:<file.npz>\)",
     ):
         load_dataset("mnist-60k")
-    assert set(list_datasets()) == {"digits", "mnist5k"}
+    assert set(list_datasets()) == {"cifar10", "digits", "fashion-mnist", "mnist", "mnist5k"}
 
 
 def test_default_split_is_stratified_disjoint_and_seeded():
@@ -69,3 +71,76 @@ def test_split_fractions_and_errors():
         InvalidInputError, match=r"2 labels for 100 samples|has 100 samples but y has 2"
     ):
         retrieval_split(X, y[:2], n_query=1)
+
+
+def test_embedded_datasets_have_no_test_mask():
+    assert load_dataset("digits").test_mask is None
+
+
+def test_dataset_checks_its_test_mask():
+    X, y = np.zeros((4, 2), np.float32), np.arange(4)
+    assert Dataset("d", X, y, test_mask=np.array([0, 0, 1, 1], bool)).test_mask.sum() == 2
+    with pytest.raises(InvalidInputError, match=r"test_mask must be a bool array of shape \(4,\)"):
+        Dataset("d", X, y, test_mask=np.array([0, 0, 1, 1]))
+    with pytest.raises(InvalidInputError, match="X has 4 items but y has 3"):
+        Dataset("d", X, y[:3])
+
+
+def test_load_arrays_npz_features(tmp_path):
+    X = np.arange(12, dtype=np.float64).reshape(6, 2) - 3.5
+    y = np.array([0, 1, 2, 0, 1, 2], dtype=np.int32)
+    np.savez(tmp_path / "feats.npz", X=X, y=y, test_mask=np.array([0, 0, 0, 0, 1, 1], bool))
+    data = load_arrays(tmp_path / "feats.npz")
+    assert data.name == "feats" and data.X.dtype == np.float32 and data.X.shape == (6, 2)
+    np.testing.assert_array_equal(data.X, X.astype(np.float32))  # values kept as stored
+    assert data.y.dtype == np.int64 and data.y.tolist() == [0, 1, 2, 0, 1, 2]
+    assert data.test_mask.tolist() == [False] * 4 + [True] * 2
+    same = load_dataset(f"arrays:{tmp_path / 'feats.npz'}")
+    np.testing.assert_array_equal(same.X, data.X)
+    np.savez(tmp_path / "other.npz", feats=X, labels=y)
+    data = load_arrays(tmp_path / "other.npz", x_key="feats", y_key="labels")
+    assert data.test_mask is None and data.n_classes == 3
+
+
+def test_load_arrays_multi_label_and_npy_pair(tmp_path):
+    X = np.ones((3, 4, 4), np.float32)  # images are fine too
+    tags = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0]], dtype=np.uint8)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "tags.npy", tags)
+    data = load_arrays(tmp_path / "X.npy", labels=tmp_path / "tags.npy")
+    assert data.X.shape == (3, 4, 4) and data.y.dtype == bool and data.y.shape == (3, 3)
+    assert data.y.tolist() == tags.astype(bool).tolist() and data.n_classes == 3
+    with pytest.raises(InvalidInputError, match="pass labels="):
+        load_arrays(tmp_path / "X.npy")
+
+
+def test_load_arrays_errors(tmp_path):
+    X, y = np.zeros((4, 2)), np.arange(4)
+    np.savez(tmp_path / "a.npz", X=X, labels=y)
+    with pytest.raises(InvalidInputError, match=r"has no array 'y'; it holds 'X', 'labels'"):
+        load_arrays(tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", X=X, y=y[:3])
+    with pytest.raises(InvalidInputError, match="has 3 labels but X has 4 items"):
+        load_arrays(tmp_path / "b.npz")
+    bad = X.copy()
+    bad[2, 1] = np.nan
+    np.savez(tmp_path / "c.npz", X=bad, y=y)
+    with pytest.raises(InvalidInputError, match=r"NaN or infinite values in 1 row.*first at row 2"):
+        load_arrays(tmp_path / "c.npz")
+    np.savez(tmp_path / "d.npz", X=np.array([[1], "a", None, 2.0], dtype=object), y=y)
+    with pytest.raises(FileFormatError, match="allow_pickle=False"):
+        load_arrays(tmp_path / "d.npz")
+    np.savez(tmp_path / "e.npz", X=np.array([["a", "b"]] * 4), y=y)
+    with pytest.raises(InvalidInputError, match="must hold numbers"):
+        load_arrays(tmp_path / "e.npz")
+    np.savez(tmp_path / "f.npz", X=X, y=np.array([[0, 2]] * 4))
+    with pytest.raises(InvalidInputError, match="0/1 multi-label indicator"):
+        load_arrays(tmp_path / "f.npz")
+    np.savez(tmp_path / "g.npz", X=X, y=np.array([0.5, 1, 2, 3]))
+    with pytest.raises(InvalidInputError, match="integer class labels"):
+        load_arrays(tmp_path / "g.npz")
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        load_arrays(tmp_path / "missing.npz")
+    (tmp_path / "h.npz").write_bytes(b"not a zip")
+    with pytest.raises(FileFormatError, match="cannot read"):
+        load_arrays(tmp_path / "h.npz")

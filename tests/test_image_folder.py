@@ -69,3 +69,70 @@ def test_a_deep_hasher_trains_on_an_image_folder(tmp_path):
     hasher = create_hasher("dsh", n_bits=8, epochs=3, batch_size=32, random_state=0, verbose=False)
     codes = hasher.fit(data.X, data.y).encode(data.X)
     assert codes.shape == (60, 1)
+
+
+def _write_flat(root, names, size=(8, 6)):
+    """Grey images whose every pixel is the image's position in ``names`` (times 10)."""
+    for i, name in enumerate(names):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", size, 10 * i).save(path)
+
+
+def test_multi_label_csv(tmp_path):
+    root = tmp_path / "images"
+    _write_flat(root, ["a.png", "sub/b.png", "sub/deeper/c.png"])
+    (tmp_path / "labels.csv").write_text(
+        "filename,labels\nsub/b.png,sky;sea\na.png,dog\n./sub/deeper/c.png, sea ; dog;\n"
+    )
+    data = load_image_folder(root, tmp_path / "labels.csv", verbose=False)
+    assert data.classes == ("dog", "sea", "sky")
+    assert data.y.dtype == bool and data.y.shape == (3, 3)
+    # rows in CSV order: b, a, c
+    assert data.y.astype(int).tolist() == [[0, 1, 1], [1, 0, 0], [1, 1, 0]]
+    assert data.X.shape == (3, 6, 8)
+    np.testing.assert_allclose(data.X[:, 0, 0], [10 / 255, 0.0, 20 / 255])
+    assert data.n_classes == 3
+
+
+def test_multi_label_csv_without_header_and_bare_names(tmp_path):
+    root = tmp_path / "images"
+    _write_flat(root, ["x/one.png", "y/two.png"])
+    (root / "tags.csv").write_text("one.png,cat\ntwo.png,cat;bird\n")  # CSV inside root is fine
+    data = load_image_folder(root, root / "tags.csv", verbose=False)
+    assert data.classes == ("bird", "cat")
+    assert data.y.astype(int).tolist() == [[0, 1], [1, 1]]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("a.png,dog\nb.png,\n", r"line 2: 'b.png' has no labels"),
+        ("a.png,dog\nb.png,cat\nzz.png,cat\n", r"line 3: no image 'zz.png' below"),
+        ("a.png,dog\n", r"1 image\(s\) below .* have no row in .*first 'b.png'"),
+        (
+            "a.png,dog\nb.png,cat\na.png,cat\n",
+            r"line 3: 'a.png' is listed again \(first on line 1\)",
+        ),
+        ("a.png,dog,cat\nb.png,cat\n", r"line 1: expected 'filename,label1;label2'"),
+        ("filename,labels\n", "lists no images"),
+    ],
+)
+def test_multi_label_csv_errors(tmp_path, rows, message):
+    root = tmp_path / "images"
+    _write_flat(root, ["a.png", "b.png"])
+    (tmp_path / "labels.csv").write_text(rows)
+    with pytest.raises(InvalidInputError, match=message):
+        load_image_folder(root, tmp_path / "labels.csv", verbose=False)
+
+
+def test_multi_label_csv_ambiguous_or_missing(tmp_path):
+    root = tmp_path / "images"
+    _write_flat(root, ["p/a.png", "q/a.png"])
+    (tmp_path / "labels.csv").write_text("a.png,dog\n")
+    with pytest.raises(InvalidInputError, match=r"'a\.png' matches 2 images"):
+        load_image_folder(root, tmp_path / "labels.csv", verbose=False)
+    (tmp_path / "labels.csv").write_text("p/a.png,dog\nq/a.png,cat\n")
+    assert load_image_folder(root, tmp_path / "labels.csv", verbose=False).y.shape == (2, 2)
+    with pytest.raises(InvalidInputError, match=r"labels file .* does not exist"):
+        load_image_folder(root, tmp_path / "nope.csv", verbose=False)

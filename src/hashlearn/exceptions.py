@@ -33,3 +33,7 @@ class NotFittedError(HashlearnError, AttributeError):
 
 class FileFormatError(HashlearnError, ValueError):
     """A model or index file is truncated, corrupted, foreign or of an unsupported version."""
+
+
+class DownloadError(HashlearnError, OSError):
+    """A dataset file could not be downloaded, or is missing and downloading is switched off."""

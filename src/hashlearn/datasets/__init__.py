@@ -1,11 +1,17 @@
 """Datasets and retrieval splits.
 
 ``load_dataset(name)`` returns a :class:`Dataset` with ``X`` (float32 images in [0, 1], shape
-``(n, h, w)`` or ``(n, h, w, c)``) and ``y`` (int64 labels). ``retrieval_split`` carves it into
-query / database / train / validation parts.
+``(n, h, w)`` or ``(n, h, w, c)``; or features ``(n, d)`` from :func:`load_arrays`) and ``y``
+(int64 labels, or a bool multi-label indicator). The standard benchmarks ("mnist",
+"fashion-mnist", "cifar10") are downloaded once, checked against their published SHA-256, and
+mark their official test set in ``Dataset.test_mask``. ``retrieval_split`` carves a dataset into
+query / database / train / validation parts; :mod:`hashlearn.evaluation.protocols` names the
+splits of the literature.
 """
 
+from hashlearn.datasets.arrays import load_arrays
 from hashlearn.datasets.base import Dataset, list_datasets, load_dataset
+from hashlearn.datasets.download import data_home
 from hashlearn.datasets.folder import load_image_folder
 from hashlearn.datasets.split import RetrievalSplit, Subset, default_split, retrieval_split
 
@@ -13,8 +19,10 @@ __all__ = [
     "Dataset",
     "RetrievalSplit",
     "Subset",
+    "data_home",
     "default_split",
     "list_datasets",
+    "load_arrays",
     "load_dataset",
     "load_image_folder",
     "retrieval_split",

@@ -8,6 +8,7 @@ data model selection (early stopping, hyper-parameters) may look at; queries nev
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,21 +33,49 @@ class Subset:
         return len(self.indices)
 
 
+PARTS = ("query", "database", "train", "validation")
+
+
 @dataclass(frozen=True)
 class RetrievalSplit:
-    """Query / database / train / validation parts. Train and validation are disjoint subsets of
-    the database; the query set is disjoint from all three."""
+    """Query / database / train / validation parts.
+
+    Train and validation are disjoint; the query set is disjoint from the other three. In
+    :func:`retrieval_split` train and validation are subsets of the database; some named
+    protocols (:mod:`hashlearn.evaluation.protocols`) hold train out of the database instead.
+    ``protocol`` names the protocol that made the split ("" when made directly).
+    """
 
     query: Subset
     database: Subset
     train: Subset
     validation: Subset
+    protocol: str = ""
 
     def sizes(self) -> dict[str, int]:
-        return {k: len(getattr(self, k)) for k in ("query", "database", "train", "validation")}
+        return {k: len(getattr(self, k)) for k in PARTS}
+
+    @property
+    def manifest(self) -> str:
+        """Fingerprint of the chosen rows: the first 16 hex digits of a SHA-256 over each part's
+        name, length and indices (int64 little-endian), in the order query, database, train,
+        validation. Any change of a chosen index, or of the order of a part, changes it."""
+        digest = hashlib.sha256()
+        for part in PARTS:
+            indices = getattr(self, part).indices
+            digest.update(f"{part}:{len(indices)};".encode())
+            digest.update(np.ascontiguousarray(indices, dtype="<i8").tobytes())
+        return digest.hexdigest()[:16]
 
 
-def _count(value: Any, total: int, name: str) -> int:
+def resolve_count(value: Any, total: int, name: str) -> int:
+    """A count given as an int >= 0, or as a fraction in (0, 1) of ``total`` (at least 1).
+
+    Raises
+    ------
+    InvalidInputError
+        For a bool, a non-number, a negative count or a fraction outside (0, 1).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidInputError(f"{name} must be a count or a fraction in (0, 1), got {value!r}")
     if isinstance(value, (float, np.floating)):
@@ -58,9 +87,27 @@ def _count(value: Any, total: int, name: str) -> int:
     return int(value)
 
 
-def _take(rng: np.random.Generator, pool: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
-    """Draw ``n`` items of ``pool`` stratified by label (largest-remainder allocation per class),
-    returned in random order."""
+def stratified_sample(
+    rng: np.random.Generator, pool: np.ndarray, y: np.ndarray, n: int
+) -> np.ndarray:
+    """Draw ``n`` items of ``pool`` stratified by label, returned in random order.
+
+    Each class gets its share of ``n`` rounded down, and the left-over items go to the classes
+    with the largest remainders (ties in random order). Multi-label ``y`` (2-D) is sampled
+    uniformly.
+
+    Parameters
+    ----------
+    rng : the random generator.
+    pool : int array of candidate indices into ``y``.
+    y : labels of the whole dataset, (N,) or (N, c).
+    n : number to draw, 0 <= n <= len(pool).
+
+    Returns
+    -------
+    np.ndarray
+        ``n`` distinct indices of ``pool``.
+    """
     if n == len(pool):
         return rng.permutation(pool)
     if y.ndim != 1:  # multi-label: plain random sample
@@ -113,22 +160,22 @@ def retrieval_split(
     n = len(y)
     seed = check_random_state(random_state)
     rng = np.random.default_rng(seed)
-    q = _count(n_query, n, "n_query")
+    q = resolve_count(n_query, n, "n_query")
     if not 1 <= q < n:
         raise InvalidInputError(
             f"n_query must leave at least one database item and take at least one query; got {q} of {n}"
         )
     everything = np.arange(n)
-    query = _take(rng, everything, y, q)
+    query = stratified_sample(rng, everything, y, q)
     database = rng.permutation(np.setdiff1d(everything, query))
-    v = _count(n_validation, len(database), "n_validation")
-    t = len(database) - v if n_train is None else _count(n_train, len(database), "n_train")
+    v = resolve_count(n_validation, len(database), "n_validation")
+    t = len(database) - v if n_train is None else resolve_count(n_train, len(database), "n_train")
     if t < 1 or t + v > len(database):
         raise InvalidInputError(
             f"n_train ({t}) + n_validation ({v}) must be between 1 and the database size ({len(database)})"
         )
-    pool = _take(rng, database, y, t + v)
-    validation = _take(rng, pool, y, v) if v else np.empty(0, dtype=np.int64)
+    pool = stratified_sample(rng, database, y, t + v)
+    validation = stratified_sample(rng, pool, y, v) if v else np.empty(0, dtype=np.int64)
     train = pool[~np.isin(pool, validation)]
 
     def subset(idx: np.ndarray) -> Subset:

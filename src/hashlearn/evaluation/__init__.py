@@ -17,13 +17,23 @@ from hashlearn.evaluation.metrics import (
     recall_within_radius,
     relevance_matrix,
 )
+from hashlearn.evaluation.protocols import (
+    Protocol,
+    apply_protocol,
+    get_protocol,
+    list_protocols,
+)
 
 __all__ = [
+    "Protocol",
     "RetrievalEvaluation",
+    "apply_protocol",
     "average_precision",
     "evaluate_codes",
     "evaluate_retrieval",
+    "get_protocol",
     "hamming_ranking",
+    "list_protocols",
     "mean_average_precision",
     "precision_at_k",
     "precision_within_radius",
