@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from hashlearn.benchmark import run_benchmark, summarize
+from hashlearn.benchmark import load_config, run_benchmark, run_config, summarize
 from hashlearn.cli import main
-from hashlearn.exceptions import UnknownNameError
+from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 
 
 def test_benchmark_rows_are_complete_and_reproducible():
@@ -14,11 +14,29 @@ def test_benchmark_rows_are_complete_and_reproducible():
     assert [(r.method, r.n_bits, r.seed) for r in rows] == [
         (m, b, s) for s in (0, 1) for m in ("lsh", "itq") for b in (8, 16)
     ]
-    assert all(0 < r.mAP <= 1 and 0 <= r.P_at_10 <= 1 and r.fit_s >= 0 for r in rows)
+    assert all(0 < r.mAP <= 1 and 0 <= r.metrics["P@10"] <= 1 and r.fit_s >= 0 for r in rows)
+    assert list(rows[0].metrics) == [
+        "mAP",
+        "mAP@10",
+        "P@10",
+        "R@10",
+        "P@100",
+        "R@100",
+        "NDCG@10",
+        "P@r2",
+        "R@r2",
+    ]
+    assert {r.manifest for r in rows if r.seed == 0} != {r.manifest for r in rows if r.seed == 1}
     again = run_benchmark("digits", ["lsh", "itq"], [8, 16], [0, 1], **kwargs)
-    assert [(r.mAP, r.P_at_10) for r in rows] == [(r.mAP, r.P_at_10) for r in again]
+
+    def measured(row):  # everything but the timings
+        return row.metrics, row.curves["pr"], row.curves["radius"]["P@10"], row.manifest
+
+    assert [measured(r) for r in rows] == [measured(r) for r in again]
     table = summarize(rows)
     assert "8 bits" in table and "16 bits" in table and "±" in table
+    with pytest.raises(InvalidInputError, match="unknown metric"):
+        summarize(rows, "P@11")
 
 
 def test_unknown_method_fails_before_any_work():
@@ -81,3 +99,121 @@ def test_benchmark_name_sets_the_file_names(tmp_path, capsys):
         == 0
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lsh-only.csv", "lsh-only.json"]
+
+
+def test_curves_match_the_metrics():
+    (row,) = run_benchmark("digits", ["itq"], [8], [0], verbose=False, radius_curve=3)
+    pr = row.curves["pr"]
+    assert pr["radius"] == list(range(9))
+    assert pr["precision"][2] == pytest.approx(row.metrics["P@r2"], abs=1e-12)
+    assert pr["recall"][2] == pytest.approx(row.metrics["R@r2"], abs=1e-12)
+    assert pr["recall"][-1] == pytest.approx(1.0)  # every item is within radius n_bits
+    curve = row.curves["radius"]
+    assert curve["radius"] == [0, 1, 2, 3]
+    assert all(a <= b for a, b in zip(curve["candidates"], curve["candidates"][1:]))
+    assert all(0 <= p <= 1 for p in curve["P@10"]) and min(curve["query_ms"]) > 0
+
+
+def test_yaml_config_labels_and_tables(tmp_path):
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        """
+dataset: digits
+protocol: default
+features: pixels
+methods:
+  - lsh
+  - {method: lsh, label: lsh-4-tables, tables: 4}
+  - {method: itq, label: itq-20, params: {n_iter: 20}}
+bits: [8]
+seeds: 1
+metrics: {ks: [5], map_at: [10], ndcg_at: [], radius: 1, ties: average}
+radius_curve: 0
+"""
+    )
+    config = load_config(path)
+    assert [m.label for m in config.methods] == ["lsh", "lsh-4-tables", "itq-20"]
+    assert config.methods[2].params == {"n_iter": 20} and config.ties == "average"
+    rows = run_config(config, verbose=False)
+    assert [r.method for r in rows] == ["lsh", "lsh-4-tables", "itq-20"]
+    assert rows[1].tables == 4 and rows[1].hasher == "lsh" and rows[1].n_bits == 8
+    assert rows[1].curves["pr"]["radius"] == list(range(33))  # 4 tables x 8 bits
+    assert list(rows[0].metrics) == ["mAP", "mAP@10", "P@5", "R@5", "P@r1", "R@r1"]
+    # four tables of random hyperplanes rank better than one
+    assert rows[1].metrics["mAP@10"] > rows[0].metrics["mAP@10"]
+    assert "radius" not in rows[0].curves
+    # overrides win over the file
+    assert load_config(path, bits=[16], seeds=[3]).bits == (16,)
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "match"),
+    [
+        ("- a list\n", FileFormatError, "mapping"),
+        ("dataset: digits\nbits: [8]\n", FileFormatError, "methods"),
+        ("dataset: digits\nmethods: [lsh]\nbits: [8]\nties: random\n", InvalidInputError, "ties"),
+        ("dataset: digits\nmethods: [lsh]\nbits: [8]\nprotocl: x\n", InvalidInputError, "protocl"),
+        (
+            "dataset: digits\nmethods: [{method: lsh, tabels: 2}]\nbits: [8]\n",
+            InvalidInputError,
+            "tabels",
+        ),
+        ("dataset: digits\nmethods: [lsh, lsh]\nbits: [8]\n", InvalidInputError, "unique"),
+        (
+            "dataset: digits\nmethods: [lsh]\nbits: [8]\nprotocol: cifar99\n",
+            UnknownNameError,
+            "cifar99",
+        ),
+        ("dataset: [unclosed\n", FileFormatError, "YAML"),
+    ],
+)
+def test_bad_configs(tmp_path, text, error, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(error, match=match):
+        load_config(path)
+
+
+def test_results_document_schema(tmp_path, capsys):
+    config = tmp_path / "bench.yaml"
+    config.write_text("dataset: digits\nmethods: [lsh]\nbits: [8, 12]\nseeds: 2\nradius_curve: 2\n")
+    assert main(["benchmark", "--config", str(config), "--out", str(tmp_path), "--quiet"]) == 0
+    document = json.loads((tmp_path / "benchmark-digits-pixels.json").read_text())
+    assert document["schema"] == 2
+    assert document["protocol"]["name"] == "default" and set(document["protocol"]["manifest"]) == {
+        "0",
+        "1",
+    }
+    assert document["protocol"]["sizes"]["query"] == 180
+    assert {"mAP", "mAP@10", "P@10", "NDCG@10", "P@r2", "query_ms", "curves.pr"} <= set(
+        document["metrics"]
+    )
+    assert {"hashlearn", "numpy", "torch"} <= set(document["versions"])
+    assert document["timings"]["total_s"] > 0
+    first = document["results"][0]
+    assert first["curves"]["radius"]["radius"] == [0, 1, 2]
+    assert len(first["curves"]["pr"]["precision"]) == 9
+    with open(tmp_path / "benchmark-digits-pixels.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and float(rows[0]["NDCG@10"]) > 0
+    # a CLI flag overrides the file
+    assert (
+        main(
+            [
+                "benchmark",
+                "--config",
+                str(config),
+                "--bits",
+                "8",
+                "--seeds",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "small",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert len(json.loads((tmp_path / "small.json").read_text())["results"]) == 1

@@ -1,10 +1,31 @@
-"""Methods x bits x seeds benchmarks on a dataset's standard split.
+"""Methods x bits x seeds benchmarks under a named retrieval protocol.
 
-For every seed the dataset is split with that seed (queries held out, train and validation drawn
-from the database), the feature extractor is fitted on the train part, every hasher is fitted on the
-train features (with labels when supervised) and seeded with the same seed, and the query codes are
-ranked against the database codes. Nothing is selected on the query set. Deep hashers take the images
-themselves, whatever the feature extractor.
+For every seed the dataset is split by the protocol with that seed (queries held out; train and
+validation drawn as the protocol says, validation always carved from train), the feature extractor
+is fitted on the train part, every hasher is fitted on the train features (with labels when
+supervised; deep hashers select their epoch on the validation part) and seeded with the same seed,
+and the query codes are evaluated against the database codes. Nothing is selected on the query set.
+Deep hashers take the images themselves, whatever the feature extractor.
+
+A run is described by a :class:`BenchmarkConfig`, built from keyword arguments or a YAML file::
+
+    dataset: mnist5k
+    protocol: default          # see hashlearn.evaluation.list_protocols()
+    features: hog
+    methods:
+      - lsh                                   # a hasher name with default parameters
+      - {method: lsh, label: lsh-8-tables, tables: 8}
+      - {method: dsh, label: dsh-a0.005, params: {alpha: 0.005, epochs: 20}}
+    bits: [8, 12, 16]
+    seeds: 3                   # 0, 1, 2 (or a list)
+    metrics: {ks: [10, 100], map_at: [10], ndcg_at: [10], radius: 2, ties: position}
+    radius_curve: 10           # largest radius of the hash-table curve (0: none)
+
+``tables: L`` fits ``L`` hashers of ``n_bits`` each (seeds ``seed * 1000 + t``) and concatenates
+their codes: the ranking by total Hamming distance is what a :class:`~hashlearn.index.MultiTableIndex`
+over ``L`` tables returns when every candidate is checked.
+
+The same config and seeds reproduce every metric exactly on CPU (timings differ).
 """
 
 from __future__ import annotations
@@ -12,10 +33,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,119 +47,455 @@ from tqdm.auto import tqdm
 from hashlearn._io import atomic_write
 from hashlearn._table import format_table
 from hashlearn._validation import check_int
-from hashlearn.datasets import default_split, load_dataset
-from hashlearn.evaluation import evaluate_codes
-from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers import create_hasher, get_hasher_class
+from hashlearn.exceptions import FileFormatError, InvalidInputError
 
-METRIC_DEFINITIONS = {
-    "mAP": "mean over queries of average precision over the full database ranking "
-    "(Hamming distance, ties by database position; relevant = same label)",
-    "P@10": "share of the 10 nearest database items with the query's label",
-    "fit_s": "seconds to fit the hasher on the train part (features excluded)",
-    "encode_ms": "milliseconds per item to encode the database",
-}
+SCHEMA_VERSION = 2
+TIES = ("position", "average")
+PROBE_BUDGET = 250_000  # largest number of buckets one query may probe in the radius curve
+
+
+def metric_definitions(
+    ks: Sequence[int], map_at: Sequence[int], ndcg_at: Sequence[int], radius: int | None, ties: str
+) -> dict[str, str]:
+    """One sentence per reported metric, as written into the results."""
+    order = (
+        "ties by database position"
+        if ties == "position"
+        else "tie-averaged (expected value over every order of items at equal distance)"
+    )
+    rank = (
+        f"the database ranked by Hamming distance to the query, {order}; relevant = shares a label"
+    )
+    out = {"mAP": f"mean over queries of average precision over the full ranking ({rank})"}
+    for k in map_at:
+        out[f"mAP@{k}"] = (
+            f"mean over queries of AP over the top {k}: sum of P@i at relevant ranks i <= {k}, "
+            f"divided by the relevant items in the top {k} (0 when none)"
+        )
+    for k in ks:
+        out[f"P@{k}"] = f"mean share of relevant items among the top {k}"
+        out[f"R@{k}"] = f"mean share of the query's relevant items found in the top {k}"
+    for k in ndcg_at:
+        out[f"NDCG@{k}"] = (
+            f"mean DCG@{k} / ideal DCG@{k}, gain 2^s - 1 for an item sharing s labels, "
+            "discount 1 / log2(rank + 1)"
+        )
+    if radius is not None:
+        out[f"P@r{radius}"] = (
+            f"mean precision of the items within Hamming radius {radius} (0 when there are none)"
+        )
+        out[f"R@r{radius}"] = f"mean recall of the items within Hamming radius {radius}"
+    out["query_ms"] = "mean milliseconds per query of an exact k-NN search (LinearIndex, k = 100)"
+    out["fit_s"] = "seconds to fit the hasher on the train part (features excluded)"
+    out["encode_ms"] = "milliseconds per item to encode the database"
+    out["curves.pr"] = (
+        "precision and recall within each Hamming radius r = 0 .. n_bits (means over queries)"
+    )
+    out["curves.radius"] = (
+        "hash-table lookup within radius r: mean P@10 of the first 10 candidates by Hamming "
+        "distance (missing ones count as misses), mean ms per query, mean candidates"
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One benchmarked method: a hasher name, its parameters, a label, and the number of tables."""
+
+    method: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+    tables: int = 1
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Everything a benchmark run depends on (see the module docstring for the YAML form)."""
+
+    dataset: str
+    methods: tuple[MethodSpec, ...]
+    bits: tuple[int, ...]
+    seeds: tuple[int, ...]
+    protocol: str = "default"
+    data_dir: str | None = None
+    features: str = "pixels"
+    ks: tuple[int, ...] = (10, 100)
+    map_at: tuple[int, ...] = (10,)
+    ndcg_at: tuple[int, ...] = (10,)
+    radius: int | None = 2
+    ties: str = "position"
+    radius_curve: int = 10
+    n_validation: int | float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["methods"] = [asdict(m) for m in self.methods]
+        return document
+
+
+def _method_spec(entry: Any, method_params: dict[str, dict[str, Any]]) -> MethodSpec:
+    if isinstance(entry, MethodSpec):
+        return entry
+    if isinstance(entry, str):
+        return MethodSpec(entry, entry, dict(method_params.get(entry, {})))
+    if not isinstance(entry, dict) or "method" not in entry:
+        raise InvalidInputError(
+            f"a method entry must be a hasher name or a mapping with 'method', got {entry!r}"
+        )
+    unknown = set(entry) - {"method", "label", "params", "tables"}
+    if unknown:
+        raise InvalidInputError(
+            f"unknown keys {sorted(unknown)} in method entry {entry!r}; "
+            "allowed: method, label, params, tables"
+        )
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        raise InvalidInputError(
+            f"'params' of {entry['method']!r} must be a mapping, got {params!r}"
+        )
+    tables = check_int(entry.get("tables", 1), "tables", minimum=1, maximum=64)
+    return MethodSpec(
+        str(entry["method"]),
+        str(entry.get("label") or entry["method"]),
+        {**method_params.get(str(entry["method"]), {}), **params},
+        tables,
+    )
+
+
+def make_config(
+    dataset: str,
+    methods: Sequence[Any],
+    bits: Sequence[int],
+    seeds: Sequence[int] | int,
+    *,
+    method_params: dict[str, dict[str, Any]] | None = None,
+    **options: Any,
+) -> BenchmarkConfig:
+    """Check and normalise a configuration; unknown hashers fail here, before any work.
+
+    ``methods`` holds hasher names or mappings ``{method, label, params, tables}``;
+    ``method_params`` adds parameters per hasher name; ``seeds`` is a list or a count
+    (``n`` -> 0 .. n-1); ``options`` are the other :class:`BenchmarkConfig` fields.
+    """
+    from hashlearn.evaluation import get_protocol
+    from hashlearn.hashers import get_hasher_class
+
+    if not methods or not bits:
+        raise InvalidInputError("methods and bits must each name at least one value")
+    specs = tuple(_method_spec(m, method_params or {}) for m in methods)
+    for spec in specs:
+        get_hasher_class(spec.method)  # UnknownNameError for a typo, before any work
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise InvalidInputError(f"method labels must be unique, got {labels}")
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = list(range(check_int(seeds, "seeds", minimum=1, maximum=1000)))
+    if not seeds:
+        raise InvalidInputError("seeds must name at least one seed")
+    unknown = set(options) - set(BenchmarkConfig.__dataclass_fields__)
+    if unknown:
+        raise InvalidInputError(f"unknown benchmark options {sorted(unknown)}")
+    config = BenchmarkConfig(
+        dataset=str(dataset),
+        methods=specs,
+        bits=tuple(check_int(b, "bits", minimum=1, maximum=4096) for b in bits),
+        seeds=tuple(check_int(s, "seed", minimum=0) for s in seeds),
+        **{k: tuple(v) if k in ("ks", "map_at", "ndcg_at") else v for k, v in options.items()},
+    )
+    get_protocol(config.protocol)
+    if config.ties not in TIES:
+        raise InvalidInputError(f"ties must be 'position' or 'average', got {config.ties!r}")
+    check_int(config.radius_curve, "radius_curve", minimum=0, maximum=64)
+    return config
+
+
+def load_config(path: str | os.PathLike[str], **overrides: Any) -> BenchmarkConfig:
+    """Read a YAML benchmark configuration (see the module docstring); ``overrides`` win."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read benchmark config {os.fspath(path)!r}: {exc}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise FileFormatError(f"{os.fspath(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise FileFormatError(f"{os.fspath(path)!r} must hold a mapping of settings")
+    document = {**document, **{k: v for k, v in overrides.items() if v is not None}}
+    metrics = document.pop("metrics", None) or {}
+    if not isinstance(metrics, dict):
+        raise FileFormatError(f"'metrics' in {os.fspath(path)!r} must be a mapping")
+    document.update(metrics)
+    for key in ("dataset", "methods", "bits"):
+        if key not in document:
+            raise FileFormatError(f"{os.fspath(path)!r} does not set {key!r}")
+    return make_config(
+        document.pop("dataset"),
+        document.pop("methods"),
+        document.pop("bits"),
+        document.pop("seeds", 1),
+        method_params=document.pop("method_params", None),
+        **document,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# one run
+# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class BenchmarkRow:
+    """The results of one (method, bits, seed)."""
+
     dataset: str
+    protocol: str
+    manifest: str
     features: str
     method: str
+    hasher: str
+    tables: int
     n_bits: int
     seed: int
-    mAP: float
-    P_at_10: float
+    metrics: dict[str, float]
     fit_s: float
     encode_ms: float
+    query_ms: float
+    sizes: dict[str, int] = field(default_factory=dict)
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def mAP(self) -> float:
+        return self.metrics["mAP"]
 
 
-def run_benchmark(
-    dataset: str,
-    methods: Sequence[str],
-    bits: Sequence[int],
-    seeds: Sequence[int],
+def _max_probe_radius(n_bits: int, largest: int) -> int:
+    """Largest radius <= ``largest`` whose Hamming ball holds at most PROBE_BUDGET codes."""
+    total, radius = 0, -1
+    while radius < min(largest, n_bits):
+        total += math.comb(n_bits, radius + 1)
+        if total > PROBE_BUDGET:
+            break
+        radius += 1
+    return max(radius, 0)
+
+
+def radius_curve(
+    q_codes: np.ndarray,
+    q_labels: np.ndarray,
+    db_codes: np.ndarray,
+    db_labels: np.ndarray,
+    n_bits: int,
+    largest: int,
+) -> dict[str, list[float]]:
+    """P@10, ms per query and candidates of an exact hash-table lookup within each radius."""
+    from hashlearn.index import HashTableIndex
+
+    index = HashTableIndex(n_bits)
+    index.add(db_codes)
+    out: dict[str, list[float]] = {"radius": [], "P@10": [], "query_ms": [], "candidates": []}
+    for r in range(_max_probe_radius(n_bits, largest) + 1):
+        start = time.perf_counter()
+        lims, distances, ids = index.range_search(q_codes, r)
+        ms = 1000 * (time.perf_counter() - start) / len(q_codes)
+        hits = np.zeros(len(q_codes))
+        for q in range(len(q_codes)):
+            part = slice(lims[q], lims[q + 1])
+            top = ids[part][np.lexsort((ids[part], distances[part]))[:10]]
+            hits[q] = (
+                np.count_nonzero(db_labels[top] == q_labels[q])
+                if q_labels.ndim == 1
+                else (np.count_nonzero((db_labels[top] & q_labels[q]).any(axis=1)))
+            )
+        out["radius"].append(r)
+        out["P@10"].append(float(hits.mean() / 10))
+        out["query_ms"].append(ms)
+        out["candidates"].append(float(np.diff(lims).mean()))
+    return out
+
+
+def _query_ms(q_codes: np.ndarray, db_codes: np.ndarray, n_bits: int) -> float:
+    from hashlearn.index import LinearIndex
+
+    index = LinearIndex(n_bits)
+    index.add(db_codes)
+    index.search(q_codes[:1], 1)  # compiled outside the measurement
+    start = time.perf_counter()
+    index.search(q_codes, min(100, len(db_codes)))
+    return 1000 * (time.perf_counter() - start) / len(q_codes)
+
+
+def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: Any, deep: bool):
+    """Fit the method's hasher(s); return (database codes, query codes, code bits, fit s, encode ms)."""
+    from hashlearn.hashers import create_hasher, get_hasher_class
+    from hashlearn.index import concatenate_codes
+
+    params = dict(spec.params)
+    if deep and "verbose" in get_hasher_class(spec.method)._param_names():
+        params.setdefault("verbose", False)
+    db_parts, q_parts = [], []
+    fit_s = encode_s = 0.0
+    for table in range(spec.tables):
+        table_seed = seed if spec.tables == 1 else seed * 1000 + table
+        hasher = create_hasher(spec.method, n_bits=n_bits, random_state=table_seed, **params)
+        start = time.perf_counter()
+        if deep and len(split.validation):  # model selection on the validation part only
+            hasher.fit(
+                inputs["train"], split.train.y, X_val=split.validation.X, y_val=split.validation.y
+            )
+        else:
+            hasher.fit(inputs["train"], split.train.y)
+        fit_s += time.perf_counter() - start
+        start = time.perf_counter()
+        db_parts.append(hasher.encode(inputs["database"]))
+        encode_s += time.perf_counter() - start
+        q_parts.append(hasher.encode(inputs["query"]))
+    if spec.tables == 1:
+        return db_parts[0], q_parts[0], n_bits, fit_s, encode_s
+    return (
+        concatenate_codes(db_parts, n_bits),
+        concatenate_codes(q_parts, n_bits),
+        n_bits * spec.tables,
+        fit_s,
+        encode_s,
+    )
+
+
+def run_config(
+    config: BenchmarkConfig,
     *,
-    features: str = "pixels",
-    method_params: dict[str, dict[str, Any]] | None = None,
     verbose: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> list[BenchmarkRow]:
-    """Run every (method, bits, seed) and return one row each (see the module docstring)."""
+    """Run every (seed, method, bits) of ``config``; one row each, in that order."""
+    from hashlearn.datasets import load_dataset
+    from hashlearn.evaluation import apply_protocol, evaluate_retrieval
     from hashlearn.features import create_features
+    from hashlearn.hashers import get_hasher_class
 
-    if not methods or not bits or not seeds:
-        raise InvalidInputError("methods, bits and seeds must each name at least one value")
-    classes = {m: get_hasher_class(m) for m in methods}  # unknown names fail before any work
-    bits = [check_int(b, "bits", minimum=1, maximum=4096) for b in bits]
-    method_params = method_params or {}
-    data = load_dataset(dataset)
+    data = load_dataset(config.dataset, data_dir=config.data_dir, verbose=verbose)
     rows: list[BenchmarkRow] = []
     bar = tqdm(
-        total=len(methods) * len(bits) * len(seeds),
+        total=len(config.methods) * len(config.bits) * len(config.seeds),
         desc="benchmark",
         unit="run",
         disable=not verbose,
     )
-    for seed in seeds:
-        split = default_split(data, random_state=seed)
-        extractor = create_features(features)
+    for seed in config.seeds:
+        overrides = {} if config.n_validation is None else {"n_validation": config.n_validation}
+        split = apply_protocol(data, config.protocol, seed, **overrides)
+        extractor = create_features(config.features)
         extractor.fit(split.train.X)
         feats = {
             part: extractor.transform(getattr(split, part).X)
             for part in ("train", "query", "database")
         }
-        for method in methods:
-            deep = classes[method].input_kind == "images"
+        for spec in config.methods:
+            deep = get_hasher_class(spec.method).input_kind == "images"
             inputs = {part: getattr(split, part).X for part in feats} if deep else feats
-            for n_bits in bits:
-                params = dict(method_params.get(method, {}))
-                if deep and "verbose" in classes[method]._param_names():
-                    params.setdefault("verbose", False)
-                hasher = create_hasher(method, n_bits=n_bits, random_state=seed, **params)
-                start = time.perf_counter()
-                if deep and len(split.validation):  # model selection on the validation part only
-                    hasher.fit(
-                        inputs["train"],
-                        split.train.y,
-                        X_val=split.validation.X,
-                        y_val=split.validation.y,
-                    )
-                else:
-                    hasher.fit(inputs["train"], split.train.y)
-                fit_s = time.perf_counter() - start
-                start = time.perf_counter()
-                db_codes = hasher.encode(inputs["database"])
-                encode_ms = 1000 * (time.perf_counter() - start) / len(db_codes)
-                metrics = evaluate_codes(
-                    hasher.encode(inputs["query"]),
+            for n_bits in config.bits:
+                db_codes, q_codes, code_bits, fit_s, encode_s = _fit_encode(
+                    spec, n_bits, seed, inputs, split, deep
+                )
+                evaluation = evaluate_retrieval(
+                    q_codes,
                     split.query.y,
                     db_codes,
                     split.database.y,
-                    ks=(10,),
-                    map_at=(),
-                    radius=None,
+                    ks=config.ks,
+                    map_at=config.map_at,
+                    ndcg_at=config.ndcg_at,
+                    radius=config.radius,
+                    ties=config.ties,
                 )
+                curves = {
+                    "pr": {
+                        "radius": evaluation.pr_curve["radius"][: code_bits + 1].tolist(),
+                        "precision": evaluation.pr_curve["precision"][: code_bits + 1].tolist(),
+                        "recall": evaluation.pr_curve["recall"][: code_bits + 1].tolist(),
+                    }
+                }
+                if config.radius_curve:
+                    curves["radius"] = radius_curve(
+                        q_codes,
+                        split.query.y,
+                        db_codes,
+                        split.database.y,
+                        code_bits,
+                        config.radius_curve,
+                    )
                 row = BenchmarkRow(
-                    dataset,
-                    "images" if deep else features,
-                    method,
-                    n_bits,
-                    int(seed),
-                    metrics["mAP"],
-                    metrics["P@10"],
-                    fit_s,
-                    encode_ms,
+                    dataset=config.dataset,
+                    protocol=config.protocol,
+                    manifest=split.manifest,
+                    features="images" if deep else config.features,
+                    method=spec.label,
+                    hasher=spec.method,
+                    tables=spec.tables,
+                    n_bits=n_bits,
+                    seed=int(seed),
+                    metrics=evaluation.metrics,
+                    fit_s=fit_s,
+                    encode_ms=1000 * encode_s / len(db_codes),
+                    query_ms=_query_ms(q_codes, db_codes, code_bits),
+                    sizes=split.sizes(),
+                    curves=curves,
                 )
                 rows.append(row)
                 if log:
+                    shown = "  ".join(
+                        f"{k} {v:.4f}"
+                        for k, v in evaluation.metrics.items()
+                        if not k.startswith("R")
+                    )
                     log(
-                        f"{method:8s} {n_bits:4d} bits seed {seed}: mAP {row.mAP:.4f}  P@10 {row.P_at_10:.4f}  "
-                        f"fit {fit_s:.1f} s"
+                        f"{spec.label:10s} {n_bits:4d} bits seed {seed}: {shown}  fit {fit_s:.1f} s"
                     )
                 bar.update()
     bar.close()
     return rows
+
+
+def run_benchmark(
+    dataset: str,
+    methods: Sequence[Any],
+    bits: Sequence[int],
+    seeds: Sequence[int] | int,
+    *,
+    features: str = "pixels",
+    method_params: dict[str, dict[str, Any]] | None = None,
+    verbose: bool = True,
+    log: Callable[[str], None] | None = None,
+    **options: Any,
+) -> list[BenchmarkRow]:
+    """Build a :class:`BenchmarkConfig` (see :func:`make_config`) and run it."""
+    config = make_config(
+        dataset, methods, bits, seeds, method_params=method_params, features=features, **options
+    )
+    return run_config(config, verbose=verbose, log=log)
+
+
+# --------------------------------------------------------------------------------------------
+# tables and files
+# --------------------------------------------------------------------------------------------
+
+
+def _value(row: BenchmarkRow, metric: str) -> float:
+    if metric in row.metrics:
+        return row.metrics[metric]
+    if metric in ("fit_s", "encode_ms", "query_ms"):
+        return float(getattr(row, metric))
+    raise InvalidInputError(
+        f"unknown metric {metric!r}; the rows have {', '.join(row.metrics)}, fit_s, encode_ms, query_ms"
+    )
 
 
 def summarize(rows: Sequence[BenchmarkRow], metric: str = "mAP") -> str:
@@ -147,10 +506,10 @@ def summarize(rows: Sequence[BenchmarkRow], metric: str = "mAP") -> str:
     for method in methods:
         line: list[Any] = [method]
         for b in bits:
-            values = [getattr(r, metric) for r in rows if r.method == method and r.n_bits == b]
+            values = [_value(r, metric) for r in rows if r.method == method and r.n_bits == b]
             line.append(_mean_std(values) if values else "-")
         table.append(line)
-    return format_table([metric.replace("P_at_10", "P@10")] + [f"{b} bits" for b in bits], table)
+    return format_table([metric] + [f"{b} bits" for b in bits], table)
 
 
 def _mean_std(values: Sequence[float]) -> str:
@@ -159,30 +518,72 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
 
 
-def write_results(
-    rows: Sequence[BenchmarkRow], csv_path: str, json_path: str, config: dict[str, Any]
-) -> None:
-    """Write the rows as CSV and, with the configuration, metric definitions and versions, as JSON."""
+def _versions() -> dict[str, str]:
     import sklearn
+    import torch
 
     from hashlearn import __version__
 
+    return {
+        "hashlearn": __version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def write_results(
+    rows: Sequence[BenchmarkRow],
+    csv_path: str,
+    json_path: str,
+    config: BenchmarkConfig | dict[str, Any],
+    *,
+    total_s: float | None = None,
+) -> None:
+    """Write the rows as CSV (one column per metric) and, with the configuration, protocol,
+    metric definitions, versions and timings, as JSON (schema 2)."""
+    if not rows:
+        raise InvalidInputError("no benchmark rows to write")
+    metric_names = list(dict.fromkeys(k for r in rows for k in r.metrics))
+    fixed = [
+        f for f in BenchmarkRow.__dataclass_fields__ if f not in ("metrics", "curves", "sizes")
+    ]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(BenchmarkRow.__dataclass_fields__))
-    writer.writeheader()
+    writer = csv.writer(buffer)
+    writer.writerow(fixed + metric_names)
     for row in rows:
-        writer.writerow(asdict(row))
+        writer.writerow(
+            [getattr(row, f) for f in fixed] + [row.metrics.get(m, "") for m in metric_names]
+        )
     with atomic_write(csv_path) as handle:
         handle.write(buffer.getvalue().encode())
+
+    config_dict = config.to_dict() if isinstance(config, BenchmarkConfig) else dict(config)
+    first = rows[0]
+    definitions = metric_definitions(
+        config_dict.get("ks", ()),
+        config_dict.get("map_at", ()),
+        config_dict.get("ndcg_at", ()),
+        config_dict.get("radius"),
+        config_dict.get("ties", "position"),
+    )
     document = {
-        "config": config,
-        "metrics": METRIC_DEFINITIONS,
-        "versions": {
-            "hashlearn": __version__,
-            "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__,
-            "python": platform.python_version(),
+        "schema": SCHEMA_VERSION,
+        "config": config_dict,
+        "protocol": {
+            "name": first.protocol,
+            "dataset": first.dataset,
+            "manifest": {str(r.seed): r.manifest for r in rows},
+            "sizes": first.sizes,
         },
+        "metrics": {
+            k: v
+            for k, v in definitions.items()
+            if k in metric_names or "." in k or k in ("query_ms", "fit_s", "encode_ms")
+        },
+        "versions": _versions(),
+        "timings": {"total_s": total_s},
         "results": [asdict(r) for r in rows],
     }
     with atomic_write(json_path) as handle:

@@ -230,53 +230,101 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    from hashlearn.benchmark import run_benchmark, summarize, write_results
+def _benchmark_methods(text: str) -> list[str]:
     from hashlearn.hashers import get_hasher_class, list_hashers
 
-    if args.methods == "all":
-        methods = list_hashers()
-    elif args.methods == "shallow":
-        methods = [m for m in list_hashers() if get_hasher_class(m).input_kind == "features"]
-    else:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bits = [int(b) for b in args.bits.split(",") if b.strip()]
-    seeds = list(range(args.seeds))
+    if text == "all":
+        return list_hashers()
+    if text == "shallow":
+        return [m for m in list_hashers() if get_hasher_class(m).input_kind == "features"]
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    import time
+
+    from hashlearn.benchmark import load_config, make_config, run_config, summarize, write_results
+    from hashlearn.hashers import get_hasher_class
+
+    methods = _benchmark_methods(args.methods) if args.methods else None
     params: dict[str, dict[str, Any]] = {}
     for key, value in args.param or []:
         method, dot, name = key.partition(".")
         if not dot:
             raise InvalidInputError(f"--param takes METHOD.KEY=VALUE, got {key!r}")
-        deep = [m for m in methods if get_hasher_class(m).input_kind == "images"]
+        deep = [m for m in methods or [] if get_hasher_class(m).input_kind == "images"]
         for target in deep if method == "deep" else [method]:
             params.setdefault(target, {})[name] = value
-    rows = run_benchmark(
-        args.dataset,
-        methods,
-        bits,
-        seeds,
-        features=args.features,
-        method_params=params,
-        verbose=not args.quiet,
-        log=None if args.quiet else print,
-    )
-    print()
-    print(f"{args.dataset}, {args.features} features, {len(seeds)} seed(s); mean ± std over seeds")
-    print(summarize(rows, "mAP"))
-    print()
-    print(summarize(rows, "P_at_10"))
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, args.name or f"benchmark-{args.dataset}-{args.features}")
-    config = {
+    options = {
         "dataset": args.dataset,
+        "protocol": args.protocol,
+        "data_dir": args.data_dir,
         "features": args.features,
-        "methods": methods,
-        "bits": bits,
-        "seeds": seeds,
-        "params": params,
+        "bits": _int_list(args.bits),
+        "seeds": args.seeds,
+        "ks": _int_list(args.ks),
+        "map_at": _int_list(args.map_at),
+        "ndcg_at": _int_list(args.ndcg_at),
+        "radius": args.radius,
+        "ties": args.ties,
+        "radius_curve": args.radius_curve,
     }
-    write_results(rows, stem + ".csv", stem + ".json", config)
-    print(f"\nresults -> {stem}.csv, {stem}.json")
+    options = {k: v for k, v in options.items() if v is not None}
+    if args.config:
+        if methods is not None:
+            options["methods"] = methods
+        config = load_config(args.config, method_params=params, **options)
+    else:
+        config = make_config(
+            options.pop("dataset", "mnist5k"),
+            methods or _benchmark_methods("shallow"),
+            options.pop("bits", [8, 12, 16, 32, 64]),
+            options.pop("seeds", 3),
+            method_params=params,
+            **options,
+        )
+    start = time.perf_counter()
+    rows = run_config(config, verbose=not args.quiet, log=None if args.quiet else print)
+    total_s = time.perf_counter() - start
+    print()
+    print(
+        f"{config.dataset}, protocol {config.protocol} (manifest "
+        f"{', '.join(sorted({r.manifest for r in rows}))}), {config.features} features, "
+        f"{len(config.seeds)} seed(s); mean ± std over seeds; ties by {config.ties}"
+    )
+    for metric in ("mAP", *(f"mAP@{k}" for k in config.map_at), *(f"P@{k}" for k in config.ks[:1])):
+        print(summarize(rows, metric))
+        print()
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, args.name or f"benchmark-{config.dataset}-{config.features}")
+    write_results(rows, stem + ".csv", stem + ".json", config, total_s=total_s)
+    print(f"results -> {stem}.csv, {stem}.json ({total_s:.0f} s)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hashlearn.report import build_report
+
+    out = build_report(
+        args.results,
+        args.out,
+        model=args.model,
+        dataset=args.dataset,
+        seed=args.seed,
+        features=args.features,
+        title=args.title,
+        verbose=not args.quiet,
+    )
+    print(f"report -> {out} (figures in {out.with_name(out.stem + '_files')})")
     return 0
 
 
@@ -317,22 +365,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
-        "benchmark", help="methods x bits x seeds table of mAP and P@10 on a dataset"
+        "benchmark",
+        help="methods x bits x seeds: every retrieval metric under a named protocol",
+        description="Fit and evaluate methods x bits x seeds. Settings come from --config (YAML) "
+        "and/or flags; flags override the file.",
     )
-    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--config", default=None, help="YAML file of benchmark settings")
+    p.add_argument("--dataset", default=None, help="dataset name (default mnist5k)")
+    p.add_argument("--protocol", default=None, help="retrieval protocol (default: default)")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     p.add_argument(
         "--features",
-        default="pixels",
-        help="feature extractor for shallow methods (pixels, hog, gist)",
+        default=None,
+        help="feature extractor for shallow methods (pixels, hog, gist); default pixels",
     )
     p.add_argument(
         "--methods",
-        default="shallow",
+        default=None,
         help="comma-separated hashers, or 'shallow' (default) or 'all'",
     )
-    p.add_argument("--bits", default="8,12,16,32,64", help="comma-separated code lengths")
     p.add_argument(
-        "--seeds", type=int, default=3, help="number of seeds (0..n-1): split and hasher seeds"
+        "--bits", default=None, help="comma-separated code lengths (default 8,12,16,32,64)"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="number of seeds (0..n-1): split and hasher seeds (default 3)",
     )
     p.add_argument(
         "--param",
@@ -340,6 +399,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="METHOD.KEY=VALUE",
         help="hasher parameter, e.g. --param dsh.epochs=10; deep.KEY=VALUE sets it for every deep method (repeatable)",
+    )
+    p.add_argument("--ks", default=None, help="cut-offs of P@k and R@k (default 10,100)")
+    p.add_argument("--map-at", default=None, help="cut-offs of mAP@k (default 10)")
+    p.add_argument("--ndcg-at", default=None, help="cut-offs of NDCG@k (default 10)")
+    p.add_argument(
+        "--radius", type=int, default=None, help="Hamming radius of P@r and R@r (default 2)"
+    )
+    p.add_argument(
+        "--ties",
+        choices=("position", "average"),
+        default=None,
+        help="order of items at equal distance: database position (default) or tie-averaged",
+    )
+    p.add_argument(
+        "--radius-curve",
+        type=int,
+        default=None,
+        help="largest radius of the hash-table P@10 / query-time curve (default 10, 0: none)",
     )
     p.add_argument("--out", default="benchmark-results", help="folder for the CSV and JSON results")
     p.add_argument(
@@ -349,6 +426,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser(
+        "report", help="self-contained HTML report of benchmark results (and of a model's codes)"
+    )
+    p.add_argument("--results", required=True, help="results JSON written by `hashlearn benchmark`")
+    p.add_argument(
+        "--model", default=None, help="model file to show: t-SNE, class codes, retrievals"
+    )
+    p.add_argument(
+        "--dataset", default=None, help="dataset the model is shown on (default: the results')"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of the sampling")
+    p.add_argument(
+        "--features",
+        default="pixels",
+        help="feature extractor of a shallow model (default: pixels)",
+    )
+    p.add_argument("--title", default=None, help="page title")
+    p.add_argument("--out", required=True, help="HTML file to write; figures go to OUT_STEM_files/")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("list", help="list hashers and datasets")
     p.set_defaults(func=cmd_list)
