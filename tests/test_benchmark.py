@@ -217,3 +217,15 @@ def test_results_document_schema(tmp_path, capsys):
         == 0
     )
     assert len(json.loads((tmp_path / "small.json").read_text())["results"]) == 1
+
+
+def test_deep_benchmark_reproduces_exactly_on_cpu():
+    kwargs = dict(
+        method_params={"dsh": {"epochs": 1, "device": "cpu", "batch_size": 64}},
+        verbose=False,
+        radius_curve=2,
+    )
+    first = run_benchmark("digits", ["dsh"], [8], [0], **kwargs)
+    again = run_benchmark("digits", ["dsh"], [8], [0], **kwargs)
+    assert first[0].metrics == again[0].metrics
+    assert first[0].curves["pr"] == again[0].curves["pr"]

@@ -20,6 +20,7 @@ A run is described by a :class:`BenchmarkConfig`, built from keyword arguments o
     seeds: 3                   # 0, 1, 2 (or a list)
     metrics: {ks: [10, 100], map_at: [10], ndcg_at: [10], radius: 2, ties: position}
     radius_curve: 10           # largest radius of the hash-table curve (0: none)
+    name: lsh-vs-dsh           # results file name (default benchmark-DATASET-FEATURES)
 
 ``tables: L`` fits ``L`` hashers of ``n_bits`` each (seeds ``seed * 1000 + t``) and concatenates
 their codes: the ranking by total Hamming distance is what a :class:`~hashlearn.index.MultiTableIndex`
@@ -131,6 +132,7 @@ class BenchmarkConfig:
     ties: str = "position"
     radius_curve: int = 10
     n_validation: int | float | None = None
+    name: str | None = None  # file name of the results (the command line's --name wins)
 
     def to_dict(self) -> dict[str, Any]:
         document = asdict(self)

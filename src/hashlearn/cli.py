@@ -100,27 +100,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from hashlearn.datasets import list_datasets
+    from hashlearn.evaluation import list_protocols
     from hashlearn.hashers import describe_hashers
 
-    print("hashers:")
-    for name, text in describe_hashers().items():
-        print(f"  {name:10s} {text}")
-    print("datasets:")
-    for name, text in list_datasets().items():
-        print(f"  {name:10s} {text}")
+    for title, names in (
+        ("hashers", describe_hashers()),
+        ("datasets", list_datasets()),
+        ("protocols", list_protocols()),
+    ):
+        print(f"{title}:")
+        for name, text in names.items():
+            print(f"  {name:13s} {text}")
     return 0
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from hashlearn.datasets import default_split, load_dataset
+    from hashlearn.datasets import load_dataset
+    from hashlearn.evaluation import apply_protocol
 
-    split = default_split(load_dataset(args.dataset), random_state=args.seed)
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    split = apply_protocol(data, args.protocol, args.seed)
     os.makedirs(args.out, exist_ok=True)
     for part in ("query", "database", "train", "validation"):
         subset = getattr(split, part)
         path = os.path.join(args.out, f"{part}.npz")
         _save_npz(path, X=subset.X, y=subset.y, indices=subset.indices)
         print(f"{path}: {len(subset)} items, X {subset.X.shape}")
+    print(f"protocol {args.protocol}, seed {args.seed}, manifest {split.manifest}")
     return 0
 
 
@@ -305,7 +311,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         print(summarize(rows, metric))
         print()
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, args.name or f"benchmark-{config.dataset}-{config.features}")
+    name = args.name or config.name or f"benchmark-{config.dataset}-{config.features}"
+    stem = os.path.join(args.out, name)
     write_results(rows, stem + ".csv", stem + ".json", config, total_s=total_s)
     print(f"results -> {stem}.csv, {stem}.json ({total_s:.0f} s)")
     return 0
@@ -448,13 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("list", help="list hashers and datasets")
+    p = sub.add_parser("list", help="list hashers, datasets and protocols")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
         "split", help="write a dataset's query/database/train/validation parts as .npz"
     )
     p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_split)
