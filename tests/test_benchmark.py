@@ -5,6 +5,7 @@ import pytest
 
 from hashlearn.benchmark import load_config, run_benchmark, run_config, summarize
 from hashlearn.cli import main
+from hashlearn.hashers import load_hasher
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 
 
@@ -177,7 +178,12 @@ def test_bad_configs(tmp_path, text, error, match):
 def test_results_document_schema(tmp_path, capsys):
     config = tmp_path / "bench.yaml"
     config.write_text("dataset: digits\nmethods: [lsh]\nbits: [8, 12]\nseeds: 2\nradius_curve: 2\n")
-    assert main(["benchmark", "--config", str(config), "--out", str(tmp_path), "--quiet"]) == 0
+    models = tmp_path / "models"
+    args = ["benchmark", "--config", str(config), "--out", str(tmp_path), "--quiet"]
+    assert main([*args, "--save-models", str(models)]) == 0
+    assert sorted(p.name for p in models.iterdir()) == [
+        f"lsh-{b}bits-seed{s}.safetensors" for b in (12, 8) for s in (0, 1)
+    ]
     document = json.loads((tmp_path / "benchmark-digits-pixels.json").read_text())
     assert document["schema"] == 2
     assert document["protocol"]["name"] == "default" and set(document["protocol"]["manifest"]) == {
@@ -191,6 +197,8 @@ def test_results_document_schema(tmp_path, capsys):
     assert {"hashlearn", "numpy", "torch"} <= set(document["versions"])
     assert document["timings"]["total_s"] > 0
     first = document["results"][0]
+    assert first["model_path"] == str(models / "lsh-8bits-seed0.safetensors")
+    assert load_hasher(first["model_path"]).n_bits == 8
     assert first["curves"]["radius"]["radius"] == [0, 1, 2]
     assert len(first["curves"]["pr"]["precision"]) == 9
     with open(tmp_path / "benchmark-digits-pixels.csv") as handle:

@@ -20,6 +20,7 @@ A run is described by a :class:`BenchmarkConfig`, built from keyword arguments o
     seeds: 3                   # 0, 1, 2 (or a list)
     metrics: {ks: [10, 100], map_at: [10], ndcg_at: [10], radius: 2, ties: position}
     radius_curve: 10           # largest radius of the hash-table curve (0: none)
+    models_dir: models/        # save every fitted hasher (one table) here, for hashlearn report
     name: lsh-vs-dsh           # results file name (default benchmark-DATASET-FEATURES)
 
 ``tables: L`` fits ``L`` hashers of ``n_bits`` each (seeds ``seed * 1000 + t``) and concatenates
@@ -133,6 +134,7 @@ class BenchmarkConfig:
     radius_curve: int = 10
     n_validation: int | float | None = None
     name: str | None = None  # file name of the results (the command line's --name wins)
+    models_dir: str | None = None  # save each fitted single-table hasher here
 
     def to_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -272,6 +274,7 @@ class BenchmarkRow:
     encode_ms: float
     query_ms: float
     sizes: dict[str, int] = field(default_factory=dict)
+    model_path: str = ""
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict, repr=False)
 
     @property
@@ -336,7 +339,8 @@ def _query_ms(q_codes: np.ndarray, db_codes: np.ndarray, n_bits: int) -> float:
 
 
 def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: Any, deep: bool):
-    """Fit the method's hasher(s); return (database codes, query codes, code bits, fit s, encode ms)."""
+    """Fit the method's hasher(s); return database codes, query codes, code bits, fit seconds,
+    encode seconds and the hasher (None for several tables)."""
     from hashlearn.hashers import create_hasher, get_hasher_class
     from hashlearn.index import concatenate_codes
 
@@ -361,13 +365,14 @@ def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: A
         encode_s += time.perf_counter() - start
         q_parts.append(hasher.encode(inputs["query"]))
     if spec.tables == 1:
-        return db_parts[0], q_parts[0], n_bits, fit_s, encode_s
+        return db_parts[0], q_parts[0], n_bits, fit_s, encode_s, hasher
     return (
         concatenate_codes(db_parts, n_bits),
         concatenate_codes(q_parts, n_bits),
         n_bits * spec.tables,
         fit_s,
         encode_s,
+        None,
     )
 
 
@@ -404,9 +409,16 @@ def run_config(
             deep = get_hasher_class(spec.method).input_kind == "images"
             inputs = {part: getattr(split, part).X for part in feats} if deep else feats
             for n_bits in config.bits:
-                db_codes, q_codes, code_bits, fit_s, encode_s = _fit_encode(
+                db_codes, q_codes, code_bits, fit_s, encode_s, hasher = _fit_encode(
                     spec, n_bits, seed, inputs, split, deep
                 )
+                model_path = ""
+                if config.models_dir and hasher is not None:
+                    os.makedirs(config.models_dir, exist_ok=True)
+                    model_path = os.path.join(
+                        config.models_dir, f"{spec.label}-{n_bits}bits-seed{seed}.safetensors"
+                    )
+                    hasher.save(model_path)
                 evaluation = evaluate_retrieval(
                     q_codes,
                     split.query.y,
@@ -449,6 +461,7 @@ def run_config(
                     encode_ms=1000 * encode_s / len(db_codes),
                     query_ms=_query_ms(q_codes, db_codes, code_bits),
                     sizes=split.sizes(),
+                    model_path=model_path,
                     curves=curves,
                 )
                 rows.append(row)

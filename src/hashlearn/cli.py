@@ -283,6 +283,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         "radius": args.radius,
         "ties": args.ties,
         "radius_curve": args.radius_curve,
+        "models_dir": args.save_models,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if args.config:
@@ -426,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest radius of the hash-table P@10 / query-time curve (default 10, 0: none)",
     )
     p.add_argument("--out", default="benchmark-results", help="folder for the CSV and JSON results")
+    p.add_argument(
+        "--save-models",
+        default=None,
+        metavar="DIR",
+        help="save every fitted hasher to DIR/LABEL-BITSbits-seedSEED.safetensors (for hashlearn report)",
+    )
     p.add_argument(
         "--name",
         default=None,
