@@ -112,7 +112,13 @@ def test_pipeline_fit_encode_index_search_evaluate(data_dir, capsys, method, par
         == 0
     )
     out = capsys.readouterr().out
-    assert "mAP" in out and "P@10" in out
+    assert "mAP" in out and "P@10" in out and "NDCG@10" in out
+    evaluate = ["evaluate", "--query-codes", str(d / "query_codes.npy"), "--query-labels"]
+    evaluate += [str(d / "query.npz"), "--db-codes", str(d / "database_codes.npy")]
+    evaluate += ["--db-labels", str(d / "database.npz"), "--ties", "average", "-k", "5"]
+    assert main(evaluate) == 0
+    out = capsys.readouterr().out
+    assert "mAP@5" in out and "tie" in out
 
 
 def test_split_writes_every_part(tmp_path, capsys):
@@ -122,6 +128,7 @@ def test_split_writes_every_part(tmp_path, capsys):
         for p in ("query", "database", "train", "validation")
     }
     assert sizes == {"query": 180, "database": 1617, "train": 1300, "validation": 200}
+    assert "manifest" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

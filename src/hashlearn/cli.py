@@ -78,6 +78,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hashlearn.hashers import get_hasher_class
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.serve:
+        from hashlearn.serve import open_service, require_web_dependencies, run_server
+        from hashlearn.serve.demo import prepare_demo
+
+        require_web_dependencies()
+        files = prepare_demo(
+            args.serve_dir,
+            dataset=args.dataset,
+            method=methods[-1] if methods else "dsh",
+            n_bits=args.bits,
+            epochs=args.epochs,
+            patience=args.patience,
+            random_state=args.seed,
+            verbose=not args.quiet,
+            log=lambda line: print(line, flush=True),
+        )
+        service = open_service(
+            files.model,
+            files.index,
+            data_dir=files.data,
+            images_dir=files.images,
+            labels=files.labels,
+            image_shape=files.image_shape,
+        )
+        print(
+            f"open http://127.0.0.1:{args.port}/ and drop an image, e.g. one of {files.queries}/ "
+            "(Ctrl-C stops)",
+            flush=True,
+        )
+        try:
+            run_server(service, host="127.0.0.1", port=args.port)
+        finally:
+            service.close()
+        return 0
     deep = [m for m in methods if get_hasher_class(m).input_kind == "images"]
     params = {m: {"epochs": args.epochs, "patience": args.patience} for m in deep}
     print(
@@ -95,6 +129,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print()
     print(format_demo(result))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hashlearn.index import set_num_threads
+    from hashlearn.serve import (
+        ServeLimits,
+        open_service,
+        parse_image_shape,
+        require_web_dependencies,
+        run_server,
+    )
+    from hashlearn.serve.limits import load_token
+
+    require_web_dependencies()
+    if args.threads:
+        set_num_threads(args.threads)
+    limits = ServeLimits(
+        max_body_bytes=args.max_body_bytes,
+        max_image_bytes=args.max_image_bytes,
+        max_image_pixels=args.max_image_pixels,
+        max_k=args.max_k,
+        max_radius=args.max_radius,
+        max_results=args.max_results,
+        request_timeout=args.request_timeout,
+    )
+    token = load_token(args.token_file)
+    service = open_service(
+        args.model,
+        args.index,
+        data_dir=args.data_dir,
+        images_dir=args.images,
+        labels=args.labels,
+        image_shape=parse_image_shape(args.image_shape) if args.image_shape else None,
+        limits=limits,
+        mmap=args.mmap,
+    )
+    stats = service.stats()
+    print(
+        f"serving {stats['items']} items ({stats['method']}, {stats['bits']} bits, "
+        f"{stats['index_type']}) at http://{args.host}:{args.port}/ ; writes "
+        + ("need the bearer token" if token else "are open (no token configured)"),
+        flush=True,
+    )
+    try:
+        run_server(
+            service,
+            host=args.host,
+            port=args.port,
+            token=token,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+        )
+    finally:
+        service.close()
     return 0
 
 
@@ -228,11 +317,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _load_array(args.db_labels, "y"),
         ks=tuple(args.k),
         map_at=tuple(args.k),
+        ndcg_at=tuple(args.k),
         radius=args.radius,
+        ties=args.ties,
     )
     for key, value in metrics.items():
         print(f"{key:8s} {value:.4f}")
     print(METRIC_NOTE)
+    if args.ties == "average":
+        print("Ties: every rank metric is its expected value over all orders of tied items.")
     return 0
 
 
@@ -370,6 +463,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation and batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="instead of the table: fit the last of --methods (dsh by default), index the "
+        "database with its images in --serve-dir and serve the search page on 127.0.0.1",
+    )
+    p.add_argument("--port", type=int, default=8000, help="port of --serve (default: 8000)")
+    p.add_argument(
+        "--serve-dir",
+        default="hashlearn-demo",
+        help="folder of --serve's model, index, images and writes, reused when the settings "
+        "match (default: hashlearn-demo)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -462,6 +568,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser(
+        "serve",
+        help="serve a model and an index over HTTP: search API, writes, web page",
+        description="Serve POST /search, POST /items, DELETE /items/{id}, GET /items/{id}[/image], "
+        "GET /items, GET /stats, GET /health, the OpenAPI schema at /openapi.json and a search "
+        "page at /. Writes are durable before they are acknowledged (kept in --data-dir and "
+        "replayed over the read-only index file at start). Writes need a bearer token when "
+        "--token-file or the HASHLEARN_SERVE_TOKEN environment variable gives one.",
+    )
+    p.add_argument("--model", required=True, help="model file (.safetensors)")
+    p.add_argument("--index", required=True, help="index file (read only; the base of the writes)")
+    p.add_argument("--images", default=None, help="folder of item images named ID.png / ID.jpg")
+    p.add_argument(
+        "--labels",
+        default=None,
+        help="class labels of the indexed items: .npy in the index's order, or .npz with y and ids",
+    )
+    p.add_argument(
+        "--data-dir", default=None, help="folder of the durable writes (default: INDEX.data)"
+    )
+    p.add_argument(
+        "--image-shape",
+        default=None,
+        help="HxW or HxWxC images of a shallow model fitted on raw pixels, e.g. 28x28",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument(
+        "--token-file",
+        default=None,
+        help="file whose first line is the bearer token of writes (default: $HASHLEARN_SERVE_TOKEN)",
+    )
+    from hashlearn.serve.limits import ServeLimits
+
+    limits = ServeLimits()
+    group = p.add_argument_group("limits")
+    for flag, kind, text in (
+        ("--max-k", int, "largest k of a search"),
+        ("--max-radius", int, "largest Hamming radius of a search"),
+        ("--max-results", int, "most hits of a radius search (more are cut)"),
+        ("--max-body-bytes", int, "largest request body"),
+        ("--max-image-bytes", int, "largest image file"),
+        ("--max-image-pixels", int, "largest image width x height, checked before decoding"),
+        ("--request-timeout", float, "seconds a request may take"),
+    ):
+        default = getattr(limits, flag[2:].replace("-", "_"))
+        group.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
+    p.add_argument("--threads", type=int, default=None, help="search threads (default: all cores)")
+    p.add_argument("--mmap", action="store_true", help="memory-map the index file")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level (default: info)",
+    )
+    p.add_argument("--no-access-log", action="store_true", help="no log line per request")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("list", help="list hashers, datasets and protocols")
     p.set_defaults(func=cmd_list)
 
@@ -550,9 +714,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-labels", required=True, help=".npz with y, or .npy")
     p.add_argument("--db-codes", required=True)
     p.add_argument("--db-labels", required=True, help=".npz with y, or .npy")
-    p.add_argument("-k", type=int, nargs="+", default=[10], help="cut-offs for P@k and mAP@k")
+    p.add_argument(
+        "-k", type=int, nargs="+", default=[10], help="cut-offs for P@k, R@k, mAP@k and NDCG@k"
+    )
     p.add_argument(
         "--radius", type=int, default=2, help="Hamming radius for precision within radius"
+    )
+    p.add_argument(
+        "--ties",
+        choices=("position", "average"),
+        default="position",
+        help="order of items at equal distance: database position, or tie-averaged",
     )
     p.set_defaults(func=cmd_evaluate)
     return parser
