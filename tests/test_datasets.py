@@ -26,7 +26,7 @@ def test_unknown_dataset():
     with pytest.raises(
         UnknownNameError,
         match=r"unknown dataset 'mnist-60k'; available: cifar10, digits, fashion-mnist, mnist, "
-        r"mnist5k \(or arrays:<file.npz>\)",
+        r"mnist5k \(or arrays:<file.npz>, folder:<image folder>\)",
     ):
         load_dataset("mnist-60k")
     assert set(list_datasets()) == {"cifar10", "digits", "fashion-mnist", "mnist", "mnist5k"}

@@ -33,6 +33,9 @@ def test_reads_classes_in_sorted_order_with_exact_pixels(tmp_path):
     assert np.bincount(data.y).tolist() == [12, 12, 12]
     # 8-bit PNG round trip: the pixels are the original ones up to 1/255 quantisation
     np.testing.assert_allclose(data.X[data.y == 2], written["three"], atol=0.5 / 255)
+    by_name = load_dataset(f"folder:{tmp_path}", verbose=False)
+    np.testing.assert_array_equal(by_name.X, data.X)
+    assert by_name.classes == data.classes
 
 
 def test_resize_and_colour(tmp_path):

@@ -131,6 +131,7 @@ _LOADERS: dict[str, tuple[Callable[[_LoadOptions], Dataset], str]] = {
     ),
 }
 ARRAYS_PREFIX = "arrays:"
+FOLDER_PREFIX = "folder:"
 
 
 def list_datasets() -> dict[str, str]:
@@ -152,7 +153,9 @@ def load_dataset(
     ----------
     name : a name of :func:`list_datasets` (``"mnist5k"``, ``"digits"``, ``"mnist"``,
         ``"fashion-mnist"``, ``"cifar10"``), or ``"arrays:<path>"`` for a ``.npz`` file with
-        arrays ``X`` and ``y`` (see :func:`hashlearn.datasets.load_arrays`).
+        arrays ``X`` and ``y`` (see :func:`hashlearn.datasets.load_arrays`), or
+        ``"folder:<path>"`` for an image folder with one sub-folder per class (see
+        :func:`hashlearn.datasets.load_image_folder`).
     data_dir : folder holding the files of a downloaded dataset (missing ones are downloaded
         into it); default ``$HASHLEARN_DATA/<name>`` when that variable is set, else
         ``~/.cache/hashlearn/<name>``. Use one folder per dataset: MNIST and Fashion-MNIST files
@@ -176,10 +179,14 @@ def load_dataset(
         from hashlearn.datasets.arrays import load_arrays
 
         return load_arrays(name[len(ARRAYS_PREFIX) :])
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX):
+        from hashlearn.datasets.folder import load_image_folder
+
+        return load_image_folder(name[len(FOLDER_PREFIX) :], verbose=verbose)
     if not isinstance(name, str) or name not in _LOADERS:
         raise UnknownNameError(
             f"unknown dataset {name!r}; available: {', '.join(sorted(_LOADERS))} "
-            f"(or {ARRAYS_PREFIX}<file.npz>)"
+            f"(or {ARRAYS_PREFIX}<file.npz>, {FOLDER_PREFIX}<image folder>)"
         )
     options = _LoadOptions(data_dir=data_dir, download=download, verify=verify, verbose=verbose)
     return _LOADERS[name][0](options)
