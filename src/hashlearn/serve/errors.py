@@ -1,0 +1,66 @@
+"""Errors of the search service, each with the HTTP status it is answered with.
+
+Every class derives from :class:`~hashlearn.exceptions.InvalidInputError` (so from ``ValueError``)
+or :class:`~hashlearn.exceptions.HashlearnError`; the web application answers any of them with
+``status_code`` and a JSON body ``{"error": message}``. Other ``InvalidInputError`` (bad shapes,
+NaN values, wrong code widths) are answered with 400.
+"""
+
+from __future__ import annotations
+
+from hashlearn.exceptions import HashlearnError, InvalidInputError
+
+__all__ = [
+    "AuthenticationError",
+    "ItemExistsError",
+    "ItemNotFoundError",
+    "PermissionDeniedError",
+    "ServiceError",
+    "TooLargeError",
+    "UnsupportedMediaTypeError",
+]
+
+
+class ServiceError(HashlearnError):
+    """Base of the service's errors; ``status_code`` is the HTTP status of the answer."""
+
+    status_code: int = 400
+
+
+class ItemNotFoundError(ServiceError, InvalidInputError, KeyError):
+    """No item has the requested id (HTTP 404)."""
+
+    status_code = 404
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
+        return str(self.args[0]) if self.args else ""
+
+
+class ItemExistsError(ServiceError, InvalidInputError):
+    """An added item's id is already in use (HTTP 409)."""
+
+    status_code = 409
+
+
+class TooLargeError(ServiceError, InvalidInputError):
+    """A request body, an image file or an image's pixel count is over its limit (HTTP 413)."""
+
+    status_code = 413
+
+
+class UnsupportedMediaTypeError(ServiceError, InvalidInputError):
+    """A request body of a content type the endpoint does not read (HTTP 415)."""
+
+    status_code = 415
+
+
+class AuthenticationError(ServiceError):
+    """A write came without a bearer token while one is configured (HTTP 401)."""
+
+    status_code = 401
+
+
+class PermissionDeniedError(ServiceError):
+    """A write came with a bearer token that is not the configured one (HTTP 403)."""
+
+    status_code = 403

@@ -1,0 +1,148 @@
+"""Limits of the search service, and the checks of request values against them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hashlearn._validation import check_float, check_int
+from hashlearn.exceptions import InvalidInputError
+
+__all__ = ["MAX_ID", "TOKEN_ENV", "ServeLimits", "load_token", "parse_item_id"]
+
+TOKEN_ENV = "HASHLEARN_SERVE_TOKEN"
+"""Environment variable holding the bearer token of writes, when no token file is given."""
+
+MAX_ID = 2**63 - 1
+"""Largest item id (ids are non-negative ``int64``)."""
+
+_ID_PATTERN = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask of the service.
+
+    Parameters
+    ----------
+    max_body_bytes : int
+        Largest request body; a longer one is refused with 413 before it is read in full.
+    max_image_bytes : int
+        Largest image file, in a form field, a raw body or base64 JSON.
+    max_image_pixels : int
+        Largest ``width * height`` of an image, checked from its header before it is decoded
+        (a decompression bomb is refused without allocating its pixels).
+    max_k : int
+        Largest ``k`` of a search.
+    max_radius : int
+        Largest Hamming radius of a search.
+    max_results : int
+        Most hits a radius search returns; more are counted and cut (``"truncated": true``).
+    max_items_per_request : int
+        Most items one ``POST /items`` adds.
+    max_metadata_bytes : int
+        Largest item metadata, as compact JSON.
+    request_timeout : float
+        Seconds a request may take, receiving its body included; a slower one is answered with
+        408 (body still arriving) or 503 (processing).
+
+    Raises
+    ------
+    InvalidInputError
+        A limit is not a positive number.
+    """
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 25_000_000
+    max_k: int = 1000
+    max_radius: int = 64
+    max_results: int = 1000
+    max_items_per_request: int = 1000
+    max_metadata_bytes: int = 4096
+    request_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if name == "request_timeout":
+                check_float(value, name, minimum=0.0, strict_minimum=True)
+            else:
+                check_int(value, name, minimum=1)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The limits as a JSON-able dict (shown by ``GET /stats``)."""
+        return asdict(self)
+
+    def check_k(self, k: Any) -> int:
+        """``k`` as an int in ``1 .. max_k``; :class:`InvalidInputError` naming the bound if not."""
+        return check_int(k, "k", minimum=1, maximum=self.max_k)
+
+    def check_radius(self, radius: Any) -> int:
+        """``radius`` as an int in ``0 .. max_radius``; :class:`InvalidInputError` if not."""
+        return check_int(radius, "radius", minimum=0, maximum=self.max_radius)
+
+
+def parse_item_id(text: Any) -> int:
+    """An item id from a URL path segment or a form field: decimal digits only, 0 .. 2**63 - 1.
+
+    Nothing but digits is accepted, so an id can never name a file outside the service's folders.
+
+    Parameters
+    ----------
+    text : str or int
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        ``text`` is not a non-negative decimal integer within ``int64``.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    elif isinstance(text, str) and _ID_PATTERN.fullmatch(text):
+        value = int(text)
+    else:
+        shown = repr(text) if len(repr(text)) <= 60 else repr(text)[:57] + "..."
+        raise InvalidInputError(
+            f"an item id must be a non-negative decimal integer (0 to {MAX_ID}), got {shown}"
+        )
+    if not 0 <= value <= MAX_ID:
+        raise InvalidInputError(f"an item id must be between 0 and {MAX_ID}, got {value}")
+    return value
+
+
+def load_token(
+    token_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The bearer token writes need: the first line of ``token_file``, else the environment
+    variable ``HASHLEARN_SERVE_TOKEN``, else None (writes open).
+
+    A token is never taken from the command line, where other users of the machine could read it
+    in the process list.
+
+    Raises
+    ------
+    InvalidInputError
+        The token file is missing or its first line is empty.
+    """
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8") as handle:
+                token = handle.readline().strip()
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot read the token file {os.fspath(token_file)!r}: {exc}"
+            ) from None
+        if not token:
+            raise InvalidInputError(
+                f"the token file {os.fspath(token_file)!r} starts with an empty line"
+            )
+        return token
+    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+    return value or None
