@@ -5,8 +5,8 @@ import pytest
 
 from hashlearn.benchmark import load_config, run_benchmark, run_config, summarize
 from hashlearn.cli import main
-from hashlearn.hashers import load_hasher
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.hashers import load_hasher
 
 
 def test_benchmark_rows_are_complete_and_reproducible():

@@ -52,9 +52,7 @@ def test_ndcg_multilabel_graded_gains():
     codes = np.zeros((3, 1), dtype=np.uint8)
     result = evaluate_codes(codes[:1], q_labels, codes, d_labels, ndcg_at=(2, 3), ks=(), map_at=())
     assert result["NDCG@2"] == pytest.approx(3 / (3 + 1 / _log2(3)), abs=1e-15)
-    assert result["NDCG@3"] == pytest.approx(
-        (3 + 1 / _log2(4)) / (3 + 1 / _log2(3)), abs=1e-15
-    )
+    assert result["NDCG@3"] == pytest.approx((3 + 1 / _log2(4)) / (3 + 1 / _log2(3)), abs=1e-15)
 
 
 def test_tie_average_hand_computed():
@@ -122,9 +120,7 @@ def _reference(q_codes, q_labels, d_codes, d_labels, cut, ties):
         if ties == "position":
             per_query.append(_metrics_of_order([shared[j] for j in order], n_relevant, ideal, cut))
             continue
-        groups = [
-            [j for j in order if distances[qi, j] == d] for d in sorted(set(distances[qi]))
-        ]
+        groups = [[j for j in order if distances[qi, j] == d] for d in sorted(set(distances[qi]))]
         runs = [
             _metrics_of_order([shared[j] for g in perm for j in g], n_relevant, ideal, cut)
             for perm in itertools.product(*(itertools.permutations(g) for g in groups))

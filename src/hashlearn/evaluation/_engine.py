@@ -40,6 +40,12 @@ GROUP_QUERIES = 16  # queries that share a pass over one block
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
+def _four(array, q0):
+    """``array[q0 : q0 + 4]`` as a tuple (rows of a 2-D array, values of a 1-D one)."""
+    return array[q0], array[q0 + 1], array[q0 + 2], array[q0 + 3]
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
 def _four_distances(a0, a1, a2, a3, d_words, j):
     """Hamming distances of item ``j`` to four queries (rows of words). Every load of the item
     happens here, before the caller's stores, so the item's words are read once."""
@@ -100,19 +106,15 @@ def _scan(q_words, q_labels, d_words, d_labels, multilabel, width, joint, record
     g = q_words.shape[0]
     keep = records.shape[0] > 0
     cursor = offsets[:-1].copy()
+    spare = offsets[1:] - 1  # each query's last slot
     for start in range(0, n, BLOCK_ITEMS):
         stop = min(start + BLOCK_ITEMS, n)
         for q0 in range(0, g, 4):
-            a0, a1, a2, a3 = q_words[q0], q_words[q0 + 1], q_words[q0 + 2], q_words[q0 + 3]
-            l0, l1, l2, l3 = q_labels[q0], q_labels[q0 + 1], q_labels[q0 + 2], q_labels[q0 + 3]
-            h0, h1, h2, h3 = joint[q0], joint[q0 + 1], joint[q0 + 2], joint[q0 + 3]
-            c0, c1, c2, c3 = cursor[q0], cursor[q0 + 1], cursor[q0 + 2], cursor[q0 + 3]
-            e0, e1, e2, e3 = (
-                offsets[q0 + 1] - 1,
-                offsets[q0 + 2] - 1,
-                offsets[q0 + 3] - 1,
-                offsets[q0 + 4] - 1,
-            )
+            a0, a1, a2, a3 = _four(q_words, q0)
+            l0, l1, l2, l3 = _four(q_labels, q0)
+            h0, h1, h2, h3 = _four(joint, q0)
+            c0, c1, c2, c3 = _four(cursor, q0)
+            e0, e1, e2, e3 = _four(spare, q0)
             for j in range(start, stop):
                 d0, d1, d2, d3 = _four_distances(a0, a1, a2, a3, d_words, j)
                 s0, s1, s2, s3 = _four_shared(l0, l1, l2, l3, d_labels, j, multilabel)
@@ -138,32 +140,19 @@ def _scan_classes(q_words, q_labels, d_words, d_labels, count, records, offsets)
     """
     n = d_words.shape[0]
     g = q_words.shape[0]
+    first_words, first_labels = q_words[:, 0], q_labels[:, 0]
     cursor = offsets[:-1].copy()
+    spare = offsets[1:] - 1  # each query's last slot
     one = 1 << SEEN_BITS
     shift = SEEN_BITS + SHARED_BITS
     for start in range(0, n, BLOCK_ITEMS):
         stop = min(start + BLOCK_ITEMS, n)
         for q0 in range(0, g, 4):
-            a0, a1, a2, a3 = (
-                q_words[q0, 0],
-                q_words[q0 + 1, 0],
-                q_words[q0 + 2, 0],
-                q_words[q0 + 3, 0],
-            )
-            l0, l1, l2, l3 = (
-                q_labels[q0, 0],
-                q_labels[q0 + 1, 0],
-                q_labels[q0 + 2, 0],
-                q_labels[q0 + 3, 0],
-            )
-            h0, h1, h2, h3 = count[q0], count[q0 + 1], count[q0 + 2], count[q0 + 3]
-            c0, c1, c2, c3 = cursor[q0], cursor[q0 + 1], cursor[q0 + 2], cursor[q0 + 3]
-            e0, e1, e2, e3 = (
-                offsets[q0 + 1] - 1,
-                offsets[q0 + 2] - 1,
-                offsets[q0 + 3] - 1,
-                offsets[q0 + 4] - 1,
-            )
+            a0, a1, a2, a3 = _four(first_words, q0)
+            l0, l1, l2, l3 = _four(first_labels, q0)
+            h0, h1, h2, h3 = _four(count, q0)
+            c0, c1, c2, c3 = _four(cursor, q0)
+            e0, e1, e2, e3 = _four(spare, q0)
             for j in range(start, stop):
                 w = d_words[j, 0]
                 label = d_labels[j, 0]
@@ -191,22 +180,13 @@ def _histogram_classes(q_words, q_labels, d_words, d_labels, joint):
     ``joint[q, 2 d + relevant] += 1``."""
     n = d_words.shape[0]
     g = q_words.shape[0]
+    first_words, first_labels = q_words[:, 0], q_labels[:, 0]
     for start in range(0, n, BLOCK_ITEMS):
         stop = min(start + BLOCK_ITEMS, n)
         for q0 in range(0, g, 4):
-            a0, a1, a2, a3 = (
-                q_words[q0, 0],
-                q_words[q0 + 1, 0],
-                q_words[q0 + 2, 0],
-                q_words[q0 + 3, 0],
-            )
-            l0, l1, l2, l3 = (
-                q_labels[q0, 0],
-                q_labels[q0 + 1, 0],
-                q_labels[q0 + 2, 0],
-                q_labels[q0 + 3, 0],
-            )
-            h0, h1, h2, h3 = joint[q0], joint[q0 + 1], joint[q0 + 2], joint[q0 + 3]
+            a0, a1, a2, a3 = _four(first_words, q0)
+            l0, l1, l2, l3 = _four(first_labels, q0)
+            h0, h1, h2, h3 = _four(joint, q0)
             for j in range(start, stop):
                 w = d_words[j, 0]
                 label = d_labels[j, 0]

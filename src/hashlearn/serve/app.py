@@ -417,9 +417,9 @@ def _add_read_routes(app: Any, service: SearchService, *, writes_need_token: boo
         elif query.code_base64 is not None:
             code = encoder.code_from_base64(query.code_base64)
         else:
-            query_id = parse_item_id(query.item_id)
-            query_label = service.get_item(query_id)["label"]
-            code = service.code_of(query_id)
+            item = service.get_item(parse_item_id(query.item_id))
+            query_id, query_label = item["id"], item["label"]
+            code = encoder.code_from_hex(item["code"])
         result = service.search(code, k=k, radius=radius)
         return {**result, "query_id": query_id, "query_label": query_label}
 

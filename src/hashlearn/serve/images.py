@@ -172,8 +172,14 @@ class QueryEncoder:
         self.n_bits = int(hasher.n_bits)
         self.code_size = n_bytes(self.n_bits)
         fitted_shape = getattr(hasher, "image_shape_", None)
-        if image_shape is None and fitted_shape is not None:
-            image_shape = tuple(fitted_shape)
+        if fitted_shape is not None:
+            fitted_shape = _check_image_shape(fitted_shape)
+            if image_shape is not None and _check_image_shape(image_shape) != fitted_shape:
+                raise InvalidInputError(
+                    f"image shape {'x'.join(map(str, image_shape))} differs from the "
+                    f"{'x'.join(map(str, fitted_shape))} images the model was fitted on"
+                )
+            image_shape = fitted_shape
         self.image_shape = None if image_shape is None else _check_image_shape(image_shape)
         self.n_features = int(np.prod(self.image_shape)) if self.image_shape else None
         if self.image_shape is not None and fitted_shape is None:
