@@ -439,6 +439,21 @@ def test_shallow_model_report_on_digits(tmp_path):
     assert len(parse_page(text).images) == 5
 
 
+def test_collapsed_model_report_skips_the_map(tmp_path):
+    """A model that gives every item the same code (an untrained deep model can) still reports:
+    the t-SNE map is replaced by a note instead of failing inside scikit-learn."""
+    from hashlearn.hashers import create_hasher
+
+    hasher = create_hasher("lsh", n_bits=8, random_state=0).fit(np.ones((20, 64)))
+    hasher.encode = lambda X: np.zeros((len(X), 1), dtype=np.uint8)
+    document = small_document()
+    document["protocol"]["dataset"] = "digits"
+    out = build_report(document, tmp_path / "flat.html", model=hasher, verbose=False)
+    text = out.read_text()
+    assert "Every database item has the same code" in text
+    assert "tsne.png" not in text and len(parse_page(text).images) == 4
+
+
 # -- Chromium -----------------------------------------------------------------------------------
 
 

@@ -377,6 +377,68 @@ def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: A
     )
 
 
+def measure_run(
+    config: BenchmarkConfig,
+    split: Any,
+    q_codes: np.ndarray,
+    db_codes: np.ndarray,
+    *,
+    method: str,
+    hasher: str,
+    n_bits: int,
+    seed: int,
+    features: str,
+    fit_s: float,
+    encode_s: float,
+    tables: int = 1,
+    code_bits: int | None = None,
+    model_path: str = "",
+) -> BenchmarkRow:
+    """Evaluate one fitted method's codes of ``split`` as ``config`` says: the metrics, the PR
+    curve, the hash-table radius curve and the k-NN query time, as one :class:`BenchmarkRow`."""
+    from hashlearn.evaluation import evaluate_retrieval
+
+    code_bits = n_bits if code_bits is None else code_bits
+    evaluation = evaluate_retrieval(
+        q_codes,
+        split.query.y,
+        db_codes,
+        split.database.y,
+        ks=config.ks,
+        map_at=config.map_at,
+        ndcg_at=config.ndcg_at,
+        radius=config.radius,
+        ties=config.ties,
+    )
+    pr = {
+        k: evaluation.pr_curve[k][: code_bits + 1].tolist()
+        for k in ("radius", "precision", "recall")
+    }
+    curves = {"pr": pr}
+    if config.radius_curve:
+        curves["radius"] = radius_curve(
+            q_codes, split.query.y, db_codes, split.database.y, code_bits, config.radius_curve
+        )
+    return BenchmarkRow(
+        dataset=config.dataset,
+        protocol=config.protocol,
+        manifest=split.manifest,
+        features=features,
+        method=method,
+        hasher=hasher,
+        tables=tables,
+        n_bits=n_bits,
+        seed=int(seed),
+        metrics=evaluation.metrics,
+        fit_s=fit_s,
+        encode_ms=1000 * encode_s / len(db_codes),
+        query_ms=_query_ms(q_codes, db_codes, code_bits),
+        sizes=split.sizes(),
+        model_path=model_path,
+        curves=curves,
+    )
+
+
 def run_config(
     config: BenchmarkConfig,
     *,
@@ -385,7 +447,7 @@ def run_config(
 ) -> list[BenchmarkRow]:
     """Run every (seed, method, bits) of ``config``; one row each, in that order."""
     from hashlearn.datasets import load_dataset
-    from hashlearn.evaluation import apply_protocol, evaluate_retrieval
+    from hashlearn.evaluation import apply_protocol
     from hashlearn.features import create_features
     from hashlearn.hashers import get_hasher_class
 
@@ -420,57 +482,26 @@ def run_config(
                         config.models_dir, f"{spec.label}-{n_bits}bits-seed{seed}.safetensors"
                     )
                     hasher.save(model_path)
-                evaluation = evaluate_retrieval(
+                row = measure_run(
+                    config,
+                    split,
                     q_codes,
-                    split.query.y,
                     db_codes,
-                    split.database.y,
-                    ks=config.ks,
-                    map_at=config.map_at,
-                    ndcg_at=config.ndcg_at,
-                    radius=config.radius,
-                    ties=config.ties,
-                )
-                curves = {
-                    "pr": {
-                        "radius": evaluation.pr_curve["radius"][: code_bits + 1].tolist(),
-                        "precision": evaluation.pr_curve["precision"][: code_bits + 1].tolist(),
-                        "recall": evaluation.pr_curve["recall"][: code_bits + 1].tolist(),
-                    }
-                }
-                if config.radius_curve:
-                    curves["radius"] = radius_curve(
-                        q_codes,
-                        split.query.y,
-                        db_codes,
-                        split.database.y,
-                        code_bits,
-                        config.radius_curve,
-                    )
-                row = BenchmarkRow(
-                    dataset=config.dataset,
-                    protocol=config.protocol,
-                    manifest=split.manifest,
-                    features="images" if deep else config.features,
                     method=spec.label,
                     hasher=spec.method,
                     tables=spec.tables,
                     n_bits=n_bits,
-                    seed=int(seed),
-                    metrics=evaluation.metrics,
+                    code_bits=code_bits,
+                    seed=seed,
+                    features="images" if deep else config.features,
                     fit_s=fit_s,
-                    encode_ms=1000 * encode_s / len(db_codes),
-                    query_ms=_query_ms(q_codes, db_codes, code_bits),
-                    sizes=split.sizes(),
+                    encode_s=encode_s,
                     model_path=model_path,
-                    curves=curves,
                 )
                 rows.append(row)
                 if log:
                     shown = "  ".join(
-                        f"{k} {v:.4f}"
-                        for k, v in evaluation.metrics.items()
-                        if not k.startswith("R")
+                        f"{k} {v:.4f}" for k, v in row.metrics.items() if not k.startswith("R")
                     )
                     log(
                         f"{spec.label:10s} {n_bits:4d} bits seed {seed}: {shown}  fit {fit_s:.1f} s"

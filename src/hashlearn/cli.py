@@ -129,7 +129,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print()
     print(format_demo(result))
+    if not args.no_report:
+        _demo_report(result, args.out, verbose=not args.quiet)
     return 0
+
+
+def _demo_report(result: Any, out: str, *, verbose: bool) -> None:
+    """Write the demo's results (CSV + JSON) and an HTML report of its last method into ``out``."""
+    from hashlearn.benchmark import write_results
+    from hashlearn.report import build_report
+
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, f"demo-{result.dataset}")
+    write_results(result.rows, stem + ".csv", stem + ".json", result.config)
+    last = result.rows[-1].method
+    report = build_report(
+        stem + ".json",
+        os.path.join(out, "report.html"),
+        model=result.hashers[last],
+        dataset=result.dataset,
+        seed=result.config.seeds[0],
+        title=f"hashlearn demo: {', '.join(r.method for r in result.rows)} on {result.dataset}",
+        verbose=verbose,
+    )
+    print(f"\nresults -> {stem}.csv, {stem}.json")
+    print(f"report  -> {report} (open it in a browser; pictures of {last}'s codes and retrievals)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -462,6 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop deep training after this many epochs without a better validation mAP (default: 10)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of split, initialisation and batches")
+    p.add_argument(
+        "--out",
+        default="hashlearn-out",
+        help="folder of the results and report (default: hashlearn-out)",
+    )
+    p.add_argument(
+        "--no-report", action="store_true", help="do not write results and the HTML report"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--serve",

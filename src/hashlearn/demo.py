@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from hashlearn._table import format_table
+from hashlearn.benchmark import BenchmarkConfig, BenchmarkRow, make_config, measure_run
 from hashlearn.codes import codes_to_hex
 from hashlearn.datasets import default_split, load_dataset
-from hashlearn.evaluation import evaluate_codes
 from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
-from hashlearn.hashers import create_hasher
+from hashlearn.hashers import Hasher, create_hasher
 from hashlearn.index import LinearIndex
 
 METRIC_NOTE = (
@@ -48,6 +48,9 @@ class DemoResult:
     dataset: str
     sizes: dict[str, int]
     results: list[MethodResult]
+    rows: list[BenchmarkRow] = field(default_factory=list)  # for write_results / reports
+    config: BenchmarkConfig | None = None
+    hashers: dict[str, Hasher] = field(default_factory=dict, repr=False)
 
 
 def run_demo(
@@ -71,7 +74,10 @@ def run_demo(
     data = load_dataset(dataset)
     split = default_split(data, random_state=random_state)
     method_params = method_params or {}
-    results = []
+    config = make_config(
+        dataset, list(methods), [n_bits], [random_state], ks=(10,), map_at=(10,), ndcg_at=(10,)
+    )
+    results, rows, hashers = [], [], {}
     for name in methods:
         params = dict(method_params.get(name, {}))
         hasher = create_hasher(name, n_bits=n_bits, random_state=random_state, **params)
@@ -99,15 +105,27 @@ def run_demo(
         index.search(query_codes, 10)
         search_ms = 1000 * (time.perf_counter() - start) / len(query_codes)
 
-        metrics = evaluate_codes(
-            query_codes, split.query.y, db_codes, split.database.y, ks=(10,), map_at=(10,), radius=2
+        row = measure_run(
+            config,
+            split,
+            query_codes,
+            db_codes,
+            method=name,
+            hasher=name,
+            n_bits=n_bits,
+            seed=random_state,
+            features="images" if hasher.input_kind == "images" else "pixels",
+            fit_s=fit_seconds,
+            encode_s=encode_ms * len(split.database) / 1000,
         )
+        rows.append(row)
+        hashers[name] = hasher
         classes, medians = class_median_codes(query_codes, split.query.y, n_bits)
         results.append(
             MethodResult(
                 method=name,
                 n_bits=n_bits,
-                metrics=metrics,
+                metrics=row.metrics,
                 fit_seconds=fit_seconds,
                 encode_ms_per_item=encode_ms,
                 search_ms_per_query=search_ms,
@@ -115,7 +133,14 @@ def run_demo(
                 class_pairs=extreme_class_pairs(classes, medians),
             )
         )
-    return DemoResult(dataset=dataset, sizes=split.sizes(), results=results)
+    return DemoResult(
+        dataset=dataset,
+        sizes=split.sizes(),
+        results=results,
+        rows=rows,
+        config=config,
+        hashers=hashers,
+    )
 
 
 def format_demo(result: DemoResult) -> str:

@@ -312,6 +312,13 @@ def _tsne_section(encoded: EncodedSplit, seed: int, max_points: int, writer: _Wr
             markup.note("t-SNE needs single-label data and at least 4 database items: skipped."),
             anchor="tsne",
         )
+    if len(np.unique(encoded.database_codes, axis=0)) < 2:
+        # a collapsed model: nothing to map (and t-SNE's PCA start would divide by zero)
+        return markup.section(
+            heading,
+            markup.note("Every database item has the same code: there is nothing to map."),
+            anchor="tsne",
+        )
     positions, embedding = tsne_embedding(
         encoded.database_codes, encoded.n_bits, max_points=max_points, random_state=seed
     )
