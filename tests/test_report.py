@@ -454,6 +454,28 @@ def test_collapsed_model_report_skips_the_map(tmp_path):
     assert "tsne.png" not in text and len(parse_page(text).images) == 4
 
 
+def test_model_views_follow_the_requested_protocol(tmp_path):
+    from hashlearn.exceptions import UnknownNameError
+    from hashlearn.hashers import create_hasher
+
+    hasher = create_hasher("lsh", n_bits=8, random_state=0).fit(np.ones((20, 64)))
+    document = small_document()
+    document["protocol"]["dataset"] = "digits"
+    with pytest.raises(UnknownNameError, match="cifar99"):
+        build_report(document, tmp_path / "bad.html", model=hasher, protocol="cifar99")
+    assert not (tmp_path / "bad.html").exists()
+    out = build_report(
+        document,
+        tmp_path / "ok.html",
+        model=hasher,
+        protocol="default",
+        seed=2,
+        tsne_points=60,
+        verbose=False,
+    )
+    assert "digits, protocol default with seed 2: 180 queries" in out.read_text()
+
+
 # -- Chromium -----------------------------------------------------------------------------------
 
 

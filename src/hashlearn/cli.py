@@ -444,6 +444,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.out,
         model=args.model,
         dataset=args.dataset,
+        protocol=args.protocol,
         seed=args.seed,
         features=args.features,
         title=args.title,
@@ -588,6 +589,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dataset", default=None, help="dataset the model is shown on (default: the results')"
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        help="protocol that splits the dataset for the model's pictures (default: the results')",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the split and of the sampling")
     p.add_argument(

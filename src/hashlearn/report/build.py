@@ -74,6 +74,7 @@ def build_report(
     *,
     model: str | os.PathLike[str] | Hasher | None = None,
     dataset: str | None = None,
+    protocol: str | None = None,
     seed: int = 0,
     features: str = "pixels",
     title: str | None = None,
@@ -101,8 +102,11 @@ def build_report(
         Fitted hasher or model file (``Hasher.save``) to look at; None for results only.
     dataset : str or None
         Dataset the model is shown on; None takes the results' ``protocol.dataset``.
+    protocol : str or None
+        Protocol that splits it; None takes the results' protocol for the results' dataset, else
+        ``"default"``.
     seed : int
-        Seed of the dataset's default split, of the t-SNE sample and of the query choice.
+        Seed of the split, of the t-SNE sample and of the query choice.
     features : str
         Feature extractor (fitted on the split's train part) for a model that reads features.
     title : str or None
@@ -134,14 +138,22 @@ def build_report(
     seed = check_int(check_random_state(seed, "seed"), "seed")
     tsne_points = check_int(tsne_points, "tsne_points", minimum=4)
     hasher = None if model is None else load_model(model)
-    protocol = document["protocol"]
+    recorded = document["protocol"]
     if title is None:
-        title = f"hashlearn report: {protocol.get('dataset', '?')}, protocol {protocol.get('name', '?')}"
+        title = f"hashlearn report: {recorded.get('dataset', '?')}, protocol {recorded.get('name', '?')}"
     writer = _Writer(out.with_name(out.stem + "_files"))
     steps = _results_steps(document, writer)
     if hasher is not None:
+        same_data = dataset is None or dataset == recorded.get("dataset")
+        split_by = protocol or (recorded.get("name", "default") if same_data else "default")
         steps += _model_steps(
-            hasher, dataset or protocol.get("dataset"), seed, features, tsne_points, writer
+            hasher,
+            dataset or recorded.get("dataset"),
+            split_by,
+            seed,
+            features,
+            tsne_points,
+            writer,
         )
     writer.folder.mkdir(parents=True, exist_ok=True)
     sections = []
@@ -257,22 +269,23 @@ def _radius_section(groups: list[Group], writer: _Writer) -> str:
 def _model_steps(
     hasher: Hasher,
     dataset: str | None,
+    protocol: str,
     seed: int,
     features: str,
     tsne_points: int,
     writer: _Writer,
 ) -> list[Callable[[], str]]:
-    _check_names(hasher, dataset, features)
+    _check_names(hasher, dataset, protocol, features)
     state: dict[str, EncodedSplit] = {}
 
     def encode() -> str:
-        state["encoded"] = encode_split(hasher, dataset, seed, features)
+        state["encoded"] = encode_split(hasher, dataset, seed, features, protocol)
         encoded = state["encoded"]
         facts = {
             "method": hasher.name,
             "code length": f"{hasher.n_bits} bits",
             "input": "images" if hasher.input_kind == "images" else f"{features} features",
-            "data": f"{dataset}, default split with seed {seed}: "
+            "data": f"{dataset}, protocol {protocol} with seed {seed}: "
             f"{len(encoded.query)} queries, {len(encoded.database)} database items",
         }
         return markup.section(
@@ -289,16 +302,19 @@ def _model_steps(
     ]
 
 
-def _check_names(hasher: Hasher, dataset: str | None, features: str) -> None:
-    """Fail on an unknown dataset or feature extractor before anything is computed or written."""
+def _check_names(hasher: Hasher, dataset: str | None, protocol: str, features: str) -> None:
+    """Fail on an unknown dataset, protocol or feature extractor before anything is computed or
+    written."""
     from hashlearn.datasets import list_datasets
+    from hashlearn.evaluation import get_protocol
     from hashlearn.features import get_features_class
 
     if not dataset:
         raise InvalidInputError("a model report needs a dataset: pass dataset=NAME")
     known = list_datasets()
-    if dataset not in known:
+    if dataset not in known and not dataset.startswith(("arrays:", "folder:")):
         raise UnknownNameError(f"unknown dataset {dataset!r}; available: {', '.join(known)}")
+    get_protocol(protocol)
     if hasher.input_kind == "features":
         get_features_class(features)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from hashlearn._validation import check_int, check_random_state
 from hashlearn.codes import check_codes, codes_to_hex, hamming_distance, unpack_bits
-from hashlearn.datasets import default_split, load_dataset
+from hashlearn.datasets import load_dataset
 from hashlearn.datasets.split import Subset
 from hashlearn.evaluation import hamming_ranking, relevance_matrix
 from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
@@ -85,9 +85,13 @@ def load_model(model: str | os.PathLike[str] | Hasher) -> Hasher:
 
 
 def encode_split(
-    hasher: Hasher, dataset: str, seed: int = 0, features: str = "pixels"
+    hasher: Hasher,
+    dataset: str,
+    seed: int = 0,
+    features: str = "pixels",
+    protocol: str = "default",
 ) -> EncodedSplit:
-    """Encode the query and database parts of ``dataset``'s default split with ``hasher``.
+    """Encode the query and database parts of ``dataset``, split by ``protocol``, with ``hasher``.
 
     A hasher that reads features gets those of the extractor ``features``, fitted on the split's
     train part (as the benchmark does); a deep hasher reads the images.
@@ -96,8 +100,10 @@ def encode_split(
     ----------
     hasher : fitted hasher.
     dataset : registered dataset name.
-    seed : seed of :func:`hashlearn.datasets.default_split`.
+    seed : seed of the split.
     features : feature extractor name, used when ``hasher.input_kind == "features"``.
+    protocol : retrieval protocol (:func:`hashlearn.evaluation.list_protocols`) that splits it,
+        the dataset's own default split unless told otherwise.
 
     Returns
     -------
@@ -110,11 +116,12 @@ def encode_split(
     InvalidInputError
         If the model's input does not fit the data.
     """
+    from hashlearn.evaluation import apply_protocol
     from hashlearn.features import create_features
 
     seed = check_int(check_random_state(seed, "seed"), "seed")
     data = load_dataset(dataset)
-    split = default_split(data, random_state=seed)
+    split = apply_protocol(data, protocol, seed)
     if hasher.input_kind == "features":
         extractor = create_features(features)
         extractor.fit(split.train.X)
