@@ -1,4 +1,5 @@
-"""Writing files atomically: a crash never leaves a half-written model or index behind."""
+"""Files: written atomically (a crash never leaves a half-written model or index behind), and
+arrays read without unpickling."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 @contextlib.contextmanager
@@ -35,3 +36,35 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def read_arrays(
+    path: str | os.PathLike[str], names: tuple[str, ...] = (), require: str | None = None
+) -> dict[str, Any]:
+    """The arrays of an ``.npz`` file by name (only those of ``names`` it holds, when given; the
+    others are not read), or ``{"": array}`` for an ``.npy`` file.
+
+    Never unpickles: object arrays are refused. Raises InvalidInputError naming the file when it
+    is missing or cannot be read that way, or when an ``.npz`` file lacks the array ``require``.
+    """
+    import numpy as np
+
+    from hashlearn.exceptions import InvalidInputError
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InvalidInputError(f"file not found: {path!r}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return {"": loaded}
+        with loaded:
+            if require is not None and require not in loaded.files:
+                raise InvalidInputError(
+                    f"{path!r} has no array {require!r}; it holds: {', '.join(loaded.files)}"
+                )
+            return {name: loaded[name] for name in loaded.files if not names or name in names}
+    except (ValueError, OSError, EOFError) as exc:
+        raise InvalidInputError(
+            f"cannot read {path!r} as .npy/.npz without pickle: {exc}"
+        ) from None

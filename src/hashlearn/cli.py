@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._io import read_arrays
 from hashlearn.exceptions import HashlearnError, InvalidInputError
 
 EPILOG = """\
@@ -38,22 +39,8 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 def _load_array(path: str, key: str) -> np.ndarray:
     """Read ``key`` from an .npz file, or the array of an .npy file (never unpickling)."""
-    if not os.path.exists(path):
-        raise InvalidInputError(f"file not found: {path!r}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise InvalidInputError(
-            f"cannot read {path!r} as .npy/.npz without pickle: {exc}"
-        ) from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        if key not in loaded.files:
-            raise InvalidInputError(
-                f"{path!r} has no array {key!r}; it holds: {', '.join(loaded.files)}"
-            )
-        return loaded[key]
+    arrays = read_arrays(path, (key,), require=key)
+    return arrays[""] if "" in arrays else arrays[key]
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:

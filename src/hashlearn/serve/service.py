@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._io import read_arrays
 from hashlearn._validation import check_int
 from hashlearn.codes import codes_to_hex
 from hashlearn.exceptions import InvalidInputError
@@ -588,24 +589,8 @@ def load_labels(
         The file is missing, unreadable without pickle, or its length does not match.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InvalidInputError(f"labels file not found: {path!r}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise InvalidInputError(
-            f"cannot read {path!r} as .npy/.npz without pickle: {exc}"
-        ) from None
-    if isinstance(loaded, np.ndarray):
-        values, ids = loaded, None
-    else:
-        with loaded:
-            if "y" not in loaded.files:
-                raise InvalidInputError(
-                    f"{path!r} has no array 'y'; it holds: {', '.join(loaded.files)}"
-                )
-            values = loaded["y"]
-            ids = loaded["ids"] if "ids" in loaded.files else None
+    arrays = read_arrays(path, ("y", "ids"), require="y")
+    values, ids = (arrays[""], None) if "" in arrays else (arrays["y"], arrays.get("ids"))
     if ids is None:
         if len(values) != len(index_ids):
             raise InvalidInputError(
