@@ -624,11 +624,7 @@ def write_results(
             "manifest": {str(r.seed): r.manifest for r in rows},
             "sizes": first.sizes,
         },
-        "metrics": {
-            k: v
-            for k, v in definitions.items()
-            if k in metric_names or "." in k or k in ("query_ms", "fit_s", "encode_ms")
-        },
+        "metrics": definitions,
         "versions": _versions(),
         "timings": {"total_s": total_s},
         "results": [asdict(r) for r in rows],
