@@ -61,6 +61,37 @@ def test_save_load_round_trip(name, digits_small, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temp file left
 
 
+def test_the_image_shape_of_the_fit_is_kept_and_checked(name, digits_small, tmp_path):
+    X, y = digits_small  # (n, 8, 8) images
+    hasher = make(name).fit(X, y)
+    assert tuple(hasher.image_shape_) == (8, 8, 1)
+    hasher.save(tmp_path / "model.safetensors")
+    assert tuple(load_hasher(tmp_path / "model.safetensors").image_shape_) == (8, 8, 1)
+    np.testing.assert_array_equal(hasher.encode(X[..., None]), hasher.encode(X))
+    with pytest.raises(
+        InvalidInputError,
+        match=r"images of shape \(4, 16, 1\), but the hasher was fitted on \(8, 8, 1\)",
+    ):
+        hasher.encode(X.reshape(len(X), 4, 16))
+    if hasher.input_kind == "features":
+        flat = X.reshape(len(X), -1)
+        np.testing.assert_array_equal(hasher.encode(flat), hasher.encode(X))
+        refit = make(name).fit(flat, y)
+        assert refit.image_shape_ is None
+        refit.save(tmp_path / "flat.safetensors")
+        assert load_hasher(tmp_path / "flat.safetensors").image_shape_ is None
+
+
+def test_a_failed_fit_leaves_the_hasher_unfitted(digits_small):
+    X, _ = digits_small
+    hasher = make("ksh")
+    with pytest.raises(InvalidInputError, match="needs labels"):
+        hasher.fit(X)  # the images are checked (and their shape noted) before the labels
+    assert not hasher.is_fitted
+    with pytest.raises(NotFittedError):
+        hasher.encode(X)
+
+
 def test_encode_before_fit_fails_clearly(name, digits_small):
     with pytest.raises(NotFittedError, match="not fitted yet"):
         make(name).encode(digits_small[0])

@@ -905,10 +905,39 @@ def test_limits_and_shapes_are_checked():
             parse_image_shape(bad)
 
 
-def test_image_shape_must_fit_a_pixel_model(files):
+def test_a_model_fitted_on_images_takes_image_files_without_a_shape(files, tmp_path):
     folder = files["folder"]
-    with pytest.raises(InvalidInputError, match="does not fit the model"):
+    service = open_service(folder / "lsh.safetensors", folder / "db.hlindex", data_dir=tmp_path)
+    try:
+        assert service.stats()["image_shape"] == [8, 8, 1]
+        png = png_bytes(files["X"][3])
+        response = TestClient(create_app(service)).post(
+            "/search?k=4", files={"image": ("q.png", png, "image/png")}
+        )
+        code = files["hasher"].encode(decoded(png)[None])
+        assert hits(response) == library_search(files, code, 4)
+    finally:
+        service.close()
+    with pytest.raises(InvalidInputError, match="differs from the 8x8x1 images"):
         open_service(folder / "lsh.safetensors", folder / "db.hlindex", image_shape=(28, 28))
+
+
+def test_image_shape_must_fit_a_model_fitted_on_vectors(files, tmp_path):
+    flat = files["X"].reshape(len(files["X"]), -1)
+    hasher = create_hasher("lsh", n_bits=N_BITS, random_state=0).fit(flat)
+    assert hasher.image_shape_ is None
+    hasher.save(tmp_path / "flat.safetensors")
+    model, index = tmp_path / "flat.safetensors", files["folder"] / "db.hlindex"
+    with pytest.raises(InvalidInputError, match="does not fit the model"):
+        open_service(model, index, data_dir=tmp_path / "a", image_shape=(28, 28))
+    service = open_service(model, index, data_dir=tmp_path / "b")
+    try:
+        response = TestClient(create_app(service)).post(
+            "/search", files={"image": ("q.png", png_bytes(files["X"][3]), "image/png")}
+        )
+        assert response.status_code == 400 and "--image-shape" in response.json()["error"]
+    finally:
+        service.close()
 
 
 def test_token_comes_from_a_file_or_the_environment(tmp_path):

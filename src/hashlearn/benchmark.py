@@ -462,15 +462,18 @@ def run_config(
     for seed in config.seeds:
         overrides = {} if config.n_validation is None else {"n_validation": config.n_validation}
         split = apply_protocol(data, config.protocol, seed, **overrides)
-        extractor = create_features(config.features)
-        extractor.fit(split.train.X)
-        feats = {
-            part: extractor.transform(getattr(split, part).X)
-            for part in ("train", "query", "database")
-        }
+        images = {part: getattr(split, part).X for part in ("train", "query", "database")}
+        if config.features == "pixels":
+            # the images as they are: shallow hashers flatten them, and keep their shape in the
+            # model files for the service
+            feats = images
+        else:
+            extractor = create_features(config.features)
+            extractor.fit(split.train.X)
+            feats = {part: extractor.transform(X) for part, X in images.items()}
         for spec in config.methods:
             deep = get_hasher_class(spec.method).input_kind == "images"
-            inputs = {part: getattr(split, part).X for part in feats} if deep else feats
+            inputs = images if deep else feats
             for n_bits in config.bits:
                 db_codes, q_codes, code_bits, fit_s, encode_s, hasher = _fit_encode(
                     spec, n_bits, seed, inputs, split, deep

@@ -139,6 +139,8 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
         params = json.loads(metadata["params"])
         state = json.loads(metadata["state"])
         method = metadata["method"]
+        # the images of the fit; absent from models fitted on feature vectors
+        image_shape = json.loads(metadata.get("image_shape", "null"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise FileFormatError(
             f"{os.fspath(path)!r} has incomplete hashlearn metadata: {exc}"
@@ -147,7 +149,11 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
     try:
         hasher = cls(**params)
         hasher._set_state(arrays, state)
-    except (KeyError, TypeError) as exc:
+        if image_shape is not None:
+            hasher.image_shape_ = tuple(int(s) for s in image_shape)
+        elif not hasattr(hasher, "image_shape_"):  # deep hashers keep theirs in their state
+            hasher.image_shape_ = None
+    except (KeyError, TypeError, ValueError) as exc:
         raise FileFormatError(
             f"{os.fspath(path)!r} does not hold a complete {method!r} model: {exc!r}"
         ) from None

@@ -35,6 +35,9 @@ class Hasher:
     image arrays are flattened; ``"images"``: ``(n, h, w)`` or ``(n, h, w, c)`` arrays), implement
     ``fit`` and ``transform``, and say which learned attributes to save: by listing them in
     ``_saved_arrays`` / ``_saved_values``, or by overriding ``_get_state`` and ``_set_state``.
+
+    A hasher fitted on an image array keeps the images' shape in ``image_shape_`` (None after a
+    fit on feature vectors), and its model file keeps it too.
     """
 
     name: ClassVar[str] = ""
@@ -84,7 +87,10 @@ class Hasher:
 
     @property
     def is_fitted(self) -> bool:
-        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+        # image_shape_ is set on entry to fit (by _check_input), not by a finished fit
+        return any(
+            k.endswith("_") and not k.startswith("_") and k != "image_shape_" for k in vars(self)
+        )
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
@@ -106,7 +112,26 @@ class Hasher:
     def _check_input(
         self, X: Any, name: str = "X", *, fitted_features: int | None = None
     ) -> np.ndarray:
-        return check_features(X, name, n_features=fitted_features)
+        """``X`` as a ``float32`` array ``(n, d)``, image arrays flattened (``check_features``).
+
+        Called by ``fit`` (``fitted_features`` None), it keeps the image shape ``(h, w, c)`` of an
+        image array ``(n, h, w)`` or ``(n, h, w, c)`` with 1 or 3 channels in ``image_shape_``
+        (None for anything else), which the model file keeps: a model fitted on raw pixels then takes
+        image files (``hashlearn serve``). Once it is set, an image array of another shape is
+        refused, even one with as many values per sample.
+        """
+        array = check_features(X, name, n_features=fitted_features)
+        image_shape = _image_shape(X)
+        if fitted_features is None:
+            self.image_shape_ = image_shape
+        else:
+            fitted_shape = getattr(self, "image_shape_", None)
+            if image_shape is not None and fitted_shape is not None and image_shape != fitted_shape:
+                raise InvalidInputError(
+                    f"{name} has images of shape {image_shape}, but the hasher was fitted on "
+                    f"{tuple(fitted_shape)}"
+                )
+        return array
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -140,6 +165,9 @@ class Hasher:
             "params": json.dumps(self.get_params()),
             "state": json.dumps(values),
         }
+        image_shape = getattr(self, "image_shape_", None)
+        if image_shape is not None:
+            metadata["image_shape"] = json.dumps([int(s) for s in image_shape])
         from hashlearn import __version__
 
         metadata["hashlearn_version"] = __version__
@@ -148,6 +176,17 @@ class Hasher:
         payload = save_safetensors(tensors, metadata=metadata)
         with atomic_write(path) as handle:
             handle.write(payload)
+
+
+def _image_shape(X: Any) -> tuple[int, ...] | None:
+    """``(h, w, c)`` of an image array ``X`` ``(n, h, w)`` (c = 1) or ``(n, h, w, c)`` with 1 or 3
+    channels; None for anything else."""
+    shape = tuple(int(s) for s in (X.shape if hasattr(X, "shape") else np.shape(X)))
+    if len(shape) == 3:
+        return (*shape[1:], 1)
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return shape[1:]
+    return None
 
 
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, np.ndarray]]:

@@ -156,9 +156,9 @@ class QueryEncoder:
     hasher : Hasher
         A fitted hasher.
     image_shape : tuple of int or None
-        ``(h, w)`` or ``(h, w, c)`` of the images the hasher takes. Deep hashers know theirs
-        (``image_shape_``); a hasher of ``"features"`` fitted on raw pixels needs it to accept
-        image files (its vectors are the flattened images). None: image files are refused.
+        ``(h, w)`` or ``(h, w, c)`` of the images the hasher takes. Hashers fitted on image
+        arrays know theirs (``image_shape_``); a hasher fitted on flattened pixel vectors needs
+        it to accept image files. None (and none known): image files are refused.
 
     Raises
     ------
@@ -210,7 +210,7 @@ class QueryEncoder:
         if self.image_shape is None:
             raise InvalidInputError(
                 "this model takes feature vectors, not images: send a 'vector' or a code (start "
-                "the service with --image-shape for a model fitted on raw pixels)"
+                "the service with --image-shape for a model fitted on flattened pixel vectors)"
             )
         array = _as_model_array(image, self.image_shape)
         return self._encode(array[None])
