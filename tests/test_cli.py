@@ -225,3 +225,59 @@ def test_index_rejects_unknown_type_and_parameters(tmp_path, capsys):
     assert main([*base, "--type", "multi-table", "--param", "n_tables=3"]) != 0
     assert "multiple of n_tables" in capsys.readouterr().err
     assert not (tmp_path / "x.hlindex").exists()
+
+
+@pytest.mark.parametrize(
+    ("index_type", "params", "probe", "metric"),
+    [
+        ("hash-table", [], [], "cosine"),  # items within 2 bits
+        ("hash-table", ["--param", "key_bits=8"], ["--probe-radius", "3"], "l2"),
+        ("multi-table", ["--param", "n_tables=2"], ["--probe-radius", "1"], "cosine"),
+    ],
+)
+def test_search_reranks_by_the_stored_features(tmp_path, capsys, index_type, params, probe, metric):
+    from hashlearn import create_hasher
+    from hashlearn.datasets import load_dataset
+    from hashlearn.index import load_index
+
+    data = load_dataset("digits")
+    X = data.X.reshape(len(data.X), -1)
+    db_X, q_X = X[:1500], X[1500:1530]
+    hasher = create_hasher("lsh", n_bits=16, random_state=0).fit(db_X)
+    np.save(tmp_path / "db.npy", hasher.encode(db_X))
+    np.save(tmp_path / "q.npy", hasher.encode(q_X))
+    np.save(tmp_path / "db_X.npy", db_X)
+    np.savez(tmp_path / "q_X.npz", X=q_X)
+    index_file = str(tmp_path / "t.hlindex")
+    argv = ["index", "--codes", str(tmp_path / "db.npy"), "--type", index_type, *params]
+    argv += ["--bits", "16", "--features", str(tmp_path / "db_X.npy"), "--out", index_file]
+    assert main(argv) == 0
+    assert "and 64 features each" in capsys.readouterr().out
+    search = ["search", "--index", index_file, "--queries", str(tmp_path / "q.npy"), "-k", "5"]
+    search += ["--rerank", str(tmp_path / "q_X.npz"), "--metric", metric, *probe]
+    assert main([*search, "--out", str(tmp_path / "hits.npz")]) == 0
+    hits = np.load(tmp_path / "hits.npz")
+    radius = int(probe[1]) if probe else (2 if index_type == "hash-table" else 0)
+    index = load_index(index_file)
+    D, I = index.search_rerank(hasher.encode(q_X), q_X, 5, radius, metric=metric)
+    np.testing.assert_array_equal(hits["ids"], I)
+    np.testing.assert_array_equal(hits["distances"], D)
+    assert (I[:, 0] >= 0).all() and D.dtype == np.float32
+
+
+def test_rerank_needs_features_and_a_table_index(tmp_path, capsys):
+    np.save(tmp_path / "db.npy", np.zeros((3, 2), dtype=np.uint8))
+    np.save(tmp_path / "f.npy", np.ones((3, 4), dtype=np.float32))
+    base = ["index", "--codes", str(tmp_path / "db.npy"), "--bits", "16"]
+    linear = str(tmp_path / "l.hlindex")
+    assert main([*base, "--features", str(tmp_path / "f.npy"), "--out", linear]) == 2
+    assert "linear index keeps no features" in capsys.readouterr().err
+    assert not (tmp_path / "l.hlindex").exists()
+    assert main([*base, "--type", "hash-table", "--out", linear]) == 0
+    search = ["search", "--index", linear, "--queries", str(tmp_path / "db.npy")]
+    assert main([*search, "--rerank", str(tmp_path / "f.npy")]) == 2
+    assert "keeps no item features" in capsys.readouterr().err
+    assert main([*search, "--rerank", str(tmp_path / "f.npy"), "--radius", "2"]) == 2
+    assert "give -k, not --radius" in capsys.readouterr().err
+    assert main([*search, "--probe-radius", "2"]) == 2
+    assert "give --rerank too" in capsys.readouterr().err

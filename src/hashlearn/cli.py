@@ -43,6 +43,12 @@ def _load_array(path: str, key: str) -> np.ndarray:
     return arrays[""] if "" in arrays else arrays[key]
 
 
+def _load_features(path: str) -> np.ndarray:
+    """Features from an .npy, or ``X`` of an .npz; image arrays flattened to ``(n, h*w*c)``."""
+    array = _load_array(path, "X")
+    return array.reshape(len(array), -1) if array.ndim > 2 else array
+
+
 def _save_npy(path: str, array: np.ndarray) -> None:
     from hashlearn._io import atomic_write
 
@@ -271,13 +277,41 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         n_bits = 8 * codes.shape[1] if codes.ndim == 2 else 0
     index = create_index(args.type, n_bits, **dict(args.param))
+    extra = {}
+    if args.features:
+        if not hasattr(index, "search_rerank"):
+            raise InvalidInputError(
+                f"a {args.type} index keeps no features; re-ranking by features takes a "
+                "hash-table or multi-table index"
+            )
+        extra["features"] = _load_features(args.features)
     if args.ids:
-        index.add_with_ids(codes, _load_array(args.ids, "ids"))
+        index.add_with_ids(codes, _load_array(args.ids, "ids"), **extra)
     else:
-        index.add(codes)
+        index.add(codes, **extra)
     index.save(args.out)
-    print(f"{args.type} index of {index.ntotal} codes of {index.n_bits} bits -> {args.out}")
+    with_features = f" and {index.n_features} features each" if extra else ""
+    print(
+        f"{args.type} index of {index.ntotal} codes of {index.n_bits} bits{with_features} "
+        f"-> {args.out}"
+    )
     return 0
+
+
+def _search_rerank(index: Any, queries: np.ndarray, args: argparse.Namespace) -> tuple:
+    """``index.search_rerank`` with the query features and settings of ``hashlearn search``."""
+    from hashlearn.index import HashTableIndex
+
+    if not getattr(index, "has_features", False):
+        raise InvalidInputError(
+            f"{args.index!r} keeps no item features to re-rank by; build it with "
+            "`hashlearn index --type hash-table (or multi-table) --features FEATURES.npy`"
+        )
+    features = _load_features(args.rerank)
+    radius = args.probe_radius
+    if radius is None:  # one table: items within 2 bits; several: the query's own buckets
+        radius = 2 if isinstance(index, HashTableIndex) else 0
+    return index.search_rerank(queries, features, args.k, radius, metric=args.metric)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -289,9 +323,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         set_num_threads(args.threads)
     index = load_index(args.index, mmap=args.mmap)
     queries = _load_array(args.queries, "codes")
+    if args.rerank and args.radius is not None:
+        raise InvalidInputError(
+            "--rerank returns the k best re-ranked items: give -k, not --radius"
+        )
+    if args.probe_radius is not None and not args.rerank:
+        raise InvalidInputError("--probe-radius sets the candidates of --rerank; give --rerank too")
     start = time.perf_counter()
     if args.radius is not None:
         lims, D, I = index.range_search(queries, args.radius)
+    elif args.rerank:
+        D, I = _search_rerank(index, queries, args)
     else:
         D, I = index.search(queries, args.k)
     elapsed = time.perf_counter() - start
@@ -306,7 +348,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             hits = ", ".join(f"{i}:{d}" for i, d in zip(I[row][:10], D[row][:10]))
             print(f"query {q}: {lims[q + 1] - lims[q]} within radius {args.radius}  {hits}")
         else:
-            print(f"query {q}: " + ", ".join(f"{i}:{d}" for i, d in zip(I[q], D[q]) if i >= 0))
+            shown = (
+                f"{i}:{d:.4g}" if args.rerank else f"{i}:{d}" for i, d in zip(I[q], D[q]) if i >= 0
+            )
+            print(f"query {q}: " + ", ".join(shown))
     rate = f"{len(queries) / elapsed:,.0f} queries/s" if elapsed > 0 else ""
     print(
         f"{len(queries)} queries against {index.ntotal} items ({type(index).__name__}) in "
@@ -616,7 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--image-shape",
         default=None,
-        help="HxW or HxWxC images of a shallow model fitted on raw pixels, e.g. 28x28",
+        help="HxW or HxWxC images of a model fitted on flattened pixel vectors, e.g. 28x28 "
+        "(models fitted on image arrays know their shape)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -715,6 +761,11 @@ def build_parser() -> argparse.ArgumentParser:
     bits = p.add_mutually_exclusive_group()
     bits.add_argument("--bits", type=int, default=None, help="code length in bits")
     bits.add_argument("--model", help="take the code length from this model file")
+    p.add_argument(
+        "--features",
+        help=".npy (or .npz with X) of the items' features (images are flattened), kept for "
+        "`hashlearn search --rerank` (hash-table and multi-table indexes)",
+    )
     p.add_argument("--out", required=True, help="index file to write")
     p.set_defaults(func=cmd_index)
 
@@ -729,6 +780,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="search threads (default: all cores)")
     p.add_argument(
         "--mmap", action="store_true", help="memory-map the index file instead of reading it"
+    )
+    p.add_argument(
+        "--rerank",
+        metavar="QUERY_FEATURES",
+        help=".npy (or .npz with X) of the queries' features: re-rank the candidates by feature "
+        "distance to the items' stored features (`hashlearn index --features`), k best",
+    )
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "l2"),
+        default="cosine",
+        help="feature distance of --rerank (default: cosine)",
+    )
+    p.add_argument(
+        "--probe-radius",
+        type=int,
+        default=None,
+        help="candidates of --rerank: items within this Hamming distance (hash-table, default 2) "
+        "or keys within it in each table (multi-table, default 0)",
     )
     p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
     p.add_argument("--out", help="write distances and ids to this .npz")
