@@ -355,6 +355,49 @@ def test_slow_request_gets_503(files, tmp_path, monkeypatch):
     service.close()
 
 
+def test_a_body_that_stops_arriving_gets_408(files, tmp_path):
+    """The ASGI app driven by hand: half of a declared 64-byte body, then nothing."""
+    import asyncio
+
+    service = open_test_service(files, tmp_path / "data", request_timeout=0.3)
+    app = create_app(service)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/search",
+        "raw_path": b"/search",
+        "root_path": "",
+        "query_string": b"k=3",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+    }
+    chunks = [{"type": "http.request", "body": b'{"code_hex": "00', "more_body": True}]
+    sent = []
+
+    async def receive():
+        if chunks:
+            return chunks.pop(0)
+        await asyncio.sleep(3600)  # the client stalls
+
+    async def send(message):
+        sent.append(message)
+
+    async def run():
+        await asyncio.wait_for(app(scope, receive, send), 5)
+
+    start = time.perf_counter()
+    asyncio.run(run())
+    service.close()
+    assert time.perf_counter() - start < 3
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 408
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert json.loads(body) == {"error": "the request body did not arrive within 0.3 s"}
+
+
 # -- bad requests: each a 4xx with a JSON error naming the problem ------------------------------
 
 

@@ -128,11 +128,11 @@ class _TimeoutMiddleware:
         state = {"started": False, "receiving": False}
 
         async def tracking_receive() -> Any:
+            # not reset in a ``finally``: the timeout cancels this wait, and must still see it
             state["receiving"] = True
-            try:
-                return await receive()
-            finally:
-                state["receiving"] = False
+            message = await receive()
+            state["receiving"] = False
+            return message
 
         async def tracking_send(message: Any) -> None:
             if message["type"] == "http.response.start":
