@@ -19,6 +19,8 @@ The non-trivial eigenvectors of ``A`` come from the small ``m x m`` matrix
 and ``z(x)^T Lambda^{-1/2} v / sqrt(sigma)`` extends it to any point ``x`` (the Nystrom-like
 eigenfunction that makes AGH an inductive hash function). ``M`` always has the eigenpair
 ``(1, Lambda^{1/2} 1 / sqrt(n))``, which maps to the constant vector: useless for hashing.
+
+AGH and DGH derive from :class:`AnchorGraphHasher`, which builds, keeps and applies their graph.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from hashlearn._validation import check_int
 from hashlearn.exceptions import InvalidInputError
+from hashlearn.hashers.base import Hasher
 
 _CHUNK_ROWS = 4096  # rows of the (rows x m) distance block computed at once
 _SAMPLES_PER_ANCHOR = 3  # fewest training samples per anchor on small training sets
@@ -65,6 +69,50 @@ class AnchorGraph:
     def affinity_times(self, B: np.ndarray) -> np.ndarray:
         """``A @ B = Z Lambda^{-1} Z^T B`` for a (n, r) array, without forming ``A``."""
         return self.Z @ ((self.Z.T @ B) / self.column_sums[:, None])
+
+
+class AnchorGraphHasher(Hasher):
+    """Base of the hashers that hash through an anchor graph (AGH, DGH).
+
+    A subclass stores ``n_anchors``, ``n_nearest`` and ``kmeans_iter`` in ``__init__``; its ``fit``
+    builds the training graph with :meth:`_fit_graph` and, once fitted, keeps what new samples
+    need with :meth:`_keep_graph` (``anchors_``, ``bandwidth_`` and ``n_nearest_``); its
+    ``transform`` starts from :meth:`_graph_rows`.
+    """
+
+    n_anchors: int
+    n_nearest: int
+    kmeans_iter: int
+    anchors_: np.ndarray
+    bandwidth_: float
+    n_nearest_: int
+
+    def _fit_graph(
+        self, X: np.ndarray, rng: np.random.Generator, *, min_anchors: int
+    ) -> AnchorGraph:
+        """:func:`fit_anchor_graph` on ``X`` with this hasher's anchor parameters."""
+        return fit_anchor_graph(
+            X,
+            self.n_anchors,
+            self.n_nearest,
+            kmeans_iter=self.kmeans_iter,
+            rng=rng,
+            min_anchors=min_anchors,
+        )
+
+    def _keep_graph(self, graph: AnchorGraph) -> None:
+        """Store the anchors, bandwidth and ``s`` of ``graph``, from which :meth:`_graph_rows`
+        links new samples."""
+        self.anchors_ = graph.anchors
+        self.bandwidth_ = graph.bandwidth
+        self.n_nearest_ = graph.n_nearest
+
+    def _graph_rows(self, X: Any) -> sp.csr_matrix:
+        """``Z(X)`` of new samples against the fitted anchors (see :func:`anchor_graph_rows`),
+        after checking that the hasher is fitted and ``X`` has the fitted number of features."""
+        self._check_fitted()
+        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
+        return anchor_graph_rows(X, self.anchors_, self.n_nearest_, self.bandwidth_)
 
 
 def check_anchor_params(n_anchors: object, n_nearest: object, kmeans_iter: object) -> None:

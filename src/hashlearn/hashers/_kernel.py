@@ -10,14 +10,18 @@ where ``sigma`` is the mean Euclidean distance between the training samples and 
 data-derived width that follows the scale of any features; the authors' code uses a similar
 heuristic for KSH and a fixed width tuned to normalised features for SDH) and ``mu_j`` is the mean of ``exp(...)`` over the
 training set, so that every feature is zero-mean on the training data (KSH's ``kbar``; for SDH it
-plays the role of the bias term). A hash function is then linear in ``phi(x)``.
+plays the role of the bias term). A hash function is then linear in ``phi(x)``: the hashers built
+this way derive from :class:`AnchorKernelHasher`, which keeps the kernel and applies it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from hashlearn.hashers.base import Hasher
 
 # Rows per block when computing distances, so memory stays near ``_BLOCK * m`` floats.
 _BLOCK = 4096
@@ -45,6 +49,33 @@ class AnchorKernel:
     @property
     def n_anchors(self) -> int:
         return self.anchors.shape[0]
+
+
+class AnchorKernelHasher(Hasher):
+    """Base of the hashers whose projections are linear in the anchor-kernel features (KSH, SDH).
+
+    A subclass's ``fit`` learns an :class:`AnchorKernel` and a projection ``(m, n_bits)``, keeps
+    the kernel with :meth:`_keep_kernel` (as ``anchors_``, ``sigma_`` and ``kernel_mean_``) and the
+    projection in ``projection_``; ``transform`` is then ``phi(X) @ projection_``.
+    """
+
+    anchors_: np.ndarray
+    sigma_: float
+    kernel_mean_: np.ndarray
+    projection_: np.ndarray
+
+    def _keep_kernel(self, kernel: AnchorKernel) -> None:
+        """Store the fitted kernel map as the learned attributes ``transform`` rebuilds it from."""
+        self.anchors_ = kernel.anchors
+        self.sigma_ = kernel.sigma
+        self.kernel_mean_ = kernel.mean
+
+    def transform(self, X: Any) -> np.ndarray:
+        """``phi(X) @ projection_``: float32 (n, n_bits), the bits are its signs."""
+        self._check_fitted()
+        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
+        kernel = AnchorKernel(self.anchors_, self.sigma_, self.kernel_mean_)
+        return kernel(X) @ self.projection_
 
 
 def fit_anchor_kernel(

@@ -45,16 +45,14 @@ from hashlearn._validation import check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers._anchor_graph import (
     AnchorGraph,
-    anchor_graph_rows,
+    AnchorGraphHasher,
     check_anchor_params,
     eigenfunction_weights,
-    fit_anchor_graph,
     spectral_embedding,
 )
-from hashlearn.hashers.base import Hasher
 
 
-class AGH(Hasher):
+class AGH(AnchorGraphHasher):
     """Anchor Graph Hashing: signs of anchor-graph Laplacian eigenfunctions (one or two layers).
 
     Parameters
@@ -112,32 +110,21 @@ class AGH(Hasher):
         rng = np.random.default_rng(check_random_state(self.random_state))
         X = self._check_input(X)
         k = n_bits if layers == 1 else (n_bits + 1) // 2
-        graph = fit_anchor_graph(
-            X,
-            self.n_anchors,
-            self.n_nearest,
-            kmeans_iter=self.kmeans_iter,
-            rng=rng,
-            min_anchors=k + 2,
-        )
+        graph = self._fit_graph(X, rng, min_anchors=k + 2)
         V, sigma = spectral_embedding(graph, k, n_bits)
         W = eigenfunction_weights(graph, V, sigma)
         if layers == 2:
             thresholds = second_layer_thresholds(graph, graph.Z @ W[:, : n_bits - k])
         else:
             thresholds = np.zeros((2, 0))
-        self.anchors_ = graph.anchors
-        self.bandwidth_ = graph.bandwidth
-        self.n_nearest_ = graph.n_nearest
+        self._keep_graph(graph)
         self.projection_ = W.astype(np.float32)
         self.eigenvalues_ = sigma
         self.thresholds_ = thresholds.astype(np.float32)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        self._check_fitted()
-        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
-        Z = anchor_graph_rows(X, self.anchors_, self.n_nearest_, self.bandwidth_)
+        Z = self._graph_rows(X)
         Y = np.asarray(Z @ self.projection_, dtype=np.float32)
         if self.thresholds_.shape[1] == 0:
             return Y

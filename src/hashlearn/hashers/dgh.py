@@ -48,17 +48,15 @@ from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers._anchor_graph import (
     AnchorGraph,
-    anchor_graph_rows,
+    AnchorGraphHasher,
     check_anchor_params,
-    fit_anchor_graph,
     spectral_embedding,
 )
-from hashlearn.hashers.base import Hasher
 
 _INITS = ("agh", "random")
 
 
-class DGH(Hasher):
+class DGH(AnchorGraphHasher):
     """Discrete Graph Hashing: discrete codes maximising anchor-graph smoothness, near-balanced
     and near-uncorrelated through a penalty.
 
@@ -141,14 +139,7 @@ class DGH(Hasher):
             raise InvalidInputError(
                 f"n_bits={r} must be smaller than the number of training samples ({n})"
             )
-        graph = fit_anchor_graph(
-            X,
-            self.n_anchors,
-            self.n_nearest,
-            kmeans_iter=self.kmeans_iter,
-            rng=rng,
-            min_anchors=r + 2 if self.init == "agh" else 2,
-        )
+        graph = self._fit_graph(X, rng, min_anchors=r + 2 if self.init == "agh" else 2)
         if self.init == "agh":
             B, Y = _spectral_start(graph, r, init_iter)
         else:
@@ -178,9 +169,7 @@ class DGH(Hasher):
             if np.array_equal(B, B_before) and len(objective) > 2:
                 break  # B and hence Y are at a fixed point
 
-        self.anchors_ = graph.anchors
-        self.bandwidth_ = graph.bandwidth
-        self.n_nearest_ = graph.n_nearest
+        self._keep_graph(graph)
         self.projection_ = ((graph.Z.T @ B) / graph.column_sums[:, None]).astype(np.float32)
         self.objective_ = np.asarray(objective)
         self.graph_objective_ = np.asarray(graph_objective)
@@ -188,9 +177,7 @@ class DGH(Hasher):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        self._check_fitted()
-        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
-        Z = anchor_graph_rows(X, self.anchors_, self.n_nearest_, self.bandwidth_)
+        Z = self._graph_rows(X)
         return np.asarray(Z @ self.projection_, dtype=np.float32)
 
 

@@ -38,14 +38,13 @@ import scipy.optimize
 
 from hashlearn._threads import single_threaded_blas
 from hashlearn._validation import check_int, check_random_state
-from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
-from hashlearn.hashers.base import Hasher
+from hashlearn.hashers._kernel import AnchorKernelHasher, fit_anchor_kernel
 
 # Ridge added to Kbar^T Kbar (relative to its mean diagonal) so the eigenproblem is definite.
 _RIDGE = 1e-6
 
 
-class KSH(Hasher):
+class KSH(AnchorKernelHasher):
     """Kernel-Based Supervised Hashing: ``bits = kbar(X) @ projection_ >= 0``.
 
     Parameters
@@ -103,18 +102,10 @@ class KSH(Hasher):
 
         with single_threaded_blas():
             A, objective = _greedy_bits(K, y[labeled], n_bits, max_iter)
-        self.anchors_ = kernel.anchors
-        self.sigma_ = kernel.sigma
-        self.kernel_mean_ = kernel.mean
+        self._keep_kernel(kernel)
         self.projection_ = A.astype(np.float32)
         self.objective_ = objective
         return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        self._check_fitted()
-        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
-        kernel = AnchorKernel(self.anchors_, self.sigma_, self.kernel_mean_)
-        return kernel(X) @ self.projection_
 
 
 def pairwise_similarity(y: np.ndarray) -> np.ndarray:

@@ -35,11 +35,10 @@ import scipy.linalg
 
 from hashlearn._threads import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_random_state
-from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
-from hashlearn.hashers.base import Hasher
+from hashlearn.hashers._kernel import AnchorKernelHasher, fit_anchor_kernel
 
 
-class SDH(Hasher):
+class SDH(AnchorKernelHasher):
     """Supervised Discrete Hashing: ``bits = phi(X) @ projection_ >= 0``.
 
     Parameters
@@ -108,19 +107,11 @@ class SDH(Hasher):
         B = np.where(rng.random((X.shape[0], n_bits)) < 0.5, -1.0, 1.0)
         with single_threaded_blas():
             P, W, objective = _alternate(Phi, Y, B, lambda_w, nu, lambda_p, n_iter, n_dcc_iter)
-        self.anchors_ = kernel.anchors
-        self.sigma_ = kernel.sigma
-        self.kernel_mean_ = kernel.mean
+        self._keep_kernel(kernel)
         self.projection_ = P.astype(np.float32)
         self.classifier_ = W.astype(np.float32)
         self.objective_ = np.asarray(objective)
         return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        self._check_fitted()
-        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
-        kernel = AnchorKernel(self.anchors_, self.sigma_, self.kernel_mean_)
-        return kernel(X) @ self.projection_
 
 
 def label_matrix(y: np.ndarray) -> np.ndarray:
