@@ -449,7 +449,7 @@ def run_config(
     from hashlearn.datasets import load_dataset
     from hashlearn.evaluation import apply_protocol
     from hashlearn.features import create_features
-    from hashlearn.hashers import get_hasher_class
+    from hashlearn.hashers import FeatureHasher, get_hasher_class
 
     data = load_dataset(config.dataset, data_dir=config.data_dir, verbose=verbose)
     rows: list[BenchmarkRow] = []
@@ -463,6 +463,7 @@ def run_config(
         overrides = {} if config.n_validation is None else {"n_validation": config.n_validation}
         split = apply_protocol(data, config.protocol, seed, **overrides)
         images = {part: getattr(split, part).X for part in ("train", "query", "database")}
+        extractor = None
         if config.features == "pixels":
             # the images as they are: shallow hashers flatten them, and keep their shape in the
             # model files for the service
@@ -484,7 +485,10 @@ def run_config(
                     model_path = os.path.join(
                         config.models_dir, f"{spec.label}-{n_bits}bits-seed{seed}.safetensors"
                     )
-                    hasher.save(model_path)
+                    # with its extractor, a shallow model's file encodes images
+                    shallow_with_features = extractor is not None and not deep
+                    model = FeatureHasher(extractor, hasher) if shallow_with_features else hasher
+                    model.save(model_path)
                 row = measure_run(
                     config,
                     split,

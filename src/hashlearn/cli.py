@@ -249,6 +249,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"{args.method!r} is supervised: give an .npz with labels under {args.y_key!r}"
         )
+    if args.features:
+        from hashlearn.features import create_features
+        from hashlearn.hashers import FeatureHasher
+
+        hasher = FeatureHasher(create_features(args.features), hasher)
     hasher.fit(X, y)
     hasher.save(args.out)
     print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
@@ -719,6 +724,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x-key", default="X")
     p.add_argument("--y-key", default="y")
     p.add_argument("--seed", type=int, default=None, help="random_state of the hasher")
+    p.add_argument(
+        "--features",
+        default=None,
+        help="feature extractor fitted first and kept in the model file, which then encodes "
+        "images: hog, gist, or with post-processing, e.g. gist+l2-center (shallow methods)",
+    )
     p.add_argument(
         "--param",
         type=_parse_param,

@@ -82,10 +82,16 @@ def create_features(
 
     ``postprocess`` names extractors of ``(n, d)`` features (e.g. ``"l2-center"``), applied in
     order after it with their default parameters; the result is then a :class:`FeaturePipeline`.
+    ``name`` may also spell them out itself: ``"gist+l2-center"`` is
+    ``create_features("gist", postprocess=["l2-center"])`` (as a benchmark's ``features`` or the
+    command line's ``--features``).
 
     >>> create_features("gist", image_size=32, postprocess="l2-center").get_config()["steps"][1]
     {'name': 'l2-center', 'params': {}}
     """
+    if isinstance(name, str) and "+" in name and postprocess is None:
+        first, *steps = name.split("+")
+        return create_features(first, postprocess=steps, **params)
     cls = get_features_class(name)
     allowed = cls._param_names()
     unknown = sorted(set(params) - set(allowed))

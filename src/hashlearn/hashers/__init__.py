@@ -12,6 +12,7 @@ from typing import Any
 
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 from hashlearn.hashers.base import Hasher, read_model_file
+from hashlearn.hashers.pipeline import FeatureHasher
 
 # name -> (module, class, one-line description)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -88,6 +89,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
 }
 
 __all__ = [
+    "FeatureHasher",
     "Hasher",
     "create_hasher",
     "describe_hashers",
@@ -131,8 +133,13 @@ def create_hasher(name: str, n_bits: int = 32, **params: Any) -> Hasher:
 
 
 def load_hasher(path: str | os.PathLike[str]) -> Hasher:
-    """Load a model written by ``Hasher.save`` (safetensors + JSON metadata; never pickle)."""
+    """Load a model written by ``Hasher.save`` (safetensors + JSON metadata; never pickle).
+
+    A file that also holds a feature extractor gives a :class:`FeatureHasher`.
+    """
     import json
+
+    from hashlearn.hashers.pipeline import FEATURES_KEY, FEATURES_PREFIX
 
     metadata, arrays = read_model_file(path)
     try:
@@ -141,10 +148,17 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
         method = metadata["method"]
         # the images of the fit; absent from models fitted on feature vectors
         image_shape = json.loads(metadata.get("image_shape", "null"))
+        features = json.loads(metadata.get(FEATURES_KEY, "null"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise FileFormatError(
             f"{os.fspath(path)!r} has incomplete hashlearn metadata: {exc}"
         ) from None
+    feature_arrays = {
+        key[len(FEATURES_PREFIX) :]: array
+        for key, array in arrays.items()
+        if key.startswith(FEATURES_PREFIX)
+    }
+    arrays = {key: array for key, array in arrays.items() if not key.startswith(FEATURES_PREFIX)}
     cls = get_hasher_class(method)
     try:
         hasher = cls(**params)
@@ -157,4 +171,20 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
         raise FileFormatError(
             f"{os.fspath(path)!r} does not hold a complete {method!r} model: {exc!r}"
         ) from None
-    return hasher
+    if features is None:
+        return hasher
+    return FeatureHasher(_load_features(path, features, feature_arrays), hasher)
+
+
+def _load_features(path: Any, saved: Any, arrays: dict[str, Any]) -> Any:
+    """The fitted extractor of a model file (its ``features`` metadata and arrays)."""
+    from hashlearn.features import features_from_dict
+
+    if not isinstance(saved, dict):
+        raise FileFormatError(f"{os.fspath(path)!r} has an unreadable feature extractor entry")
+    try:
+        return features_from_dict({**saved, "arrays": arrays})
+    except (InvalidInputError, UnknownNameError) as exc:
+        raise FileFormatError(
+            f"{os.fspath(path)!r} holds a feature extractor this hashlearn cannot rebuild: {exc}"
+        ) from None

@@ -25,7 +25,9 @@ from hashlearn.codes import MAX_BITS, pack_signs
 from hashlearn.exceptions import FileFormatError, InvalidInputError, NotFittedError
 
 MODEL_FORMAT = "hashlearn.hasher"
-MODEL_FORMAT_VERSION = 1
+# The newest version this hashlearn reads. Version 2 files also hold a feature extractor
+# (``FeatureHasher``); files of a hasher alone are still written as version 1.
+MODEL_FORMAT_VERSION = 2
 
 
 class Hasher:
@@ -156,11 +158,18 @@ class Hasher:
         """Write the fitted model to ``path`` (one safetensors file; atomic: temp file + rename)."""
         from safetensors.numpy import save as save_safetensors
 
+        metadata, tensors = self._model_file()
+        payload = save_safetensors(tensors, metadata=metadata)
+        with atomic_write(path) as handle:
+            handle.write(payload)
+
+    def _model_file(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+        """The metadata (strings) and tensors of this fitted model's file."""
         self._check_fitted()
         arrays, values = self._get_state()
         metadata = {
             "format": MODEL_FORMAT,
-            "format_version": str(MODEL_FORMAT_VERSION),
+            "format_version": "1",
             "method": self.name,
             "params": json.dumps(self.get_params()),
             "state": json.dumps(values),
@@ -172,10 +181,8 @@ class Hasher:
 
         metadata["hashlearn_version"] = __version__
         tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-        metadata["sha256"] = _arrays_digest(tensors)
-        payload = save_safetensors(tensors, metadata=metadata)
-        with atomic_write(path) as handle:
-            handle.write(payload)
+        metadata["sha256"] = arrays_digest(tensors)
+        return metadata, tensors
 
 
 def _image_shape(X: Any) -> tuple[int, ...] | None:
@@ -228,14 +235,15 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[
         arrays = load_safetensors(data)
     except Exception as exc:  # safetensors raises its own error type for truncated/corrupt data
         raise FileFormatError(f"{path!r} is truncated or corrupted: {exc}") from None
-    if metadata.get("sha256") != _arrays_digest(arrays):
+    if metadata.get("sha256") != arrays_digest(arrays):
         raise FileFormatError(
             f"{path!r} is corrupted: its arrays do not match their SHA-256 checksum"
         )
     return metadata, arrays
 
 
-def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over every array's name, dtype, shape and bytes, in name order (hex)."""
     digest = hashlib.sha256()
     for key in sorted(arrays):
         array = np.ascontiguousarray(arrays[key])

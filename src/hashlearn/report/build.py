@@ -24,6 +24,7 @@ from hashlearn.report.model import (
     class_distances,
     encode_split,
     load_model,
+    needs_features,
     retrievals,
     tsne_embedding,
 )
@@ -284,7 +285,7 @@ def _model_steps(
         facts = {
             "method": hasher.name,
             "code length": f"{hasher.n_bits} bits",
-            "input": "images" if hasher.input_kind == "images" else f"{features} features",
+            "input": _input_description(hasher, features),
             "data": f"{dataset}, protocol {protocol} with seed {seed}: "
             f"{len(encoded.query)} queries, {len(encoded.database)} database items",
         }
@@ -307,7 +308,7 @@ def _check_names(hasher: Hasher, dataset: str | None, protocol: str, features: s
     written."""
     from hashlearn.datasets import list_datasets
     from hashlearn.evaluation import get_protocol
-    from hashlearn.features import get_features_class
+    from hashlearn.features import create_features
 
     if not dataset:
         raise InvalidInputError("a model report needs a dataset: pass dataset=NAME")
@@ -315,8 +316,18 @@ def _check_names(hasher: Hasher, dataset: str | None, protocol: str, features: s
     if dataset not in known and not dataset.startswith(("arrays:", "folder:")):
         raise UnknownNameError(f"unknown dataset {dataset!r}; available: {', '.join(known)}")
     get_protocol(protocol)
-    if hasher.input_kind == "features":
-        get_features_class(features)
+    if needs_features(hasher):
+        create_features(features)  # an unknown name fails here
+
+
+def _input_description(hasher: Hasher, features: str) -> str:
+    """What the model reads: images, the model's own features, or those of ``features``."""
+    from hashlearn.hashers import FeatureHasher
+
+    if isinstance(hasher, FeatureHasher):
+        steps = hasher.features.get_config().get("steps", [hasher.features.get_config()])
+        return " + ".join(step["name"] for step in steps) + " features (kept in the model file)"
+    return f"{features} features" if needs_features(hasher) else "images"
 
 
 def _tsne_section(encoded: EncodedSplit, seed: int, max_points: int, writer: _Writer) -> str:

@@ -84,6 +84,13 @@ def load_model(model: str | os.PathLike[str] | Hasher) -> Hasher:
     return load_hasher(model)
 
 
+def needs_features(hasher: Hasher) -> bool:
+    """Whether ``hasher`` reads feature vectors that it does not compute itself."""
+    from hashlearn.hashers import FeatureHasher
+
+    return hasher.input_kind == "features" and not isinstance(hasher, FeatureHasher)
+
+
 def encode_split(
     hasher: Hasher,
     dataset: str,
@@ -94,14 +101,16 @@ def encode_split(
     """Encode the query and database parts of ``dataset``, split by ``protocol``, with ``hasher``.
 
     A hasher that reads features gets those of the extractor ``features``, fitted on the split's
-    train part (as the benchmark does); a deep hasher reads the images.
+    train part (as the benchmark does); a deep hasher, or a
+    :class:`~hashlearn.hashers.FeatureHasher` (which holds its own extractor), reads the images.
 
     Parameters
     ----------
     hasher : fitted hasher.
     dataset : registered dataset name.
     seed : seed of the split.
-    features : feature extractor name, used when ``hasher.input_kind == "features"``.
+    features : feature extractor name, used when ``hasher`` reads feature vectors and holds no
+        extractor of its own.
     protocol : retrieval protocol (:func:`hashlearn.evaluation.list_protocols`) that splits it,
         the dataset's own default split unless told otherwise.
 
@@ -122,7 +131,7 @@ def encode_split(
     seed = check_int(check_random_state(seed, "seed"), "seed")
     data = load_dataset(dataset)
     split = apply_protocol(data, protocol, seed)
-    if hasher.input_kind == "features":
+    if needs_features(hasher):
         extractor = create_features(features)
         extractor.fit(split.train.X)
         inputs = [extractor.transform(split.query.X), extractor.transform(split.database.X)]
