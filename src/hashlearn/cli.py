@@ -37,6 +37,25 @@ def _parse_param(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _parse_grid(text: str) -> tuple[str, list[Any]]:
+    """``KEY=V1,V2,...`` (each value JSON, else a string) or ``KEY=[JSON list]``."""
+    key, value = _parse_param(text)
+    if isinstance(value, list):
+        return key, value
+    if isinstance(value, str):
+        return key, [_parse_param(f"{key}={item}")[1] for item in value.split(",")]
+    return key, [value]
+
+
+def _count_or_fraction(text: str) -> int | float:
+    """``500`` -> 500 (a count), ``0.1`` -> 0.1 (a fraction)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}") from None
+    return int(value) if value.is_integer() and value >= 1 else value
+
+
 def _load_array(path: str, key: str) -> np.ndarray:
     """Read ``key`` from an .npz file, or the array of an .npy file (never unpickling)."""
     arrays = read_arrays(path, (key,), require=key)
@@ -473,6 +492,45 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from hashlearn.tuning import tune, write_tune_result
+
+    grid: dict[str, list[Any]] = {}
+    for key, values in args.grid:
+        grid.setdefault(key, []).extend(values)
+    result = tune(
+        args.dataset,
+        args.method,
+        args.bits,
+        grid,
+        params=dict(args.param or []),
+        metric=args.metric,
+        protocol=args.protocol,
+        features=args.features,
+        seed=args.seed,
+        n_validation=args.n_validation,
+        data_dir=args.data_dir,
+        verbose=not args.quiet,
+    )
+    sizes = result.sizes
+    print(
+        f"{args.method} at {args.bits} bits on {args.dataset} ({args.protocol} protocol, seed "
+        f"{args.seed}, manifest {result.manifest}): {len(result.trials)} fits on the train part "
+        f"({sizes['train']}), scored by {args.metric} of the validation part ({sizes['validation']}"
+        f" queries) against it"
+    )
+    print()
+    print(result.table())
+    print(f"\n{result.metric}: {result.definitions.get(result.metric, '')}")
+    if args.save_model:
+        result.model.save(args.save_model)
+        print(f"chosen model -> {args.save_model}")
+    if args.out:
+        write_tune_result(result, args.out)
+        print(f"trials -> {args.out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from hashlearn.report import build_report
 
@@ -616,6 +674,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser(
+        "tune",
+        help="choose a method's parameters on the validation part, then test the choice once",
+        description="Fit the method once per combination of --grid on the train part, score each "
+        "by retrieval of the validation part (as queries) against the train part, keep the best, "
+        "and only then measure it on the query set against the database.",
+    )
+    p.add_argument("--method", required=True, help="hasher name (see `hashlearn list`)")
+    p.add_argument("--bits", type=int, default=32, help="code length (default: 32)")
+    p.add_argument(
+        "--grid",
+        type=_parse_grid,
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="values to try, e.g. --grid n_anchors=100,300,1000 or --grid 'alpha=[0.1, 1]' "
+        "(repeatable: every combination is fitted)",
+    )
+    p.add_argument(
+        "--param",
+        type=_parse_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="parameter shared by every fit, e.g. --param epochs=20 (repeatable)",
+    )
+    p.add_argument(
+        "--metric",
+        default="mAP",
+        help="selection metric: mAP, mAP@k, P@k, R@k or NDCG@k (default: mAP)",
+    )
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    p.add_argument(
+        "--features",
+        default="pixels",
+        help="feature extractor of shallow methods, e.g. hog or gist+l2-center (default: pixels)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every fit")
+    p.add_argument(
+        "--n-validation",
+        type=_count_or_fraction,
+        default=None,
+        help="validation size carved from train: a count, or a fraction < 1 (protocol default)",
+    )
+    p.add_argument("--save-model", default=None, help="write the chosen model here (.safetensors)")
+    p.add_argument("--out", default=None, help="write the trials and test figures here (.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser(
         "report", help="self-contained HTML report of benchmark results (and of a model's codes)"
