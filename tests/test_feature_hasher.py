@@ -161,3 +161,24 @@ def test_benchmark_saves_shallow_models_with_their_extractor(tmp_path):
     assert encoded.database_codes.shape[1] == 2 and len(encoded.query) + len(
         encoded.database
     ) <= len(data.X)
+
+
+def test_nested_params_reach_the_extractor_and_the_hasher():
+    from sklearn.base import clone
+
+    model = FeatureHasher(create_features("hog"), create_hasher("itq", n_bits=16))
+    params = model.get_params()
+    assert params["hasher__n_bits"] == 16 and params["features__orientations"] == 9
+    assert set(model.get_params(deep=False)) == {"features", "hasher"}
+    model.set_params(hasher__n_bits=24, features__orientations=6)
+    assert model.n_bits == 24 and model.features.orientations == 6
+    copy = clone(model)
+    assert copy.hasher is not model.hasher and copy.get_params(deep=False).keys() == {
+        "features",
+        "hasher",
+    }
+    assert copy.get_params()["hasher__n_bits"] == 24
+    with pytest.raises(InvalidInputError, match="ITQ has no parameter 'bogus'"):
+        model.set_params(hasher__bogus=1)
+    with pytest.raises(InvalidInputError, match="FeatureHasher has no parameter 'n_bits'"):
+        model.set_params(n_bits=8)

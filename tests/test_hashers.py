@@ -199,3 +199,16 @@ def test_lsh_bit_disagreement_matches_angle_over_pi():
         rate = (bits[0] != bits[1]).mean()
         # 4096 Bernoulli trials: standard deviation <= 0.008; allow 4 of them
         assert abs(rate - angle / np.pi) < 0.032, (angle, rate)
+
+
+def test_params_work_as_in_scikit_learn(name, digits_small):
+    from sklearn.base import clone
+
+    hasher = make(name).fit(*digits_small)
+    copy = clone(hasher)
+    assert type(copy) is type(hasher) and copy.get_params() == hasher.get_params()
+    assert not copy.is_fitted  # clone copies parameters, not what was learned
+    assert copy.set_params(n_bits=20) is copy and copy.n_bits == 20 and hasher.n_bits == N_BITS
+    with pytest.raises(InvalidInputError, match="has no parameter 'bogus'"):
+        copy.set_params(bogus=1)
+    assert repr(hasher).startswith(f"{type(hasher).__name__}(n_bits={N_BITS}")

@@ -14,12 +14,12 @@ the learned arrays and JSON-able learned values that ``_set_state`` restores (se
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from hashlearn._params import Parameters
 from hashlearn._validation import check_images, check_int
 from hashlearn.exceptions import InvalidInputError, NotFittedError
 
@@ -27,7 +27,7 @@ from hashlearn.exceptions import InvalidInputError, NotFittedError
 PROGRESS_MIN_SAMPLES = 2000
 
 
-class FeatureExtractor:
+class FeatureExtractor(Parameters):
     """Base class of all feature extractors.
 
     Subclasses set ``name`` (their registry name) and ``input_kind`` (``"images"``: arrays of shape
@@ -39,28 +39,11 @@ class FeatureExtractor:
     name: ClassVar[str] = ""
     input_kind: ClassVar[str] = "images"
 
-    # -- parameters ---------------------------------------------------------------------------
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in signature.parameters.values()
-            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as stored by ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    # -- parameters (get_params, set_params, repr: Parameters) ------------------------------
 
     def get_config(self) -> dict[str, Any]:
         """``{"name": registry name, "params": constructor arguments}``, JSON-able."""
-        return {"name": self.name, "params": _jsonable(self.get_params())}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        return {"name": self.name, "params": _jsonable(self.get_params(deep=False))}
 
     # -- estimator API ------------------------------------------------------------------------
 

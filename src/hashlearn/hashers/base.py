@@ -12,7 +12,6 @@ constructor parameters and learned scalars are JSON strings in its metadata. Not
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 from typing import Any, ClassVar
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hashlearn._io import atomic_write
+from hashlearn._params import Parameters
 from hashlearn._validation import check_features, check_int, check_labels
 from hashlearn.codes import MAX_BITS, pack_signs
 from hashlearn.exceptions import FileFormatError, InvalidInputError, NotFittedError
@@ -30,7 +30,7 @@ MODEL_FORMAT = "hashlearn.hasher"
 MODEL_FORMAT_VERSION = 2
 
 
-class Hasher:
+class Hasher(Parameters):
     """Base class of all hashers.
 
     Subclasses set ``name`` (their registry name) and ``input_kind`` (``"features"``: 2-D arrays,
@@ -47,25 +47,6 @@ class Hasher:
     supervised: ClassVar[bool] = False
 
     n_bits: int
-
-    # -- parameters ---------------------------------------------------------------------------
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in signature.parameters.values()
-            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as stored by ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_n_bits(self) -> int:
         return check_int(self.n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
@@ -171,7 +152,7 @@ class Hasher:
             "format": MODEL_FORMAT,
             "format_version": "1",
             "method": self.name,
-            "params": json.dumps(self.get_params()),
+            "params": json.dumps(self.get_params(deep=False)),
             "state": json.dumps(values),
         }
         image_shape = getattr(self, "image_shape_", None)

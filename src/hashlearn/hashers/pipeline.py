@@ -98,9 +98,6 @@ class FeatureHasher(Hasher):
     def is_fitted(self) -> bool:
         return bool(self.features.is_fitted and self.hasher.is_fitted)
 
-    def get_params(self) -> dict[str, Any]:
-        return {"features": self.features, "hasher": self.hasher}
-
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> FeatureHasher:
         """Fit the extractor on ``X``, then the hasher on its features (and ``y``, ``fit_params``)."""
         features, hasher = self._parts()

@@ -141,9 +141,9 @@ class DeepHasher(Hasher):
         self.checkpoint_dir = checkpoint_dir
         self.log_csv = log_csv
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments; path arguments as strings (models store them as JSON)."""
-        params = super().get_params()
+        params = super().get_params(deep=deep)
         for name in _PATH_PARAMS:
             if isinstance(params.get(name), os.PathLike):
                 params[name] = os.fspath(params[name])
