@@ -283,9 +283,40 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from hashlearn.hashers import load_hasher
 
     hasher = load_hasher(args.model)
+    if args.images:
+        return _encode_images(hasher, args)
     codes = hasher.encode(_load_array(args.data, args.x_key))
     _save_npy(args.out, codes)
     print(f"{len(codes)} codes of {hasher.n_bits} bits ({codes.shape[1]} bytes each) -> {args.out}")
+    return 0
+
+
+def _encode_images(hasher: Any, args: argparse.Namespace) -> int:
+    """``hashlearn encode --images DIR``: codes, ids and paths of the folder's files in an .npz."""
+    from hashlearn.imagefiles import encode_image_files, write_image_codes
+    from hashlearn.serve.images import parse_image_shape
+
+    if not args.out.endswith(".npz"):
+        raise InvalidInputError(
+            f"--images writes codes, ids and paths together: give an .npz --out, not {args.out!r}"
+        )
+    result = encode_image_files(
+        hasher,
+        args.images,
+        image_shape=parse_image_shape(args.image_shape) if args.image_shape else None,
+        skip_unreadable=args.skip_unreadable,
+        verbose=not args.quiet,
+    )
+    write_image_codes(result, args.out)
+    for name, reason in result.skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    named = "ids from the file names" if result.named else "ids 0..n-1 in path order"
+    print(
+        f"{len(result.codes)} images of {args.images} -> {len(result.codes)} codes of "
+        f"{hasher.n_bits} bits, {named}"
+        + (f", {len(result.skipped)} unreadable files skipped" if result.skipped else "")
+        + f" -> {args.out}"
+    )
     return 0
 
 
@@ -309,8 +340,11 @@ def cmd_index(args: argparse.Namespace) -> int:
                 "hash-table or multi-table index"
             )
         extra["features"] = _load_features(args.features)
-    if args.ids:
-        index.add_with_ids(codes, _load_array(args.ids, "ids"), **extra)
+    ids = _load_array(args.ids, "ids") if args.ids else None
+    if ids is None and args.codes.endswith(".npz"):  # e.g. from hashlearn encode --images
+        ids = read_arrays(args.codes, ("ids",)).get("ids")
+    if ids is not None:
+        index.add_with_ids(codes, ids, **extra)
     else:
         index.add(codes, **extra)
     index.save(args.out)
@@ -762,7 +796,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model file (.safetensors)")
     p.add_argument("--index", required=True, help="index file (read only; the base of the writes)")
-    p.add_argument("--images", default=None, help="folder of item images named ID.png / ID.jpg")
+    p.add_argument(
+        "--images",
+        default=None,
+        help="folder of item images named ID.png / ID.jpg, or the .npz of hashlearn encode "
+        "--images (the image of each id)",
+    )
     p.add_argument(
         "--labels",
         default=None,
@@ -852,9 +891,27 @@ def build_parser() -> argparse.ArgumentParser:
         "encode", help="encode samples with a saved model into packed uint8 codes (.npy)"
     )
     p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True, help=".npz (uses X) or .npy")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help=".npz (uses X) or .npy")
+    source.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder of PNG/JPEG files (sub-folders too): writes an .npz of codes, ids (the file "
+        "names when all are integers, else 0..n-1) and paths, for hashlearn index and serve",
+    )
     p.add_argument("--x-key", default="X")
-    p.add_argument("--out", required=True, help="codes file to write (.npy)")
+    p.add_argument(
+        "--image-shape",
+        default=None,
+        help="with --images: HxW or HxWxC of a model fitted on flattened pixel vectors",
+    )
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="with --images: skip files that do not decode (listed) instead of stopping",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="codes file to write (.npy; .npz with --images)")
     p.set_defaults(func=cmd_encode)
 
     from hashlearn.index import list_indexes
@@ -867,7 +924,9 @@ def build_parser() -> argparse.ArgumentParser:
         + "; ".join(f"{name}: {text}" for name, text in index_types.items()),
     )
     p.add_argument("--codes", required=True, help=".npy of packed uint8 codes")
-    p.add_argument("--ids", help=".npy of int64 ids (default: 0..n-1)")
+    p.add_argument(
+        "--ids", help=".npy of int64 ids (default: the ids of a --codes .npz, else 0..n-1)"
+    )
     p.add_argument("--type", default="linear", choices=sorted(index_types), help="index type")
     p.add_argument(
         "--param",

@@ -123,6 +123,9 @@ class SearchService:
         Class labels of base items.
     images_dir : path or None
         Folder of base item images, named ``ID.png``, ``ID.jpg`` or ``ID.jpeg``.
+    image_paths : dict of int to path, or None
+        The image file of each base item id (from :func:`hashlearn.imagefiles.read_image_paths`);
+        looked up before ``images_dir``.
 
     Raises
     ------
@@ -142,6 +145,7 @@ class SearchService:
         limits: ServeLimits | None = None,
         base_labels: tuple[np.ndarray, np.ndarray] | None = None,
         images_dir: str | os.PathLike[str] | None = None,
+        image_paths: dict[int, Path] | None = None,
     ) -> None:
         if index.n_bits != encoder.n_bits:
             raise InvalidInputError(
@@ -153,6 +157,7 @@ class SearchService:
         self.method = method
         self.limits = limits or ServeLimits()
         self.images_dir = Path(images_dir) if images_dir is not None else None
+        self.image_paths = image_paths or {}
         self._lock = _ReadWriteLock()
         self._write_mutex = threading.Lock()
         self._sorted_ids: np.ndarray | None = None
@@ -245,6 +250,12 @@ class SearchService:
             if record.image is None:
                 return None
             return self.store.image_path(item_id, record.image), MEDIA_TYPES[record.image]
+        path = self.image_paths.get(item_id)
+        if path is not None:
+            extension = path.suffix.lower().lstrip(".")
+            if path.is_file() and extension in _BASE_IMAGE_EXTENSIONS:
+                return path, _BASE_IMAGE_EXTENSIONS[extension]
+            return None
         if self.images_dir is None:
             return None
         for extension, media_type in _BASE_IMAGE_EXTENSIONS.items():
@@ -622,7 +633,8 @@ def open_service(
     data_dir : path or None
         Folder of the store; default: ``INDEX.data`` next to the index file.
     images_dir : path or None
-        Folder of base item images, named by id (``ID.png``, ``ID.jpg``, ``ID.jpeg``).
+        Folder of base item images, named by id (``ID.png``, ``ID.jpg``, ``ID.jpeg``), or the
+        ``.npz`` of ``hashlearn encode --images`` (the image file of each id).
     labels : path or None
         Class labels of base items (see :func:`load_labels`).
     image_shape : tuple or None
@@ -650,7 +662,12 @@ def open_service(
     for name, path in (("model", model), ("index", index)):
         if not os.path.isfile(path):
             raise InvalidInputError(f"{name} file not found: {os.fspath(path)!r}")
-    if images_dir is not None and not os.path.isdir(images_dir):
+    image_paths = None
+    if images_dir is not None and os.fspath(images_dir).endswith(".npz"):
+        from hashlearn.imagefiles import read_image_paths
+
+        image_paths, images_dir = read_image_paths(images_dir), None
+    elif images_dir is not None and not os.path.isdir(images_dir):
         raise InvalidInputError(f"images folder not found: {os.fspath(images_dir)!r}")
     hasher = load_hasher(model)
     encoder = QueryEncoder(hasher, image_shape)
@@ -671,6 +688,7 @@ def open_service(
             limits=limits,
             base_labels=base_labels,
             images_dir=images_dir,
+            image_paths=image_paths,
         )
     except BaseException:
         store.close()

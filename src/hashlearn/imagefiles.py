@@ -1,0 +1,239 @@
+"""Codes of a folder of image files: one's own collection, made searchable.
+
+:func:`encode_image_files` walks a folder for PNG and JPEG files, decodes each as the search
+service decodes an uploaded image (same checks, same conversion to the model's input: grey or
+RGB, resized, values in [0, 1]; see :mod:`hashlearn.serve.images`), encodes them in batches and
+gives every file an id: its name when every name is a distinct non-negative integer
+(``17.png`` -> 17), else its position in the sorted list. :func:`write_image_codes` saves
+codes, ids and paths in one ``.npz`` that ``hashlearn index`` (codes and ids) and
+``hashlearn serve --images`` (the picture of each id) read back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hashlearn._validation import check_int
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.hashers.base import Hasher
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageCodes",
+    "encode_image_files",
+    "list_image_files",
+    "read_image_paths",
+    "write_image_codes",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""File name endings read as images (any case)."""
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_PIXELS = 64_000_000
+
+
+@dataclass(frozen=True)
+class ImageCodes:
+    """Codes of the readable image files of ``root``.
+
+    Attributes
+    ----------
+    codes : uint8 (n, code_size)
+    ids : int64 (n,)
+    paths : list of str, each relative to ``root`` (``/``-separated)
+    root : str, the folder, absolute
+    skipped : list of (path, reason) of the files that could not be read (with
+        ``skip_unreadable``)
+    named : bool, whether the ids are the file names (else positions in ``paths``)
+    """
+
+    codes: np.ndarray
+    ids: np.ndarray
+    paths: list[str]
+    root: str
+    skipped: list[tuple[str, str]]
+    named: bool
+
+
+def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+    """PNG and JPEG files under ``root`` (by suffix, any case), sorted by relative path.
+
+    Raises
+    ------
+    InvalidInputError
+        ``root`` is not a folder.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        raise InvalidInputError(f"images folder not found: {os.fspath(root)!r}")
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = [p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _ids_of(paths: list[str]) -> tuple[np.ndarray, bool]:
+    """Integer file names when all are distinct non-negative integers (and True), else
+    positions (and False)."""
+    stems = [Path(p).stem for p in paths]
+    if all(s.isascii() and s.isdigit() for s in stems):
+        ids = [int(s) for s in stems]
+        if len(set(ids)) == len(ids) and max(ids) < 2**63:
+            return np.array(ids, dtype=np.int64), True
+    return np.arange(len(paths), dtype=np.int64), False
+
+
+def encode_image_files(
+    hasher: Hasher,
+    root: str | os.PathLike[str],
+    *,
+    image_shape: tuple[int, ...] | None = None,
+    recursive: bool = True,
+    batch_size: int = 256,
+    skip_unreadable: bool = False,
+    verbose: bool = True,
+) -> ImageCodes:
+    """Encode every PNG and JPEG file under ``root`` with ``hasher``.
+
+    Parameters
+    ----------
+    hasher : Hasher
+        A fitted model that takes images: a deep hasher, one fitted on image arrays, a
+        :class:`~hashlearn.hashers.FeatureHasher`, or one fitted on flattened pixels given
+        ``image_shape``.
+    root : path
+        The folder.
+    image_shape : tuple, optional
+        ``(h, w)`` or ``(h, w, c)`` of a model fitted on flattened pixel vectors.
+    recursive : bool, default True
+        Include sub-folders.
+    batch_size : int, default 256
+        Images encoded at once.
+    skip_unreadable : bool, default False
+        Skip (and list in ``skipped``) files that are not images or do not decode, instead of
+        stopping at the first.
+    verbose : bool, default True
+        Progress bar.
+
+    Returns
+    -------
+    ImageCodes
+
+    Raises
+    ------
+    InvalidInputError
+        No image files, a file that cannot be read (naming it; unless ``skip_unreadable``), a
+        model that does not take images, or a bad ``batch_size``.
+    """
+    from hashlearn.serve.errors import TooLargeError
+    from hashlearn.serve.images import QueryEncoder, _as_model_array, read_image
+
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    encoder = QueryEncoder(hasher, image_shape)
+    if not encoder.takes_images:
+        raise InvalidInputError(
+            f"this {hasher.name!r} model takes feature vectors, not images; give the image "
+            "shape (--image-shape HxW) of a model fitted on flattened pixels"
+        )
+    folder = Path(root).resolve()
+    files = list_image_files(folder, recursive=recursive)
+    if not files:
+        raise InvalidInputError(
+            f"no {', '.join(IMAGE_SUFFIXES)} files in {os.fspath(root)!r}"
+            + ("" if recursive else " (sub-folders not searched)")
+        )
+    shape = encoder.image_shape
+    assert shape is not None  # takes_images
+    codes: list[np.ndarray] = []
+    kept: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        if batch:
+            codes.append(encoder._encode(np.stack(batch)))
+            batch.clear()
+
+    for path in tqdm(files, desc="encode", unit="img", disable=not verbose):
+        name = path.relative_to(folder).as_posix()
+        try:
+            image = read_image(
+                path.read_bytes(), max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS
+            ).image
+            batch.append(_as_model_array(image, shape))
+        except (InvalidInputError, TooLargeError, OSError) as exc:
+            if not skip_unreadable:
+                raise InvalidInputError(f"{name!r} in {os.fspath(root)!r}: {exc}") from None
+            skipped.append((name, str(exc)))
+            continue
+        kept.append(name)
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    if not kept:
+        raise InvalidInputError(
+            f"none of the {len(files)} image files in {os.fspath(root)!r} reads"
+        )
+    ids, named = _ids_of(kept)
+    return ImageCodes(
+        codes=np.concatenate(codes),
+        ids=ids,
+        paths=kept,
+        root=os.fspath(folder),
+        skipped=skipped,
+        named=named,
+    )
+
+
+def write_image_codes(result: ImageCodes, path: str | os.PathLike[str]) -> None:
+    """Save ``codes``, ``ids``, ``paths`` and ``root`` in one ``.npz`` (atomically, no pickle)."""
+    from hashlearn._io import atomic_write
+
+    with atomic_write(path) as handle:
+        np.savez(
+            handle,
+            codes=result.codes,
+            ids=result.ids,
+            paths=np.array(result.paths, dtype=str),
+            root=np.array(result.root, dtype=str),
+        )
+
+
+def read_image_paths(path: str | os.PathLike[str]) -> dict[int, Path]:
+    """Id -> image file of an ``.npz`` written by :func:`write_image_codes`.
+
+    Raises
+    ------
+    InvalidInputError
+        The file lacks ``ids``, ``paths`` or ``root``, they disagree in length, or a path leads
+        outside ``root``.
+    """
+    from hashlearn._io import read_arrays
+
+    arrays: dict[str, Any] = read_arrays(path, ("ids", "paths", "root"))
+    missing = [name for name in ("ids", "paths", "root") if name not in arrays]
+    if missing:
+        raise InvalidInputError(
+            f"{os.fspath(path)!r} is not a file of `hashlearn encode --images`: it has no "
+            f"{', '.join(missing)}"
+        )
+    ids, paths = np.asarray(arrays["ids"]), np.asarray(arrays["paths"])
+    if ids.ndim != 1 or paths.shape != ids.shape or ids.dtype.kind not in "iu":
+        raise InvalidInputError(
+            f"{os.fspath(path)!r}: ids {ids.shape} and paths {paths.shape} must be two 1-D "
+            "arrays of one length (integer ids)"
+        )
+    root = Path(str(arrays["root"])).resolve()
+    out: dict[int, Path] = {}
+    for item_id, name in zip(ids.tolist(), paths.tolist()):
+        file = (root / str(name)).resolve()
+        if not file.is_relative_to(root):
+            raise InvalidInputError(f"{os.fspath(path)!r}: path {name!r} leads outside {root}")
+        out[int(item_id)] = file
+    return out
