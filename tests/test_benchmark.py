@@ -166,6 +166,33 @@ radius_curve: 0
             "cifar99",
         ),
         ("dataset: [unclosed\n", FileFormatError, "YAML"),
+        (
+            "dataset: digits\nmethods: [{method: lsh, grid: {bogus: [1]}}]\nbits: [8]\n",
+            InvalidInputError,
+            "no parameter",
+        ),
+        (
+            "dataset: digits\nmethods: [{method: lsh, grid: {center: []}}]\nbits: [8]\n",
+            InvalidInputError,
+            "non-empty list",
+        ),
+        (
+            "dataset: digits\nmethods: [{method: lsh, tables: 2, grid: {center: [true]}}]\n"
+            "bits: [8]\n",
+            InvalidInputError,
+            "one table",
+        ),
+        (
+            "dataset: digits\nmethods: [{method: lsh, grid: {center: [true]}}]\nbits: [8]\n"
+            "select_by: accuracy\n",
+            InvalidInputError,
+            "selection metric",
+        ),
+        (
+            "dataset: digits\nmethods: [lsh]\nbits: [8]\nmethod_grids: {itq: {n_iter: [1]}}\n",
+            InvalidInputError,
+            "not among the methods",
+        ),
     ],
 )
 def test_bad_configs(tmp_path, text, error, match):
@@ -237,3 +264,55 @@ def test_deep_benchmark_reproduces_exactly_on_cpu():
     again = run_benchmark("digits", ["dsh"], [8], [0], **kwargs)
     assert first[0].metrics == again[0].metrics
     assert first[0].curves["pr"] == again[0].curves["pr"]
+
+
+def test_a_grid_is_chosen_on_validation_per_seed_and_code_length(tmp_path, capsys):
+    from hashlearn import create_hasher, load_dataset
+    from hashlearn.evaluation import apply_protocol, evaluate_codes
+
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        """
+dataset: digits
+methods:
+  - {method: ksh, label: ksh-tuned, grid: {n_anchors: [20, 200]}, params: {n_labeled: 600}}
+bits: [8, 16]
+seeds: 2
+select_by: P@10
+radius_curve: 0
+"""
+    )
+    config = load_config(path)
+    assert config.methods[0].grid == {"n_anchors": [20, 200]} and config.select_by == "P@10"
+    rows = run_config(config, verbose=False)
+    data = load_dataset("digits")
+    for row in rows:
+        assert [t["params"] for t in row.trials] == [{"n_anchors": 20}, {"n_anchors": 200}]
+        best = max(row.trials, key=lambda t: t["score"])
+        assert row.chosen == best["params"]
+        # the row's test figures are those of the chosen parameters, fitted directly
+        split = apply_protocol(data, "default", row.seed)
+        hasher = create_hasher(
+            "ksh", n_bits=row.n_bits, random_state=row.seed, n_labeled=600, **row.chosen
+        ).fit(split.train.X, split.train.y)
+        metrics = evaluate_codes(
+            hasher.encode(split.query.X),
+            split.query.y,
+            hasher.encode(split.database.X),
+            split.database.y,
+            ks=(10,),
+            map_at=(),
+            radius=None,
+        )
+        assert row.metrics["P@10"] == pytest.approx(metrics["P@10"], abs=1e-12)
+    argv = ["benchmark", "--config", str(path), "--bits", "8", "--seeds", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--name", "grid"]) == 0
+    assert "chosen on the validation part by P@10" in capsys.readouterr().out
+    with open(tmp_path / "out" / "grid.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert json.loads(row["chosen"]) in ({"n_anchors": 20}, {"n_anchors": 200})
+    document = json.loads((tmp_path / "out" / "grid.json").read_text())
+    assert len(document["results"][0]["trials"]) == 2
+    argv = ["benchmark", "--methods", "lsh", "--bits", "8", "--seeds", "1", "--quiet"]
+    assert main([*argv, "--grid", "lsh.normalize=false,true", "--out", str(tmp_path)]) == 0
+    assert "lsh 8 bits seed 0: normalize=" in capsys.readouterr().out

@@ -16,12 +16,18 @@ A run is described by a :class:`BenchmarkConfig`, built from keyword arguments o
       - lsh                                   # a hasher name with default parameters
       - {method: lsh, label: lsh-8-tables, tables: 8}
       - {method: dsh, label: dsh-a0.005, params: {alpha: 0.005, epochs: 20}}
+      - {method: ksh, grid: {n_anchors: [100, 300, 1000]}}   # chosen on validation, per run
     bits: [8, 12, 16]
     seeds: 3                   # 0, 1, 2 (or a list)
     metrics: {ks: [10, 100], map_at: [10], ndcg_at: [10], radius: 2, ties: position}
     radius_curve: 10           # largest radius of the hash-table curve (0: none)
     models_dir: models/        # save every fitted hasher (one table) here, for hashlearn report
     name: lsh-vs-dsh           # results file name (default benchmark-DATASET-FEATURES)
+
+``grid`` lists parameter values to choose from: for every seed and code length, each
+combination is fitted on the train part and scored by ``select_by`` (default ``mAP``) of the
+validation part against the train part (:func:`hashlearn.tuning.select_params`); the chosen model
+alone is evaluated on the queries, and its row records the choice and every trial.
 
 ``tables: L`` fits ``L`` hashers of ``n_bits`` each (seeds ``seed * 1000 + t``) and concatenates
 their codes: the ranking by total Hamming distance is what a :class:`~hashlearn.index.MultiTableIndex`
@@ -40,7 +46,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -113,6 +119,7 @@ class MethodSpec:
     label: str
     params: dict[str, Any] = field(default_factory=dict)
     tables: int = 1
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # chosen on validation, per run
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class BenchmarkConfig:
     n_validation: int | float | None = None
     name: str | None = None  # file name of the results (the command line's --name wins)
     models_dir: str | None = None  # save each fitted single-table hasher here
+    select_by: str = "mAP"  # validation metric that chooses among a method's grid
 
     def to_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -142,20 +150,24 @@ class BenchmarkConfig:
         return document
 
 
-def _method_spec(entry: Any, method_params: dict[str, dict[str, Any]]) -> MethodSpec:
+def _method_spec(
+    entry: Any,
+    method_params: dict[str, dict[str, Any]],
+    method_grids: dict[str, dict[str, list[Any]]] | None = None,
+) -> MethodSpec:
     if isinstance(entry, MethodSpec):
         return entry
     if isinstance(entry, str):
-        return MethodSpec(entry, entry, dict(method_params.get(entry, {})))
+        entry = {"method": entry}
     if not isinstance(entry, dict) or "method" not in entry:
         raise InvalidInputError(
             f"a method entry must be a hasher name or a mapping with 'method', got {entry!r}"
         )
-    unknown = set(entry) - {"method", "label", "params", "tables"}
+    unknown = set(entry) - {"method", "label", "params", "tables", "grid"}
     if unknown:
         raise InvalidInputError(
             f"unknown keys {sorted(unknown)} in method entry {entry!r}; "
-            "allowed: method, label, params, tables"
+            "allowed: method, label, params, tables, grid"
         )
     params = entry.get("params") or {}
     if not isinstance(params, dict):
@@ -163,11 +175,22 @@ def _method_spec(entry: Any, method_params: dict[str, dict[str, Any]]) -> Method
             f"'params' of {entry['method']!r} must be a mapping, got {params!r}"
         )
     tables = check_int(entry.get("tables", 1), "tables", minimum=1, maximum=64)
+    grid = {**(method_grids or {}).get(str(entry["method"]), {}), **(entry.get("grid") or {})}
+    if grid:
+        from hashlearn.tuning import parameter_grid
+
+        parameter_grid(grid)  # a non-empty list of values per name
+        if tables > 1:
+            raise InvalidInputError(
+                f"'grid' of {entry['method']!r} needs one table; choose the parameters of one "
+                "table, then benchmark the tables with them"
+            )
     return MethodSpec(
         str(entry["method"]),
         str(entry.get("label") or entry["method"]),
         {**method_params.get(str(entry["method"]), {}), **params},
         tables,
+        {str(name): list(values) for name, values in grid.items()},
     )
 
 
@@ -178,22 +201,36 @@ def make_config(
     seeds: Sequence[int] | int,
     *,
     method_params: dict[str, dict[str, Any]] | None = None,
+    method_grids: dict[str, dict[str, list[Any]]] | None = None,
     **options: Any,
 ) -> BenchmarkConfig:
     """Check and normalise a configuration; unknown hashers fail here, before any work.
 
-    ``methods`` holds hasher names or mappings ``{method, label, params, tables}``;
-    ``method_params`` adds parameters per hasher name; ``seeds`` is a list or a count
-    (``n`` -> 0 .. n-1); ``options`` are the other :class:`BenchmarkConfig` fields.
+    ``methods`` holds hasher names or mappings ``{method, label, params, tables, grid}``;
+    ``method_params`` adds parameters and ``method_grids`` grids per hasher name; ``seeds`` is a
+    list or a count (``n`` -> 0 .. n-1); ``options`` are the other :class:`BenchmarkConfig`
+    fields.
     """
     from hashlearn.evaluation import get_protocol
     from hashlearn.hashers import get_hasher_class
 
     if not methods or not bits:
         raise InvalidInputError("methods and bits must each name at least one value")
-    specs = tuple(_method_spec(m, method_params or {}) for m in methods)
+    specs = tuple(_method_spec(m, method_params or {}, method_grids) for m in methods)
+    stray = sorted(set(method_grids or {}) - {s.method for s in specs})
+    if stray:
+        raise InvalidInputError(
+            f"grid for {', '.join(map(repr, stray))}, which is not among the methods "
+            f"({', '.join(s.method for s in specs)})"
+        )
     for spec in specs:
-        get_hasher_class(spec.method)  # UnknownNameError for a typo, before any work
+        allowed = set(get_hasher_class(spec.method)._param_names())  # UnknownNameError first
+        unknown_params = sorted((set(spec.params) | set(spec.grid)) - allowed)
+        if unknown_params:
+            raise InvalidInputError(
+                f"{spec.method!r} has no parameter(s) {', '.join(unknown_params)}; its "
+                f"parameters are: {', '.join(sorted(allowed - {'n_bits'}))}"
+            )
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"method labels must be unique, got {labels}")
@@ -215,6 +252,10 @@ def make_config(
     if config.ties not in TIES:
         raise InvalidInputError(f"ties must be 'position' or 'average', got {config.ties!r}")
     check_int(config.radius_curve, "radius_curve", minimum=0, maximum=64)
+    if any(spec.grid for spec in config.methods):
+        from hashlearn.tuning import _metric_cutoffs
+
+        _metric_cutoffs(config.select_by)
     return config
 
 
@@ -247,6 +288,7 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> BenchmarkConf
         document.pop("bits"),
         document.pop("seeds", 1),
         method_params=document.pop("method_params", None),
+        method_grids=document.pop("method_grids", None),
         **document,
     )
 
@@ -276,6 +318,8 @@ class BenchmarkRow:
     sizes: dict[str, int] = field(default_factory=dict)
     model_path: str = ""
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict, repr=False)
+    chosen: dict[str, Any] = field(default_factory=dict)  # the grid's choice, if any
+    trials: list[dict[str, Any]] = field(default_factory=list, repr=False)  # its candidates
 
     @property
     def mAP(self) -> float:
@@ -377,6 +421,42 @@ def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: A
     )
 
 
+def _select_encode(
+    spec: MethodSpec,
+    n_bits: int,
+    seed: int,
+    inputs: dict,
+    split: Any,
+    deep: bool,
+    select_by: str,
+) -> tuple[np.ndarray, np.ndarray, float, float, Any, dict[str, Any], list[dict[str, Any]]]:
+    """Choose among ``spec.grid`` on the validation part; encode the database and queries with
+    the chosen hasher. Returns the codes, its fit and encode seconds, the hasher, its grid
+    values and every trial."""
+    from hashlearn.hashers import get_hasher_class
+    from hashlearn.tuning import parameter_grid, select_params
+
+    shared = {**spec.params, "random_state": seed}
+    if deep and "verbose" in get_hasher_class(spec.method)._param_names():
+        shared.setdefault("verbose", False)
+    trials, chosen, hasher = select_params(
+        spec.method, n_bits, parameter_grid(spec.grid), shared, inputs, split, select_by
+    )
+    start = time.perf_counter()
+    db_codes = hasher.encode(inputs["database"])
+    encode_s = time.perf_counter() - start
+    q_codes = hasher.encode(inputs["query"])
+    return (
+        db_codes,
+        q_codes,
+        chosen.fit_s,
+        encode_s,
+        hasher,
+        dict(chosen.params),
+        [asdict(t) for t in trials],
+    )
+
+
 def measure_run(
     config: BenchmarkConfig,
     split: Any,
@@ -462,7 +542,8 @@ def run_config(
     for seed in config.seeds:
         overrides = {} if config.n_validation is None else {"n_validation": config.n_validation}
         split = apply_protocol(data, config.protocol, seed, **overrides)
-        images = {part: getattr(split, part).X for part in ("train", "query", "database")}
+        parts = ("train", "validation", "query", "database")
+        images = {part: getattr(split, part).X for part in parts}
         extractor = None
         if config.features == "pixels":
             # the images as they are: shallow hashers flatten them, and keep their shape in the
@@ -476,9 +557,17 @@ def run_config(
             deep = get_hasher_class(spec.method).input_kind == "images"
             inputs = images if deep else feats
             for n_bits in config.bits:
-                db_codes, q_codes, code_bits, fit_s, encode_s, hasher = _fit_encode(
-                    spec, n_bits, seed, inputs, split, deep
-                )
+                chosen: dict[str, Any] = {}
+                trials: list[dict[str, Any]] = []
+                if spec.grid:
+                    db_codes, q_codes, fit_s, encode_s, hasher, chosen, trials = _select_encode(
+                        spec, n_bits, seed, inputs, split, deep, config.select_by
+                    )
+                    code_bits = n_bits
+                else:
+                    db_codes, q_codes, code_bits, fit_s, encode_s, hasher = _fit_encode(
+                        spec, n_bits, seed, inputs, split, deep
+                    )
                 model_path = ""
                 if config.models_dir and hasher is not None:
                     os.makedirs(config.models_dir, exist_ok=True)
@@ -505,6 +594,8 @@ def run_config(
                     encode_s=encode_s,
                     model_path=model_path,
                 )
+                if spec.grid:
+                    row = replace(row, chosen=chosen, trials=trials)
                 rows.append(row)
                 if log:
                     shown = "  ".join(
@@ -601,15 +692,17 @@ def write_results(
         raise InvalidInputError("no benchmark rows to write")
     metric_names = list(dict.fromkeys(k for r in rows for k in r.metrics))
     fixed = [
-        f for f in BenchmarkRow.__dataclass_fields__ if f not in ("metrics", "curves", "sizes")
+        f
+        for f in BenchmarkRow.__dataclass_fields__
+        if f not in ("metrics", "curves", "sizes", "trials")
     ]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(fixed + metric_names)
     for row in rows:
-        writer.writerow(
-            [getattr(row, f) for f in fixed] + [row.metrics.get(m, "") for m in metric_names]
-        )
+        cells = [getattr(row, f) for f in fixed]
+        cells[fixed.index("chosen")] = json.dumps(row.chosen) if row.chosen else ""
+        writer.writerow(cells + [row.metrics.get(m, "") for m in metric_names])
     with atomic_write(csv_path) as handle:
         handle.write(buffer.getvalue().encode())
 

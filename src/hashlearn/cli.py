@@ -477,6 +477,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         deep = [m for m in methods or [] if get_hasher_class(m).input_kind == "images"]
         for target in deep if method == "deep" else [method]:
             params.setdefault(target, {})[name] = value
+    grids: dict[str, dict[str, list[Any]]] = {}
+    for key, values in args.grid or []:
+        method, dot, name = key.partition(".")
+        if not dot:
+            raise InvalidInputError(f"--grid takes METHOD.KEY=V1,V2,..., got {key!r}")
+        grids.setdefault(method, {}).setdefault(name, []).extend(values)
     options = {
         "dataset": args.dataset,
         "protocol": args.protocol,
@@ -491,12 +497,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         "ties": args.ties,
         "radius_curve": args.radius_curve,
         "models_dir": args.save_models,
+        "select_by": args.select_by,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if args.config:
         if methods is not None:
             options["methods"] = methods
-        config = load_config(args.config, method_params=params, **options)
+        config = load_config(args.config, method_params=params, method_grids=grids, **options)
     else:
         config = make_config(
             options.pop("dataset", "mnist5k"),
@@ -504,6 +511,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             options.pop("bits", [8, 12, 16, 32, 64]),
             options.pop("seeds", 3),
             method_params=params,
+            method_grids=grids,
             **options,
         )
     start = time.perf_counter()
@@ -517,6 +525,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     )
     for metric in ("mAP", *(f"mAP@{k}" for k in config.map_at), *(f"P@{k}" for k in config.ks[:1])):
         print(summarize(rows, metric))
+        print()
+    chosen = [r for r in rows if r.chosen]
+    if chosen:
+        print(f"chosen on the validation part by {config.select_by} (against the train part):")
+        for r in chosen:
+            values = ", ".join(f"{k}={json.dumps(v)}" for k, v in r.chosen.items())
+            print(f"  {r.method} {r.n_bits} bits seed {r.seed}: {values}")
         print()
     os.makedirs(args.out, exist_ok=True)
     name = args.name or config.name or f"benchmark-{config.dataset}-{config.features}"
@@ -675,6 +690,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="METHOD.KEY=VALUE",
         help="hasher parameter, e.g. --param dsh.epochs=10; deep.KEY=VALUE sets it for every deep method (repeatable)",
+    )
+    p.add_argument(
+        "--grid",
+        type=_parse_grid,
+        action="append",
+        metavar="METHOD.KEY=V1,V2,...",
+        help="values of a parameter to choose from on the validation part, per seed and code "
+        "length, e.g. --grid ksh.n_anchors=100,300 (repeatable)",
+    )
+    p.add_argument(
+        "--select-by",
+        default=None,
+        help="validation metric that chooses among a grid: mAP, mAP@k, P@k, R@k, NDCG@k "
+        "(default: mAP)",
     )
     p.add_argument("--ks", default=None, help="cut-offs of P@k and R@k (default 10,100)")
     p.add_argument("--map-at", default=None, help="cut-offs of mAP@k (default 10)")

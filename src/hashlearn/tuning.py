@@ -29,7 +29,7 @@ from hashlearn._validation import check_int
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.base import Hasher
 
-__all__ = ["Trial", "TuneResult", "parameter_grid", "tune", "write_tune_result"]
+__all__ = ["Trial", "TuneResult", "parameter_grid", "select_params", "tune", "write_tune_result"]
 
 _METRIC = re.compile(r"^(mAP|mAP@(\d+)|P@(\d+)|R@(\d+)|NDCG@(\d+))$")
 
@@ -203,14 +203,14 @@ def tune(
     """
     from hashlearn.benchmark import metric_definitions
     from hashlearn.datasets import load_dataset
-    from hashlearn.evaluation import apply_protocol, evaluate_codes
+    from hashlearn.evaluation import apply_protocol
     from hashlearn.features import create_features
-    from hashlearn.hashers import FeatureHasher, create_hasher, get_hasher_class
+    from hashlearn.hashers import FeatureHasher, get_hasher_class
 
     n_bits = check_int(n_bits, "n_bits", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
     cutoffs = _metric_cutoffs(metric)
-    combos = parameter_grid(grid)
+    parameter_grid(grid)  # an empty grid fails before the data is loaded
     shared = dict(params or {})
     shared.setdefault("random_state", seed)
     cls = get_hasher_class(method)
@@ -228,10 +228,6 @@ def tune(
     data = load_dataset(dataset, data_dir=data_dir, verbose=verbose)
     overrides = {} if n_validation is None else {"n_validation": n_validation}
     split = apply_protocol(data, protocol, seed, **overrides)
-    if len(split.validation) == 0:
-        raise InvalidInputError(
-            f"the {protocol!r} split has no validation part to choose on; pass n_validation > 0"
-        )
     parts = ("train", "validation", "query", "database")
     inputs = {part: getattr(split, part).X for part in parts}
     extractor = None
@@ -239,43 +235,19 @@ def tune(
         extractor = create_features(features).fit(split.train.X)
         inputs = {part: extractor.transform(X) for part, X in inputs.items()}
 
-    def fit(combo: dict[str, Any]) -> tuple[Hasher, float]:
-        hasher = create_hasher(method, n_bits=n_bits, **{**shared, **combo})
-        start = time.perf_counter()
-        if deep:
-            hasher.fit(
-                inputs["train"], split.train.y, X_val=inputs["validation"], y_val=split.validation.y
-            )
-        else:
-            hasher.fit(inputs["train"], split.train.y)
-        return hasher, time.perf_counter() - start
-
-    def score(hasher: Hasher, queries: str, database: str, **cuts: Any) -> dict[str, float]:
-        return evaluate_codes(
-            hasher.encode(inputs[queries]),
-            getattr(split, queries).y,
-            hasher.encode(inputs[database]),
-            getattr(split, database).y,
-            radius=None,
-            **cuts,
-        )
-
-    trials: list[Trial] = []
-    best: tuple[Trial, Hasher] | None = None
-    bar = tqdm(combos, desc=f"tune {method}", unit="fit", disable=not verbose)
-    for combo in bar:
-        hasher, fit_s = fit(combo)
-        trial = Trial(combo, float(score(hasher, "validation", "train", **cutoffs)[metric]), fit_s)
-        trials.append(trial)
-        if best is None or trial.score > best[0].score:
-            best = (trial, hasher)
-        bar.set_postfix({f"best {metric}": f"{best[0].score:.4f}"})
-    bar.close()
-    assert best is not None  # the grid is not empty
-    chosen, hasher = best
-    test = score(hasher, "query", "database", ks=(10,), map_at=(10,), ndcg_at=())
+    trials, chosen, hasher = select_params(
+        method,
+        n_bits,
+        parameter_grid(grid),
+        shared,
+        inputs,
+        split,
+        metric,
+        verbose=verbose,
+    )
+    test = _score(hasher, inputs, split, "query", "database", {"ks": (10,), "map_at": (10,)})
     if metric not in test:
-        test.update(score(hasher, "query", "database", **cutoffs))
+        test.update(_score(hasher, inputs, split, "query", "database", cutoffs))
     model: Hasher = FeatureHasher(extractor, hasher) if extractor is not None else hasher
     definitions = metric_definitions(
         (10,) + cutoffs["ks"], (10,) + cutoffs["map_at"], cutoffs["ndcg_at"], None, "position"
@@ -296,6 +268,86 @@ def tune(
         model=model,
         definitions={name: text for name, text in definitions.items() if name in test},
     )
+
+
+def _score(
+    hasher: Hasher,
+    inputs: Mapping[str, Any],
+    split: Any,
+    queries: str,
+    database: str,
+    cutoffs: Mapping[str, Any],
+) -> dict[str, float]:
+    """Metrics of ``split``'s part ``queries`` against its part ``database`` (Hamming ranking,
+    ties by position)."""
+    from hashlearn.evaluation import evaluate_codes
+
+    return evaluate_codes(
+        hasher.encode(inputs[queries]),
+        getattr(split, queries).y,
+        hasher.encode(inputs[database]),
+        getattr(split, database).y,
+        radius=None,
+        **{"ks": (), "map_at": (), "ndcg_at": (), **cutoffs},
+    )
+
+
+def select_params(
+    method: str,
+    n_bits: int,
+    combos: Sequence[dict[str, Any]],
+    shared: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    split: Any,
+    metric: str = "mAP",
+    *,
+    verbose: bool = False,
+) -> tuple[list[Trial], Trial, Hasher]:
+    """Fit ``method`` once per parameter combination on ``inputs["train"]`` and keep the best
+    by ``metric`` of ``inputs["validation"]`` (queries) against ``inputs["train"]`` (database).
+
+    ``inputs`` maps split part names to what the hasher reads (images or features); ``split``
+    gives the labels. Deep hashers also get the validation part for their epoch selection.
+    Returns the trials in order, the chosen one (the first of the highest scores) and its
+    fitted hasher.
+
+    Raises
+    ------
+    InvalidInputError
+        ``combos`` is empty, ``split`` has no validation part, or ``metric`` is unknown.
+    """
+    from hashlearn.hashers import create_hasher, get_hasher_class
+
+    cutoffs = _metric_cutoffs(metric)
+    if not combos:
+        raise InvalidInputError("no parameter combinations to choose from")
+    if len(split.validation) == 0:
+        raise InvalidInputError(
+            "the split has no validation part to choose parameters on; give it n_validation > 0"
+        )
+    deep = get_hasher_class(method).input_kind == "images"
+    trials: list[Trial] = []
+    best: tuple[Trial, Hasher] | None = None
+    bar = tqdm(combos, desc=f"select {method}", unit="fit", disable=not verbose, leave=False)
+    for combo in bar:
+        hasher = create_hasher(method, n_bits=n_bits, **{**shared, **combo})
+        start = time.perf_counter()
+        if deep:
+            hasher.fit(
+                inputs["train"], split.train.y, X_val=inputs["validation"], y_val=split.validation.y
+            )
+        else:
+            hasher.fit(inputs["train"], split.train.y)
+        fit_s = time.perf_counter() - start
+        score = _score(hasher, inputs, split, "validation", "train", cutoffs)[metric]
+        trial = Trial(dict(combo), float(score), fit_s)
+        trials.append(trial)
+        if best is None or trial.score > best[0].score:
+            best = (trial, hasher)
+        bar.set_postfix({f"best {metric}": f"{best[0].score:.4f}"})
+    bar.close()
+    assert best is not None  # combos is not empty
+    return trials, best[0], best[1]
 
 
 def write_tune_result(result: TuneResult, path: str | os.PathLike[str]) -> None:
