@@ -281,3 +281,16 @@ def test_rerank_needs_features_and_a_table_index(tmp_path, capsys):
     assert "give -k, not --radius" in capsys.readouterr().err
     assert main([*search, "--probe-radius", "2"]) == 2
     assert "give --rerank too" in capsys.readouterr().err
+
+
+def test_npz_codes_carry_their_code_length_to_the_index(data_dir, capsys):
+    d = data_dir
+    model, codes = str(d / "lsh12.safetensors"), str(d / "db.npz")
+    fit = ["fit", "--method", "lsh", "--bits", "12", "--data", f"{d}/train.npz"]
+    assert main([*fit, "--out", model]) == 0
+    assert main(["encode", "--model", model, "--data", f"{d}/database.npz", "--out", codes]) == 0
+    saved = np.load(codes)
+    assert int(saved["n_bits"]) == 12 and saved["codes"].shape == (250, 2)
+    capsys.readouterr()
+    assert main(["index", "--codes", codes, "--out", str(d / "db.hlindex")]) == 0
+    assert "250 codes of 12 bits" in capsys.readouterr().out  # not 16 = 8 x 2 bytes

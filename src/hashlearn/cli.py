@@ -286,7 +286,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.images:
         return _encode_images(hasher, args)
     codes = hasher.encode(_load_array(args.data, args.x_key))
-    _save_npy(args.out, codes)
+    if args.out.endswith(".npz"):  # the code length travels with the codes
+        _save_npz(args.out, codes=codes, n_bits=np.array(hasher.n_bits))
+    else:
+        _save_npy(args.out, codes)
     print(f"{len(codes)} codes of {hasher.n_bits} bits ({codes.shape[1]} bytes each) -> {args.out}")
     return 0
 
@@ -325,10 +328,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     from hashlearn.index import create_index
 
     codes = _load_array(args.codes, "codes")
+    stored_bits = (
+        read_arrays(args.codes, ("n_bits",)).get("n_bits") if args.codes.endswith(".npz") else None
+    )
     if args.bits:
         n_bits = args.bits
     elif args.model:
         n_bits = load_hasher(args.model).n_bits
+    elif stored_bits is not None:  # written by hashlearn encode --out FILE.npz
+        n_bits = int(stored_bits)
     else:
         n_bits = 8 * codes.shape[1] if codes.ndim == 2 else 0
     index = create_index(args.type, n_bits, **dict(args.param))
@@ -940,7 +948,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --images: skip files that do not decode (listed) instead of stopping",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="codes file to write (.npy; .npz with --images)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="codes file to write: .npy, or .npz with the code length (always .npz with --images)",
+    )
     p.set_defaults(func=cmd_encode)
 
     from hashlearn.index import list_indexes
@@ -952,7 +964,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Index types: "
         + "; ".join(f"{name}: {text}" for name, text in index_types.items()),
     )
-    p.add_argument("--codes", required=True, help=".npy of packed uint8 codes")
+    p.add_argument(
+        "--codes",
+        required=True,
+        help=".npy of packed uint8 codes, or .npz of hashlearn encode (codes, code length, ids)",
+    )
     p.add_argument(
         "--ids", help=".npy of int64 ids (default: the ids of a --codes .npz, else 0..n-1)"
     )

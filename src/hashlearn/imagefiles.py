@@ -52,6 +52,7 @@ class ImageCodes:
     skipped : list of (path, reason) of the files that could not be read (with
         ``skip_unreadable``)
     named : bool, whether the ids are the file names (else positions in ``paths``)
+    n_bits : int, the code length
     """
 
     codes: np.ndarray
@@ -60,6 +61,7 @@ class ImageCodes:
     root: str
     skipped: list[tuple[str, str]]
     named: bool
+    n_bits: int
 
 
 def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
@@ -188,17 +190,20 @@ def encode_image_files(
         root=os.fspath(folder),
         skipped=skipped,
         named=named,
+        n_bits=int(hasher.n_bits),
     )
 
 
 def write_image_codes(result: ImageCodes, path: str | os.PathLike[str]) -> None:
-    """Save ``codes``, ``ids``, ``paths`` and ``root`` in one ``.npz`` (atomically, no pickle)."""
+    """Save ``codes``, ``n_bits``, ``ids``, ``paths`` and ``root`` in one ``.npz`` (atomically, no
+    pickle)."""
     from hashlearn._io import atomic_write
 
     with atomic_write(path) as handle:
         np.savez(
             handle,
             codes=result.codes,
+            n_bits=np.array(result.n_bits),
             ids=result.ids,
             paths=np.array(result.paths, dtype=str),
             root=np.array(result.root, dtype=str),
