@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from hashlearn.codes import (
     check_codes,
+    code_statistics,
     codes_to_hex,
     hamming_distance,
     n_bytes,
@@ -123,3 +124,47 @@ def test_n_bytes_limits():
 def test_hamming_distance_width_mismatch():
     with pytest.raises(CodeFormatError, match="different widths"):
         hamming_distance(np.zeros((1, 2), np.uint8), np.zeros((1, 3), np.uint8))
+
+
+def test_code_statistics_by_hand():
+    # bit 0 always set; bits 1 and 2 balanced and uncorrelated; bit 3 equals bit 1
+    bits = np.array([[1, 0, 1, 0], [1, 1, 0, 1], [1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1]])
+    stats = code_statistics(pack_bits(bits), 4)
+    np.testing.assert_allclose(stats.bit_means, [1.0, 0.6, 0.6, 0.6])
+    # bits 1 and 2: E[b1 b2] = 2/5, so cov = 0.4 - 0.36 = 0.04 over var 0.24: r = 1/6
+    expected = np.array(
+        [[1, 0, 0, 0], [0, 1, 1 / 6, 1], [0, 1 / 6, 1, 1 / 6], [0, 1, 1 / 6, 1]], dtype=float
+    )
+    np.testing.assert_allclose(stats.correlation, expected, atol=1e-12)
+    assert stats.mean_abs_correlation == pytest.approx((1 / 6 + 1 + 1 / 6) * 2 / 12)
+    assert (stats.distinct, stats.largest_bucket, stats.n_codes) == (4, 2, 5)
+    # shares 1/5, 1/5, 1/5, 2/5
+    assert stats.entropy_bits == pytest.approx(-(3 * 0.2 * np.log2(0.2) + 0.4 * np.log2(0.4)))
+    with pytest.raises(InvalidInputError, match="empty"):
+        code_statistics(np.zeros((0, 1), np.uint8), 4)
+    with pytest.raises(CodeFormatError):
+        code_statistics(np.zeros((3, 2), np.uint8), 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 70).flatmap(
+        lambda n_bits: st.tuples(
+            st.just(n_bits), st.lists(st.integers(0, 2**n_bits - 1), min_size=2, max_size=40)
+        )
+    )
+)
+def test_code_statistics_match_numpy(case):
+    n_bits, values = case
+    bits = np.array([[(v >> i) & 1 for i in range(n_bits)] for v in values], dtype=np.uint8)
+    stats = code_statistics(pack_bits(bits), n_bits)
+    varying = bits.std(axis=0) > 0
+    reference = np.corrcoef(bits[:, varying].T.astype(float)) if varying.sum() > 1 else None
+    if reference is not None:
+        np.testing.assert_allclose(
+            stats.correlation[np.ix_(varying, varying)], reference, atol=1e-9
+        )
+    assert (stats.correlation[~varying] == 0).sum() == (~varying).sum() * (n_bits - 1)
+    _, counts = np.unique(bits, axis=0, return_counts=True)
+    assert stats.distinct == len(counts) and stats.largest_bucket == counts.max()
+    assert 0 <= stats.entropy_bits <= min(n_bits, np.log2(len(values))) + 1e-9

@@ -436,7 +436,8 @@ def test_shallow_model_report_on_digits(tmp_path):
     assert "t-SNE (init=&#x27;pca&#x27;, random_state=1) of 150 database codes" in text
     assert "180 queries, 1617 database items" in text
     assert len(re.findall(r'<td class="code">[0-9a-f]{4}</td>', text)) == 10
-    assert len(parse_page(text).images) == 5
+    assert len(parse_page(text).images) == 6
+    assert "How the codes use their bits" in text and "mean |r| over pairs" in text
 
 
 def test_collapsed_model_report_skips_the_map(tmp_path):
@@ -451,7 +452,8 @@ def test_collapsed_model_report_skips_the_map(tmp_path):
     out = build_report(document, tmp_path / "flat.html", model=hasher, verbose=False)
     text = out.read_text()
     assert "Every database item has the same code" in text
-    assert "tsne.png" not in text and len(parse_page(text).images) == 4
+    assert "tsne.png" not in text and len(parse_page(text).images) == 5
+    assert "1,617 codes share one code" in text  # one bucket holds the whole database
 
 
 def test_model_views_follow_the_requested_protocol(tmp_path):
@@ -582,6 +584,7 @@ def test_mnist_report_with_model_in_chromium(mnist_run, tmp_path):
         "radius_curves.png",
         "tsne.png",
         "class_distances.png",
+        "bit_usage.png",
         "retrieval.png",
     ]
     assert sorted(p.name for p in (tmp_path / "mnist_files").iterdir()) == sorted(expected)

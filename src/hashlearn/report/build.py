@@ -45,6 +45,7 @@ FIGURE_FILES = (
     "radius_curves.png",
     "tsne.png",
     "class_distances.png",
+    "bit_usage.png",
     "retrieval.png",
 )
 
@@ -299,6 +300,7 @@ def _model_steps(
         encode,
         lambda: _tsne_section(state["encoded"], seed, tsne_points, writer),
         lambda: _class_section(state["encoded"], writer),
+        lambda: _bits_section(state["encoded"], writer),
         lambda: _retrieval_section(state["encoded"], seed, writer),
     ]
 
@@ -397,6 +399,33 @@ def _class_section(encoded: EncodedSplit, writer: _Writer) -> str:
         css=["", "code", "code"],
     )
     return markup.section(heading, text, block, table, anchor="classes")
+
+
+def _bits_section(encoded: EncodedSplit, writer: _Writer) -> str:
+    from hashlearn.codes import code_statistics
+
+    stats = code_statistics(encoded.database_codes, encoded.n_bits)
+    block = writer.add(
+        figures.bit_usage_figure(stats.bit_means, stats.correlation),
+        "bit_usage.png",
+        "share of database codes with each bit set, and correlation between bits",
+        "Balanced, uncorrelated bits carry the most information and spread the codes over the "
+        "most hash-table buckets.",
+    )
+    most = min(encoded.n_bits, float(np.log2(stats.n_codes)))
+    off_balance = np.abs(stats.bit_means - 0.5)
+    facts = {
+        "database codes": f"{stats.n_codes:,}",
+        "distinct codes": f"{stats.distinct:,} ({stats.distinct / stats.n_codes:.1%})",
+        "largest bucket": f"{stats.largest_bucket:,} codes share one code",
+        "code entropy": f"{stats.entropy_bits:.2f} bits (at most {most:.2f})",
+        "bit balance": f"mean |P(bit) - 0.5| = {off_balance.mean():.3f}, worst "
+        f"{off_balance.max():.3f} (bit {int(off_balance.argmax())})",
+        "bit correlation": f"mean |r| over pairs = {stats.mean_abs_correlation:.3f}",
+    }
+    return markup.section(
+        "How the codes use their bits", markup.facts_table(facts), block, anchor="bits"
+    )
 
 
 def _retrieval_section(encoded: EncodedSplit, seed: int, writer: _Writer) -> str:

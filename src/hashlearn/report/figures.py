@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 from hashlearn.report.results import Group, mean_curve
 
 __all__ = [
+    "bit_usage_figure",
     "class_distance_figure",
     "figure_png",
     "pr_figure",
@@ -260,6 +261,29 @@ def class_distance_figure(
     ]
     legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
     legend.get_frame().set_facecolor("#b0b0b0")
+    return figure
+
+
+def bit_usage_figure(bit_means: np.ndarray, correlation: np.ndarray) -> Figure:
+    """Left: the share of codes with each bit set, against the balanced 0.5. Right: the
+    absolute correlation between every pair of bits."""
+    n_bits = len(bit_means)
+    figure = _new_figure(max(9.0, 0.12 * n_bits + 6), 4.0)
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    positions = np.arange(n_bits)
+    left.bar(positions, bit_means, width=0.8, color="#4c72b0")
+    left.axhline(0.5, color="black", linewidth=1, linestyle="--", label="balanced (0.5)")
+    left.set(
+        xlim=(-0.7, n_bits - 0.3),
+        ylim=(0, 1),
+        xlabel="bit",
+        ylabel="share of codes with the bit set",
+        title="Bit balance",
+    )
+    left.legend(loc="upper right", fontsize=8)
+    image = right.imshow(np.abs(correlation), cmap="magma", vmin=0, vmax=1)
+    right.set(title="|correlation| between bits", xlabel="bit", ylabel="bit")
+    figure.colorbar(image, ax=right, shrink=0.8)
     return figure
 
 
