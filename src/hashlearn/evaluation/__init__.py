@@ -4,6 +4,7 @@ See :mod:`hashlearn.evaluation.metrics` for the exact definitions (tie order, mA
 empty-result conventions).
 """
 
+from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
 from hashlearn.evaluation.metrics import (
     RetrievalEvaluation,
     average_precision,
@@ -25,11 +26,13 @@ from hashlearn.evaluation.protocols import (
 )
 
 __all__ = [
+    "FEATURE_METRICS",
     "Protocol",
     "RetrievalEvaluation",
     "apply_protocol",
     "average_precision",
     "evaluate_codes",
+    "evaluate_features",
     "evaluate_retrieval",
     "get_protocol",
     "hamming_ranking",
