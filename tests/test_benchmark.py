@@ -316,3 +316,42 @@ radius_curve: 0
     argv = ["benchmark", "--methods", "lsh", "--bits", "8", "--seeds", "1", "--quiet"]
     assert main([*argv, "--grid", "lsh.normalize=false,true", "--out", str(tmp_path)]) == 0
     assert "lsh 8 bits seed 0: normalize=" in capsys.readouterr().out
+
+
+def test_baselines_are_exact_search_on_the_features(tmp_path):
+    from hashlearn.benchmark import make_config
+    from hashlearn.datasets import load_dataset
+    from hashlearn.evaluation import apply_protocol, evaluate_features
+    from hashlearn.features import create_features
+    from hashlearn.report.results import group_rows, metric_table
+
+    config = make_config(
+        "digits", ["lsh"], [8, 16], 1, features="hog", baselines=["cosine"], radius_curve=0
+    )
+    rows = run_config(config, verbose=False)
+    assert [(r.method, r.n_bits) for r in rows] == [
+        ("lsh", 8),
+        ("lsh", 16),
+        ("exact-cosine", 8),
+        ("exact-cosine", 16),
+    ]
+    split = apply_protocol(load_dataset("digits"), "default", 0)
+    extractor = create_features("hog").fit(split.train.X)
+    expected = evaluate_features(
+        extractor.transform(split.query.X),
+        split.query.y,
+        extractor.transform(split.database.X),
+        split.database.y,
+        metric="cosine",
+        ks=config.ks,
+        map_at=config.map_at,
+    )
+    assert rows[2].metrics == rows[3].metrics == pytest.approx(expected)
+    assert rows[2].tables == 0 and rows[2].hasher == "" and rows[2].features == "hog"
+    # exact search beats 8-bit LSH, and the report never marks the reference as best
+    assert rows[2].metrics["mAP@10"] > rows[0].metrics["mAP@10"]
+    document = {"results": [{**r.__dict__} for r in rows]}
+    table = metric_table(group_rows(document), "mAP@10")
+    assert table.cells[("lsh", 8)].best and not table.cells[("exact-cosine", 8)].best
+    with pytest.raises(InvalidInputError, match="unknown baseline"):
+        make_config("digits", ["lsh"], [8], 1, baselines=["hamming"])

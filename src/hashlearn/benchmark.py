@@ -23,6 +23,7 @@ A run is described by a :class:`BenchmarkConfig`, built from keyword arguments o
     radius_curve: 10           # largest radius of the hash-table curve (0: none)
     models_dir: models/        # save every fitted hasher (one table) here, for hashlearn report
     name: lsh-vs-dsh           # results file name (default benchmark-DATASET-FEATURES)
+    baselines: [euclidean]     # exact search on the features, no hashing: a reference row
 
 ``grid`` lists parameter values to choose from: for every seed and code length, each
 combination is fitted on the train part and scored by ``select_by`` (default ``mAP``) of the
@@ -143,6 +144,7 @@ class BenchmarkConfig:
     name: str | None = None  # file name of the results (the command line's --name wins)
     models_dir: str | None = None  # save each fitted single-table hasher here
     select_by: str = "mAP"  # validation metric that chooses among a method's grid
+    baselines: tuple[str, ...] = ()  # exact search on the features: "euclidean", "cosine"
 
     def to_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -246,12 +248,23 @@ def make_config(
         methods=specs,
         bits=tuple(check_int(b, "bits", minimum=1, maximum=4096) for b in bits),
         seeds=tuple(check_int(s, "seed", minimum=0) for s in seeds),
-        **{k: tuple(v) if k in ("ks", "map_at", "ndcg_at") else v for k, v in options.items()},
+        **{
+            k: tuple(v) if k in ("ks", "map_at", "ndcg_at", "baselines") else v
+            for k, v in options.items()
+        },
     )
     get_protocol(config.protocol)
     if config.ties not in TIES:
         raise InvalidInputError(f"ties must be 'position' or 'average', got {config.ties!r}")
     check_int(config.radius_curve, "radius_curve", minimum=0, maximum=64)
+    from hashlearn.evaluation import FEATURE_METRICS
+
+    unknown_baselines = sorted(set(config.baselines) - set(FEATURE_METRICS))
+    if unknown_baselines:
+        raise InvalidInputError(
+            f"unknown baseline(s) {', '.join(unknown_baselines)}; available: "
+            f"{', '.join(FEATURE_METRICS)}"
+        )
     if any(spec.grid for spec in config.methods):
         from hashlearn.tuning import _metric_cutoffs
 
@@ -534,7 +547,7 @@ def run_config(
     data = load_dataset(config.dataset, data_dir=config.data_dir, verbose=verbose)
     rows: list[BenchmarkRow] = []
     bar = tqdm(
-        total=len(config.methods) * len(config.bits) * len(config.seeds),
+        total=(len(config.methods) + len(config.baselines)) * len(config.bits) * len(config.seeds),
         desc="benchmark",
         unit="run",
         disable=not verbose,
@@ -605,8 +618,51 @@ def run_config(
                         f"{spec.label:10s} {n_bits:4d} bits seed {seed}: {shown}  fit {fit_s:.1f} s"
                     )
                 bar.update()
+        for metric in config.baselines:
+            for row in _baseline_rows(config, split, feats, metric, seed):
+                rows.append(row)
+                bar.update()
     bar.close()
     return rows
+
+
+def _baseline_rows(
+    config: BenchmarkConfig, split: Any, feats: dict[str, Any], metric: str, seed: int
+) -> list[BenchmarkRow]:
+    """Exact ``metric`` search on the features, one row per code length (the same figures in
+    each: the reference the methods' rows are read against)."""
+    from hashlearn.evaluation import evaluate_features
+
+    start = time.perf_counter()
+    metrics = evaluate_features(
+        feats["query"],
+        split.query.y,
+        feats["database"],
+        split.database.y,
+        metric=metric,
+        ks=config.ks,
+        map_at=config.map_at,
+    )
+    query_ms = 1000 * (time.perf_counter() - start) / len(split.query)
+    return [
+        BenchmarkRow(
+            dataset=config.dataset,
+            protocol=config.protocol,
+            manifest=split.manifest,
+            features=config.features,
+            method=f"exact-{metric}",
+            hasher="",
+            tables=0,
+            n_bits=n_bits,
+            seed=int(seed),
+            metrics=metrics,
+            fit_s=0.0,
+            encode_ms=0.0,
+            query_ms=query_ms,
+            sizes=split.sizes(),
+        )
+        for n_bits in config.bits
+    ]
 
 
 def run_benchmark(

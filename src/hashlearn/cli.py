@@ -506,6 +506,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         "radius_curve": args.radius_curve,
         "models_dir": args.save_models,
         "select_by": args.select_by,
+        "baselines": args.baselines.split(",") if args.baselines else None,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if args.config:
@@ -712,6 +713,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="validation metric that chooses among a grid: mAP, mAP@k, P@k, R@k, NDCG@k "
         "(default: mAP)",
+    )
+    p.add_argument(
+        "--baselines",
+        default=None,
+        help="exact search on the features as reference rows: euclidean, cosine or both "
+        "(comma-separated)",
     )
     p.add_argument("--ks", default=None, help="cut-offs of P@k and R@k (default 10,100)")
     p.add_argument("--map-at", default=None, help="cut-offs of mAP@k (default 10)")

@@ -190,6 +190,12 @@ def _tables_section(document: dict[str, Any], groups: list[Group]) -> str:
         if seeds > 1
         else "One seed per method and code length; the best value of each column is bold."
     )
+    references = sorted({g.label for g in groups if g.is_reference})
+    if references:
+        intro += (
+            f" {', '.join(references)}: exact search on the features, no hashing, the same in "
+            "every column; the reference the methods are read against, never bold."
+        )
     tables = [
         markup.metric_table_html(metric_table(groups, name), str(definitions.get(name, "")))
         for name in metric_names(document)

@@ -228,6 +228,11 @@ class Group:
     def seeds(self) -> list[int]:
         return [int(row["seed"]) for row in self.rows]
 
+    @property
+    def is_reference(self) -> bool:
+        """Rows of exact search on the features (``tables`` 0), not of a hashing method."""
+        return all(int(row.get("tables", 1)) == 0 for row in self.rows)
+
     def values(self, metric: str) -> list[float]:
         """The finite values of ``metric`` (a retrieval metric or a timing key) over seeds."""
         found = [
@@ -314,7 +319,8 @@ class MetricTable:
     methods : row labels, in order of first appearance.
     bits : column code lengths, ascending.
     cells : ``{(label, n_bits): Cell}``; absent for combinations without a value. ``best`` marks
-        the best mean of each column (every cell tied for it).
+        the best mean of each column (every cell tied for it) among the hashing methods; rows of
+        exact search on the features (:attr:`Group.is_reference`) are never marked.
     """
 
     metric: str
@@ -340,6 +346,7 @@ def metric_table(groups: Sequence[Group], metric: str) -> MetricTable:
     """
     higher = metric not in TIMING_KEYS
     raw: dict[tuple[str, int], Cell] = {}
+    references = {g.label for g in groups if g.is_reference}
     for group in groups:
         values = group.values(metric)
         if values:
@@ -352,10 +359,13 @@ def metric_table(groups: Sequence[Group], metric: str) -> MetricTable:
         column = {key: cell for key, cell in raw.items() if key[1] == n_bits}
         if not column:
             continue
-        means = [cell.mean for cell in column.values()]
+        # the best among the hashing methods: exact search on the features is the reference
+        ranked = [cell.mean for key, cell in column.items() if key[0] not in references]
+        means = ranked or [cell.mean for cell in column.values()]
         target = max(means) if higher else min(means)
         for key, cell in column.items():
-            cells[key] = Cell(cell.mean, cell.std, cell.n, best=_ties(cell.mean, target))
+            best = _ties(cell.mean, target) and (key[0] not in references or not ranked)
+            cells[key] = Cell(cell.mean, cell.std, cell.n, best=best)
     return MetricTable(metric, higher, methods, bits, cells)
 
 
