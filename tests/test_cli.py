@@ -294,3 +294,12 @@ def test_npz_codes_carry_their_code_length_to_the_index(data_dir, capsys):
     capsys.readouterr()
     assert main(["index", "--codes", codes, "--out", str(d / "db.hlindex")]) == 0
     assert "250 codes of 12 bits" in capsys.readouterr().out  # not 16 = 8 x 2 bytes
+
+
+def test_list_names_everything_a_command_takes(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for section in ("hashers:", "features (chain with +", "datasets:", "protocols:", "indexes:"):
+        assert section in out
+    for name in ("ksh", "gist", "mnist5k", "cifar10-1", "mih"):
+        assert f"\n  {name} " in out

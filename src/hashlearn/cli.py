@@ -226,12 +226,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from hashlearn.datasets import list_datasets
     from hashlearn.evaluation import list_protocols
+    from hashlearn.features import list_features
     from hashlearn.hashers import describe_hashers
+    from hashlearn.index import list_indexes
 
     for title, names in (
         ("hashers", describe_hashers()),
+        ("features (chain with +, e.g. gist+l2-center)", list_features()),
         ("datasets", list_datasets()),
         ("protocols", list_protocols()),
+        ("indexes", list_indexes()),
     ):
         print(f"{title}:")
         for name, text in names.items():
