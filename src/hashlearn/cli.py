@@ -432,6 +432,61 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dedup(args: argparse.Namespace) -> int:
+    import csv
+    import io
+    import time
+
+    from hashlearn._io import atomic_write
+    from hashlearn.index import group_pairs, near_duplicate_pairs
+
+    arrays = read_arrays(args.codes, ("codes", "ids", "paths", "n_bits"), require=None)
+    codes = arrays.get("codes", arrays.get(""))
+    if codes is None:
+        raise InvalidInputError(f"{args.codes!r} has no array 'codes'")
+    n_bits = args.bits or int(arrays.get("n_bits", 8 * codes.shape[1] if codes.ndim == 2 else 0))
+    ids = arrays.get("ids")
+    paths = arrays.get("paths")
+    start = time.perf_counter()
+    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=ids, index=args.index)
+    groups = group_pairs(pairs)
+    elapsed = time.perf_counter() - start
+    where = {}
+    if paths is not None:
+        item_ids = ids if ids is not None else np.arange(len(codes))
+        where = dict(zip(np.asarray(item_ids).tolist(), np.asarray(paths).tolist()))
+    in_groups = sum(len(g) for g in groups)
+    print(
+        f"{len(codes):,} codes of {n_bits} bits: {len(pairs):,} pairs within {args.radius} bits, "
+        f"{len(groups):,} groups holding {in_groups:,} items"
+        + (f" (largest: {len(groups[0])})" if groups else "")
+        + f", {elapsed:.2f} s"
+    )
+    for number, group in enumerate(groups[: args.show]):
+        shown = ", ".join(str(where.get(i, i)) for i in group[:8].tolist())
+        more = f" ... ({len(group)} items)" if len(group) > 8 else ""
+        print(f"  group {number}: {shown}{more}")
+    if args.out:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["group", "size", "id", "path"])
+        for number, group in enumerate(groups):
+            for item in group.tolist():
+                writer.writerow([number, len(group), item, where.get(item, "")])
+        with atomic_write(args.out) as handle:
+            handle.write(buffer.getvalue().encode())
+        print(f"groups -> {args.out}")
+    if args.pairs:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["first", "second", "distance"])
+        writer.writerows(zip(pairs.first.tolist(), pairs.second.tolist(), pairs.distances.tolist()))
+        with atomic_write(args.pairs) as handle:
+            handle.write(buffer.getvalue().encode())
+        print(f"pairs -> {args.pairs}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from hashlearn.demo import METRIC_NOTE
     from hashlearn.evaluation import evaluate_codes
@@ -1037,6 +1092,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
     p.add_argument("--out", help="write distances and ids to this .npz")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "dedup",
+        help="near-duplicates of a collection: every pair of codes within a radius, and groups",
+        description="Search every code of the collection for the others within --radius bits "
+        "(a self-join through an exact index, multi-index hashing by default), and join the "
+        "pairs into groups (connected components).",
+    )
+    p.add_argument(
+        "--codes",
+        required=True,
+        help=".npy of packed codes, or the .npz of hashlearn encode (codes, ids, paths)",
+    )
+    p.add_argument(
+        "--bits", type=int, default=None, help="code length (default: the .npz's, or 8 x bytes)"
+    )
+    p.add_argument(
+        "--radius", type=int, default=2, help="largest Hamming distance of a pair (default: 2)"
+    )
+    p.add_argument(
+        "--index",
+        default="mih",
+        choices=("mih", "linear", "hash-table"),
+        help="exact index that answers the self-join (default: mih)",
+    )
+    p.add_argument("--show", type=int, default=5, help="groups to print (default: 5)")
+    p.add_argument("--out", default=None, help="CSV of the groups: group, size, id, path")
+    p.add_argument("--pairs", default=None, help="CSV of the pairs: first, second, distance")
+    p.set_defaults(func=cmd_dedup)
 
     p = sub.add_parser("evaluate", help="retrieval metrics of query codes against database codes")
     p.add_argument("--query-codes", required=True)

@@ -4,6 +4,7 @@
 :class:`MultiIndexHashingIndex` is exact and sublinear; :class:`HashTableIndex` and
 :class:`MultiTableIndex` are hash tables with multi-probe search and feature re-ranking;
 :class:`FaissIndex` wraps faiss' binary indexes. :func:`create_index` builds any of them by name.
+:func:`near_duplicate_pairs` and :func:`group_pairs` find the near-duplicates of a collection.
 Every index
 derives from :class:`BinaryIndex`, saves itself to one versioned, checksummed file (format in
 :mod:`hashlearn.index._format`) and is read back by :func:`load_index`, whatever its type.
@@ -11,6 +12,7 @@ derives from :class:`BinaryIndex`, saves itself to one versioned, checksummed fi
 
 from hashlearn.index._kernels import get_num_threads, set_num_threads
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, UnknownIdError, load_index
+from hashlearn.index.duplicates import DuplicatePairs, group_pairs, near_duplicate_pairs
 from hashlearn.index.faiss_adapter import (
     FaissIndex,
     from_faiss,
@@ -27,6 +29,7 @@ __all__ = [
     "PAD_DISTANCE",
     "PAD_ID",
     "BinaryIndex",
+    "DuplicatePairs",
     "FaissIndex",
     "HashTableIndex",
     "LinearIndex",
@@ -37,8 +40,10 @@ __all__ = [
     "create_index",
     "from_faiss",
     "get_num_threads",
+    "group_pairs",
     "list_indexes",
     "load_index",
+    "near_duplicate_pairs",
     "read_faiss_index",
     "set_num_threads",
     "to_faiss",
