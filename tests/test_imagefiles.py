@@ -159,6 +159,9 @@ def test_encode_index_and_serve_a_folder_from_the_command_line(model, folder, tm
         query = (folder / str(saved["paths"][5])).read_bytes()
         hits = client.post("/search?k=3", files={"image": ("q", query)}).json()["hits"]
         assert hits[0]["distance"] == 0 and all(hit["has_image"] for hit in hits)
+        assert {"path": str(saved["paths"][5])} in [hit["metadata"] for hit in hits]
+        names = dict(zip(saved["ids"].tolist(), saved["paths"].tolist()))
+        assert all(hit["metadata"] == {"path": names[hit["id"]]} for hit in hits)
     finally:
         service.close()
     assert load_hasher(tmp_path / "lsh.safetensors").image_shape_ == (8, 8, 1)

@@ -28,6 +28,7 @@ __all__ = [
     "ImageCodes",
     "encode_image_files",
     "list_image_files",
+    "read_image_names",
     "read_image_paths",
     "write_image_codes",
 ]
@@ -211,7 +212,15 @@ def write_image_codes(result: ImageCodes, path: str | os.PathLike[str]) -> None:
 
 
 def read_image_paths(path: str | os.PathLike[str]) -> dict[int, Path]:
-    """Id -> image file of an ``.npz`` written by :func:`write_image_codes`.
+    """Id -> image file (absolute) of an ``.npz`` written by :func:`write_image_codes`; see
+    :func:`read_image_names`."""
+    root, names = read_image_names(path)
+    return {item_id: root / name for item_id, name in names.items()}
+
+
+def read_image_names(path: str | os.PathLike[str]) -> tuple[Path, dict[int, str]]:
+    """The folder (absolute) and id -> path relative to it, of an ``.npz`` written by
+    :func:`write_image_codes`.
 
     Raises
     ------
@@ -235,10 +244,9 @@ def read_image_paths(path: str | os.PathLike[str]) -> dict[int, Path]:
             "arrays of one length (integer ids)"
         )
     root = Path(str(arrays["root"])).resolve()
-    out: dict[int, Path] = {}
+    out: dict[int, str] = {}
     for item_id, name in zip(ids.tolist(), paths.tolist()):
-        file = (root / str(name)).resolve()
-        if not file.is_relative_to(root):
+        if not (root / str(name)).resolve().is_relative_to(root):
             raise InvalidInputError(f"{os.fspath(path)!r}: path {name!r} leads outside {root}")
-        out[int(item_id)] = file
-    return out
+        out[int(item_id)] = str(name)
+    return root, out

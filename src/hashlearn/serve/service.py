@@ -126,6 +126,9 @@ class SearchService:
     image_paths : dict of int to path, or None
         The image file of each base item id (from :func:`hashlearn.imagefiles.read_image_paths`);
         looked up before ``images_dir``.
+    image_names : dict of int to str, or None
+        The file name (relative to its folder) of each base item id, shown as its metadata
+        ``{"path": ...}``.
 
     Raises
     ------
@@ -146,6 +149,7 @@ class SearchService:
         base_labels: tuple[np.ndarray, np.ndarray] | None = None,
         images_dir: str | os.PathLike[str] | None = None,
         image_paths: dict[int, Path] | None = None,
+        image_names: dict[int, str] | None = None,
     ) -> None:
         if index.n_bits != encoder.n_bits:
             raise InvalidInputError(
@@ -158,6 +162,7 @@ class SearchService:
         self.limits = limits or ServeLimits()
         self.images_dir = Path(images_dir) if images_dir is not None else None
         self.image_paths = image_paths or {}
+        self.image_names = image_names or {}
         self._lock = _ReadWriteLock()
         self._write_mutex = threading.Lock()
         self._sorted_ids: np.ndarray | None = None
@@ -237,11 +242,16 @@ class SearchService:
                 {
                     "id": item_id,
                     "label": label,
-                    "metadata": record.metadata if record else None,
+                    "metadata": record.metadata if record else self._base_metadata(item_id),
                     "has_image": self._image_of(item_id) is not None,
                 }
             )
         return out
+
+    def _base_metadata(self, item_id: int) -> dict[str, Any] | None:
+        """``{"path": file name}`` of a base item encoded from a folder, else None."""
+        name = self.image_names.get(item_id)
+        return None if name is None else {"path": name}
 
     def _image_of(self, item_id: int) -> tuple[Path, str] | None:
         """Path and media type of a present item's image, or None."""
@@ -662,11 +672,13 @@ def open_service(
     for name, path in (("model", model), ("index", index)):
         if not os.path.isfile(path):
             raise InvalidInputError(f"{name} file not found: {os.fspath(path)!r}")
-    image_paths = None
+    image_paths = image_names = None
     if images_dir is not None and os.fspath(images_dir).endswith(".npz"):
-        from hashlearn.imagefiles import read_image_paths
+        from hashlearn.imagefiles import read_image_names
 
-        image_paths, images_dir = read_image_paths(images_dir), None
+        root, image_names = read_image_names(images_dir)
+        image_paths = {item_id: root / name for item_id, name in image_names.items()}
+        images_dir = None
     elif images_dir is not None and not os.path.isdir(images_dir):
         raise InvalidInputError(f"images folder not found: {os.fspath(images_dir)!r}")
     hasher = load_hasher(model)
@@ -689,6 +701,7 @@ def open_service(
             base_labels=base_labels,
             images_dir=images_dir,
             image_paths=image_paths,
+            image_names=image_names,
         )
     except BaseException:
         store.close()
