@@ -93,6 +93,12 @@ async function runSearch(query) {
   }
 }
 
+// The file name of an item encoded from a folder (hashlearn encode --images), or null.
+function filePath(item) {
+  const path = item.metadata && item.metadata.path;
+  return typeof path === "string" ? path : null;
+}
+
 function render(result) {
   $("#query").hidden = false;
   $("#query-image").src = state.preview || "";
@@ -114,7 +120,8 @@ function render(result) {
     card.append(itemImage(hit.id, hit.has_image));
     card.append(element("div", "distance", `distance ${hit.distance}`));
     card.append(element("div", "label", hit.label === null ? "no label" : `label ${hit.label}`));
-    card.append(element("div", "muted", `#${hit.id}`));
+    const path = filePath(hit);
+    card.append(element("div", "muted", path ? `#${hit.id} ${path}` : `#${hit.id}`));
     grid.append(card);
   }
   $("#results-title").hidden = false;
@@ -149,7 +156,8 @@ async function browse() {
     for (const item of page.items) {
       const button = element("button", "thumb");
       button.type = "button";
-      button.title = `item ${item.id}` + (item.label === null ? "" : `, label ${item.label}`);
+      button.title = `item ${item.id}` + (item.label === null ? "" : `, label ${item.label}`)
+        + (filePath(item) ? `, ${filePath(item)}` : "");
       button.append(itemImage(item.id, item.has_image));
       button.addEventListener("click", () => searchItem(item.id));
       grid.append(button);
