@@ -197,6 +197,22 @@ def test_prefilter_removes_constants_and_block_means_average():
     assert means[1, 2, 0] == pytest.approx(images[1, 4:6, 0:2].mean())
 
 
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"image_size": 10**6}, "image_size must be <= 512"),
+        ({"orientations_per_scale": [8] * 9}, "9 scales; at most 8"),
+        ({"orientations_per_scale": [40]}, r"orientations_per_scale\[0\] must be <= 32"),
+        ({"orientations_per_scale": [32, 32, 8]}, "72 filters; at most 64"),
+        ({"boundary_extension": 513}, "boundary_extension must be <= 512"),
+    ],
+)
+def test_gist_refuses_filter_banks_too_large_to_build(digits, params, match):
+    """Parameters come from model files too: absurd ones fail before any memory is taken."""
+    with pytest.raises(InvalidInputError, match=match):
+        create_features("gist", **params).fit(digits[0][:2])
+
+
 def test_gist_is_invariant_to_brightness_and_contrast(digits, colour):
     X, _ = digits
     gist = create_features("gist").fit(X[:20])

@@ -66,6 +66,13 @@ _SCALE_RATIO = 1.85  # f_s = f_0 / 1.85^s
 _PREFILTER_PAD = 5  # mirrored pixels around the image before the prefilter
 _CONTRAST_FLOOR = 0.2  # P = W / (0.2 + local std)
 
+# Bounds that keep the filter bank (side^2 float32 values per filter, side = image_size + 2 x
+# extension <= 3 x 512) under 1 GB whatever a model file or a caller asks for.
+MAX_IMAGE_SIZE = 512
+MAX_SCALES = 8
+MAX_ORIENTATIONS = 32
+MAX_FILTERS = 64
+
 
 def gabor_transfer_functions(n: int, orientations_per_scale: tuple[int, ...]) -> np.ndarray:
     """Transfer functions of the Gabor bank on an ``n`` x ``n`` DFT grid (numpy's FFT order).
@@ -207,19 +214,34 @@ class GIST(ImageFeatureExtractor):
                 f"orientations_per_scale must be a non-empty sequence of ints, e.g. (8, 8, 8, 8); "
                 f"got {value!r}"
             )
-        return tuple(
-            check_int(k, f"orientations_per_scale[{i}]", minimum=1) for i, k in enumerate(value)
+        if len(value) > MAX_SCALES:
+            raise InvalidInputError(
+                f"orientations_per_scale has {len(value)} scales; at most {MAX_SCALES}"
+            )
+        counts = tuple(
+            check_int(k, f"orientations_per_scale[{i}]", minimum=1, maximum=MAX_ORIENTATIONS)
+            for i, k in enumerate(value)
         )
+        if sum(counts) > MAX_FILTERS:
+            raise InvalidInputError(
+                f"orientations_per_scale asks for {sum(counts)} filters; at most {MAX_FILTERS}"
+            )
+        return counts
 
     def _prepare(self) -> None:
         orientations = self._orientations()
-        n_blocks = check_int(self.n_blocks, "n_blocks", minimum=1)
-        check_int(self.image_size, "image_size", minimum=max(n_blocks, 2))
+        n_blocks = check_int(self.n_blocks, "n_blocks", minimum=1, maximum=MAX_IMAGE_SIZE)
+        check_int(self.image_size, "image_size", minimum=max(n_blocks, 2), maximum=MAX_IMAGE_SIZE)
         check_float(self.prefilter_fc, "prefilter_fc", minimum=0.0, strict_minimum=True)
         self._extension = (
             int(self.image_size) // 2
             if self.boundary_extension is None
-            else check_int(self.boundary_extension, "boundary_extension", minimum=0)
+            else check_int(
+                self.boundary_extension,
+                "boundary_extension",
+                minimum=0,
+                maximum=MAX_IMAGE_SIZE,
+            )
         )
         side = int(self.image_size) + 2 * self._extension
         self._transfer = gabor_transfer_functions(side, orientations)
