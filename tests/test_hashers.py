@@ -212,3 +212,19 @@ def test_params_work_as_in_scikit_learn(name, digits_small):
     with pytest.raises(InvalidInputError, match="has no parameter 'bogus'"):
         copy.set_params(bogus=1)
     assert repr(hasher).startswith(f"{type(hasher).__name__}(n_bits={N_BITS}")
+
+
+def test_a_deep_model_file_with_an_absurd_image_shape_is_refused(digits_small, tmp_path):
+    from safetensors.numpy import load as load_safetensors
+    from safetensors.numpy import save as save_safetensors
+
+    path = tmp_path / "dsh.safetensors"
+    make("dsh").fit(*digits_small).save(path)
+    data = path.read_bytes()
+    meta = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]
+    state = json.loads(meta["state"])
+    state["image_shape"] = [100_000, 100_000, 1]  # the network would be built for it first
+    meta["state"] = json.dumps(state)
+    path.write_bytes(save_safetensors(load_safetensors(data), metadata=meta))
+    with pytest.raises(FileFormatError, match="saved image shape"):
+        load_hasher(path)

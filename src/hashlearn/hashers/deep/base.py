@@ -27,6 +27,9 @@ __all__ = ["DeepHasher", "resolve_device"]
 
 _PATH_PARAMS = ("checkpoint_dir", "log_csv")
 
+# Largest h x w of a saved model's input images (4096 x 4096).
+MAX_IMAGE_PIXELS = 1 << 24
+
 
 class DeepHasher(Hasher):
     """A supervised deep hasher: ``backbone(images) -> (n, n_bits)`` real outputs, trained by the
@@ -305,6 +308,17 @@ class DeepHasher(Hasher):
 
     def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         image_shape = tuple(int(s) for s in values["image_shape"])
+        if (
+            len(image_shape) != 3
+            or min(image_shape) < 1
+            or image_shape[0] * image_shape[1] > MAX_IMAGE_PIXELS
+            or image_shape[2] not in (1, 3)
+        ):
+            # the network is built from it before the saved weights are checked against it
+            raise FileFormatError(
+                f"the saved image shape {image_shape} is not (h, w, 1 or 3) with at most "
+                f"{MAX_IMAGE_PIXELS} pixels"
+            )
         net = self._build_network(image_shape)
         state = {
             k[len("net.") :]: torch.from_numpy(v.copy())
