@@ -228,3 +228,19 @@ def test_a_deep_model_file_with_an_absurd_image_shape_is_refused(digits_small, t
     path.write_bytes(save_safetensors(load_safetensors(data), metadata=meta))
     with pytest.raises(FileFormatError, match="saved image shape"):
         load_hasher(path)
+
+
+def test_a_model_file_with_an_absurd_image_shape_entry_is_refused(digits_small, tmp_path):
+    from safetensors.numpy import load as load_safetensors
+    from safetensors.numpy import save as save_safetensors
+
+    path = tmp_path / "lsh.safetensors"
+    make("lsh").fit(*digits_small).save(path)  # fitted on 8x8 images: the entry is there
+    data = path.read_bytes()
+    meta = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]
+    assert json.loads(meta["image_shape"]) == [8, 8, 1]
+    for bad in ([10**6, 10**6, 1], [8, 8, 2], [8, 8], "x"):
+        meta["image_shape"] = json.dumps(bad)
+        path.write_bytes(save_safetensors(load_safetensors(data), metadata=meta))
+        with pytest.raises(FileFormatError, match="unreadable image shape"):
+            load_hasher(path)

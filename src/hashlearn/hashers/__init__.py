@@ -164,7 +164,7 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
         hasher = cls(**params)
         hasher._set_state(arrays, state)
         if image_shape is not None:
-            hasher.image_shape_ = tuple(int(s) for s in image_shape)
+            hasher.image_shape_ = _checked_image_shape(path, image_shape)
         elif not hasattr(hasher, "image_shape_"):  # deep hashers keep theirs in their state
             hasher.image_shape_ = None
     except (KeyError, TypeError, ValueError) as exc:
@@ -174,6 +174,27 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
     if features is None:
         return hasher
     return FeatureHasher(_load_features(path, features, feature_arrays), hasher)
+
+
+def _checked_image_shape(path: Any, value: Any) -> tuple[int, int, int]:
+    """The ``image_shape`` metadata of a model file: ``(h, w, 1 or 3)``, at most 4096 x 4096."""
+    from hashlearn.hashers.base import MAX_IMAGE_PIXELS
+
+    try:
+        shape = tuple(int(s) for s in value)
+    except (TypeError, ValueError):
+        shape = ()
+    if (
+        len(shape) != 3
+        or min(shape) < 1
+        or shape[0] * shape[1] > MAX_IMAGE_PIXELS
+        or shape[2] not in (1, 3)
+    ):
+        raise FileFormatError(
+            f"{os.fspath(path)!r} has an unreadable image shape {value!r}: expected (h, w, 1 or "
+            f"3) with at most {MAX_IMAGE_PIXELS} pixels"
+        )
+    return shape  # type: ignore[return-value]
 
 
 def _load_features(path: Any, saved: Any, arrays: dict[str, Any]) -> Any:

@@ -12,7 +12,7 @@ from torch import nn
 
 from hashlearn._validation import check_images, check_labels, check_random_state
 from hashlearn.exceptions import FileFormatError, InvalidInputError
-from hashlearn.hashers.base import Hasher
+from hashlearn.hashers.base import MAX_IMAGE_PIXELS, Hasher
 from hashlearn.hashers.deep.backbones import create_backbone
 from hashlearn.hashers.deep.losses import CombinedLoss, HashLoss, create_loss, create_regularizer
 from hashlearn.hashers.deep.trainer import (
@@ -26,9 +26,6 @@ from hashlearn.hashers.deep.trainer import (
 __all__ = ["DeepHasher", "resolve_device"]
 
 _PATH_PARAMS = ("checkpoint_dir", "log_csv")
-
-# Largest h x w of a saved model's input images (4096 x 4096).
-MAX_IMAGE_PIXELS = 1 << 24
 
 
 class DeepHasher(Hasher):
