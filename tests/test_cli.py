@@ -303,3 +303,22 @@ def test_list_names_everything_a_command_takes(capsys):
         assert section in out
     for name in ("ksh", "gist", "mnist5k", "cifar10-1", "mih"):
         assert f"\n  {name} " in out
+
+
+def test_info_describes_models_indexes_and_arrays(data_dir, capsys):
+    d = data_dir
+    model, codes, index = str(d / "m.safetensors"), str(d / "c.npz"), str(d / "i.hlindex")
+    fit = ["fit", "--method", "itq", "--bits", "12", "--data", f"{d}/train.npz"]
+    assert main([*fit, "--features", "hog", "--out", model]) == 0
+    assert main(["encode", "--model", model, "--data", f"{d}/database.npz", "--out", codes]) == 0
+    assert main(["index", "--codes", codes, "--type", "mih", "--out", index]) == 0
+    capsys.readouterr()
+    assert main(["info", model, index, codes]) == 0
+    out = capsys.readouterr().out
+    assert "itq model, 12 bits" in out and "format version 2" in out
+    assert "input: images 8x8x1, through the features below" in out and '"name": "hog"' in out
+    assert "MultiIndexHashingIndex index" in out and "250 items, 12 bits" in out
+    assert "codes: uint8 (250, 2)" in out and "n_bits: 12" in out
+    (d / "notes.txt").write_text("hello, world")
+    assert main(["info", str(d / "notes.txt")]) == 2
+    assert "none of what hashlearn writes" in capsys.readouterr().err

@@ -432,6 +432,79 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    """What a model, index or codes file holds, after checking it."""
+    for number, path in enumerate(args.files):
+        if number:
+            print()
+        for line in _describe_file(path):
+            print(line)
+    return 0
+
+
+def _describe_file(path: str) -> list[str]:
+    """Lines describing a model (.safetensors), an index file, or an .npy / .npz of arrays."""
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"file not found: {path!r}")
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    size = f"{os.path.getsize(path):,} bytes"
+    if path.endswith((".npy", ".npz")):
+        arrays = read_arrays(path)
+        lines = [f"{path}: arrays ({size})"]
+        for name, array in arrays.items():
+            shown = f"{array.item()!r}" if array.ndim == 0 else f"{array.dtype} {array.shape}"
+            lines.append(f"  {name or '(array)'}: {shown}")
+        return lines
+    from hashlearn.index._format import MAGIC
+
+    if head.startswith(MAGIC):
+        from hashlearn.index import load_index
+
+        index = load_index(path, mmap=True)
+        return [
+            f"{path}: {type(index).__name__} index ({size}, checksum verified)",
+            f"  {index.ntotal:,} items, {index.n_bits} bits, {index.nbytes / max(index.ntotal, 1):.1f}"
+            " bytes per item",
+        ]
+    from hashlearn.exceptions import FileFormatError
+    from hashlearn.hashers import FeatureHasher, load_hasher
+    from hashlearn.hashers.base import read_model_file
+
+    if head[8:9] != b"{":  # a safetensors file: 8 bytes of header length, then a JSON header
+        raise FileFormatError(
+            f"{path!r} is none of what hashlearn writes: not a model (.safetensors), an index "
+            "file or an .npy / .npz array file"
+        )
+    metadata = read_model_file(path)[0]
+    model = load_hasher(path)
+    inner = model.hasher if isinstance(model, FeatureHasher) else model
+    lines = [
+        f"{path}: {model.name} model, {model.n_bits} bits ({size}, format version "
+        f"{metadata.get('format_version')}, written by hashlearn {metadata.get('hashlearn_version')}"
+        ", checksum verified)",
+        f"  parameters: {json.dumps(inner.get_params(deep=False), default=str)}",
+        f"  input: {_model_input(model)}",
+    ]
+    if isinstance(model, FeatureHasher):
+        lines.append(f"  features: {json.dumps(model.features.get_config())}")
+    return lines
+
+
+def _model_input(model: Any) -> str:
+    """What a loaded model encodes, in words."""
+    from hashlearn.hashers import FeatureHasher
+
+    shape = "x".join(map(str, model.image_shape_)) if model.image_shape_ else ""
+    if isinstance(model, FeatureHasher):
+        return f"{'images ' + shape if shape else 'vectors'}, through the features below"
+    if model.input_kind == "images":
+        return f"images {shape}"
+    if shape:
+        return f"images {shape}, flattened to {int(np.prod(model.image_shape_))} values"
+    return "feature vectors (give services --image-shape to take images)"
+
+
 def cmd_dedup(args: argparse.Namespace) -> int:
     import csv
     import io
@@ -1092,6 +1165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
     p.add_argument("--out", help="write distances and ids to this .npz")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "info",
+        help="what a model, index or codes file holds (checked: checksums, format versions)",
+    )
+    p.add_argument("files", nargs="+", help=".safetensors model, index file, .npy or .npz")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser(
         "dedup",
