@@ -12,6 +12,7 @@ codes, ids and paths in one ``.npz`` that ``hashlearn index`` (codes and ids) an
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,21 +164,40 @@ def encode_image_files(
             codes.append(encoder._encode(np.stack(batch)))
             batch.clear()
 
-    for path in tqdm(files, desc="encode", unit="img", disable=not verbose):
-        name = path.relative_to(folder).as_posix()
+    def decode(path: Path) -> np.ndarray | Exception:
+        """The model's input array of one file, or the reason it cannot be read."""
         try:
-            image = read_image(
-                path.read_bytes(), max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS
-            ).image
-            batch.append(_as_model_array(image, shape))
+            data = path.read_bytes()
+            image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
+            return _as_model_array(image, shape)
         except (InvalidInputError, TooLargeError, OSError) as exc:
-            if not skip_unreadable:
-                raise InvalidInputError(f"{name!r} in {os.fspath(root)!r}: {exc}") from None
-            skipped.append((name, str(exc)))
-            continue
-        kept.append(name)
-        if len(batch) == batch_size:
-            flush()
+            return exc
+
+    # Pillow and numpy release the GIL while decoding and resizing: threads overlap the files.
+    # map() keeps the files' order, so the result does not depend on the number of workers;
+    # one batch of files at a time bounds the decoded arrays held in memory.
+    workers = min(8, os.cpu_count() or 1)
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(files), desc="encode", unit="img", disable=not verbose) as bar,
+    ):
+        decoded = (
+            result
+            for start in range(0, len(files), batch_size)
+            for result in pool.map(decode, files[start : start + batch_size])
+        )
+        for path, result in zip(files, decoded):
+            bar.update()
+            name = path.relative_to(folder).as_posix()
+            if isinstance(result, Exception):
+                if not skip_unreadable:
+                    raise InvalidInputError(f"{name!r} in {os.fspath(root)!r}: {result}")
+                skipped.append((name, str(result)))
+                continue
+            batch.append(result)
+            kept.append(name)
+            if len(batch) == batch_size:
+                flush()
     flush()
     if not kept:
         raise InvalidInputError(
