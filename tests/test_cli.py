@@ -322,3 +322,9 @@ def test_info_describes_models_indexes_and_arrays(data_dir, capsys):
     (d / "notes.txt").write_text("hello, world")
     assert main(["info", str(d / "notes.txt")]) == 2
     assert "none of what hashlearn writes" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_is_not_an_error():
+    shell = f"'{sys.executable}' -m hashlearn.cli list | head -n 1"
+    out = subprocess.run(shell, shell=True, capture_output=True, text=True, check=True)
+    assert out.stdout == "hashers:\n" and "error" not in out.stderr.lower()
