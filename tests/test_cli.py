@@ -330,11 +330,13 @@ def test_a_closed_pipe_is_not_an_error():
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader has gone before anything is written
     try:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # block-buffered
         out = subprocess.run(
             [sys.executable, "-m", "hashlearn.cli", "list"],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
     finally:
         os.close(write_end)
