@@ -355,3 +355,32 @@ def test_baselines_are_exact_search_on_the_features(tmp_path):
     assert table.cells[("lsh", 8)].best and not table.cells[("exact-cosine", 8)].best
     with pytest.raises(InvalidInputError, match="unknown baseline"):
         make_config("digits", ["lsh"], [8], 1, baselines=["hamming"])
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"methods": [{"method": "lsh", "grid": {"n_bits": [8, 16]}}]}, "bits and seeds"),
+        ({"method_params": {"lsh": {"random_state": 3}}}, "bits and seeds"),
+        ({"methods": [{"method": "lsh", "grid": [1, 2]}]}, "must map parameter names"),
+        ({"method_grids": ["lsh"]}, "method_grids must map"),
+        (
+            {"methods": [{"method": "lsh", "grid": {"center": [True]}}], "n_validation": 0},
+            "leaves none",
+        ),
+        ({"baselines": ["cosine"], "ties": "average"}, "use ties: position"),
+    ],
+)
+def test_configs_that_would_fail_mid_run_fail_first(options, match):
+    from hashlearn.benchmark import make_config
+
+    methods = options.pop("methods", ["lsh"])
+    extra = {k: options.pop(k) for k in ("method_params", "method_grids") if k in options}
+    with pytest.raises(InvalidInputError, match=match):
+        make_config("digits", methods, [8], 1, **extra, **options)
+
+
+def test_a_single_baseline_name_is_one_baseline():
+    from hashlearn.benchmark import make_config
+
+    assert make_config("digits", ["lsh"], [8], 1, baselines="cosine").baselines == ("cosine",)

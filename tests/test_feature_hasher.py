@@ -69,6 +69,8 @@ def test_bad_parts_and_unfitted_use_are_refused(digits_small):
         FeatureHasher("hog", create_hasher("lsh", n_bits=8)).fit(X)
     with pytest.raises(InvalidInputError, match="hasher must be a hasher"):
         FeatureHasher(create_features("hog"), "lsh").fit(X)
+    with pytest.raises(InvalidInputError, match="features must be a feature extractor"):
+        FeatureHasher("hog", create_hasher("lsh", n_bits=8)).encode(X)  # not an AttributeError
     with pytest.raises(NotFittedError, match="not fitted yet"):
         FeatureHasher(create_features("hog"), create_hasher("lsh", n_bits=8)).encode(X)
     model = FeatureHasher(create_features("hog"), create_hasher("lsh", n_bits=8)).fit(X)

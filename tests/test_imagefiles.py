@@ -12,7 +12,7 @@ from hashlearn.exceptions import InvalidInputError
 from hashlearn.imagefiles import (
     encode_image_files,
     list_image_files,
-    read_image_paths,
+    read_image_names,
     write_image_codes,
 )
 from hashlearn.serve.images import QueryEncoder, read_image
@@ -82,6 +82,14 @@ def test_integer_file_names_become_the_ids(model, tmp_path, digits_small):
     assert not result.named and result.ids.tolist() == [0, 1, 2, 3]
 
 
+def test_a_file_over_the_size_limit_is_refused(model, folder, monkeypatch):
+    import hashlearn.imagefiles
+
+    monkeypatch.setattr(hashlearn.imagefiles, "MAX_FILE_BYTES", 100)
+    with pytest.raises(InvalidInputError, match=r"bytes long; the limit is 100 bytes"):
+        encode_image_files(model, folder, verbose=False)
+
+
 def test_unreadable_files_are_named_or_skipped(model, folder):
     whole = png_bytes(np.random.default_rng(0).random((64, 64)))
     (folder / "sub" / "broken.png").write_bytes(whole[: len(whole) // 2])
@@ -112,8 +120,8 @@ def test_folders_and_models_that_cannot_work(model, tmp_path, digits_small):
 def test_the_npz_round_trip_keeps_paths_inside_the_folder(model, folder, tmp_path):
     result = encode_image_files(model, folder, verbose=False)
     write_image_codes(result, tmp_path / "codes.npz")
-    paths = read_image_paths(tmp_path / "codes.npz")
-    assert paths == {i: (folder / p).resolve() for i, p in zip(result.ids.tolist(), result.paths)}
+    root, names = read_image_names(tmp_path / "codes.npz")
+    assert root == folder.resolve() and names == dict(zip(result.ids.tolist(), result.paths))
     np.savez(
         tmp_path / "evil.npz",
         codes=result.codes[:1],
@@ -122,10 +130,10 @@ def test_the_npz_round_trip_keeps_paths_inside_the_folder(model, folder, tmp_pat
         root=np.array(str(folder)),
     )
     with pytest.raises(InvalidInputError, match="leads outside"):
-        read_image_paths(tmp_path / "evil.npz")
+        read_image_names(tmp_path / "evil.npz")
     np.savez(tmp_path / "codes-only.npz", codes=result.codes)
     with pytest.raises(InvalidInputError, match="has no ids, paths, root"):
-        read_image_paths(tmp_path / "codes-only.npz")
+        read_image_names(tmp_path / "codes-only.npz")
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

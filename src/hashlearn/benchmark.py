@@ -177,7 +177,15 @@ def _method_spec(
             f"'params' of {entry['method']!r} must be a mapping, got {params!r}"
         )
     tables = check_int(entry.get("tables", 1), "tables", minimum=1, maximum=64)
-    grid = {**(method_grids or {}).get(str(entry["method"]), {}), **(entry.get("grid") or {})}
+    shared_grid = (method_grids or {}).get(str(entry["method"]), {})
+    own_grid = entry.get("grid") or {}
+    for where, value in (("method_grids", shared_grid), ("grid", own_grid)):
+        if not isinstance(value, dict):
+            raise InvalidInputError(
+                f"'{where}' of {entry['method']!r} must map parameter names to lists of values, "
+                f"got {value!r}"
+            )
+    grid = {**shared_grid, **own_grid}
     if grid:
         from hashlearn.tuning import parameter_grid
 
@@ -194,6 +202,10 @@ def _method_spec(
         tables,
         {str(name): list(values) for name, values in grid.items()},
     )
+
+
+# Options given as sequences (a single string is a one-item sequence).
+_SEQUENCES = ("ks", "map_at", "ndcg_at", "baselines")
 
 
 def make_config(
@@ -218,6 +230,10 @@ def make_config(
 
     if not methods or not bits:
         raise InvalidInputError("methods and bits must each name at least one value")
+    if method_grids is not None and not isinstance(method_grids, dict):
+        raise InvalidInputError(
+            f"method_grids must map method names to grids, got {method_grids!r}"
+        )
     specs = tuple(_method_spec(m, method_params or {}, method_grids) for m in methods)
     stray = sorted(set(method_grids or {}) - {s.method for s in specs})
     if stray:
@@ -227,11 +243,18 @@ def make_config(
         )
     for spec in specs:
         allowed = set(get_hasher_class(spec.method)._param_names())  # UnknownNameError first
-        unknown_params = sorted((set(spec.params) | set(spec.grid)) - allowed)
+        given = set(spec.params) | set(spec.grid)
+        reserved = sorted(given & {"n_bits", "random_state"})
+        if reserved:
+            raise InvalidInputError(
+                f"{', '.join(reserved)} of {spec.method!r} come from the benchmark's bits and "
+                "seeds, not from its parameters or grid"
+            )
+        unknown_params = sorted(given - allowed)
         if unknown_params:
             raise InvalidInputError(
                 f"{spec.method!r} has no parameter(s) {', '.join(unknown_params)}; its "
-                f"parameters are: {', '.join(sorted(allowed - {'n_bits'}))}"
+                f"parameters are: {', '.join(sorted(allowed - {'n_bits', 'random_state'}))}"
             )
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
@@ -249,7 +272,7 @@ def make_config(
         bits=tuple(check_int(b, "bits", minimum=1, maximum=4096) for b in bits),
         seeds=tuple(check_int(s, "seed", minimum=0) for s in seeds),
         **{
-            k: tuple(v) if k in ("ks", "map_at", "ndcg_at", "baselines") else v
+            k: (tuple([v] if isinstance(v, str) else v) if k in _SEQUENCES else v)
             for k, v in options.items()
         },
     )
@@ -265,10 +288,19 @@ def make_config(
             f"unknown baseline(s) {', '.join(unknown_baselines)}; available: "
             f"{', '.join(FEATURE_METRICS)}"
         )
+    if config.baselines and config.ties != "position":
+        raise InvalidInputError(
+            "baselines rank items at equal distance by database position; they cannot be "
+            f"compared with ties={config.ties!r} rows: use ties: position"
+        )
     if any(spec.grid for spec in config.methods):
         from hashlearn.tuning import _metric_cutoffs
 
         _metric_cutoffs(config.select_by)
+        if config.n_validation == 0:
+            raise InvalidInputError(
+                "a grid is chosen on the validation part, and n_validation: 0 leaves none"
+            )
     return config
 
 
@@ -555,7 +587,9 @@ def run_config(
     for seed in config.seeds:
         overrides = {} if config.n_validation is None else {"n_validation": config.n_validation}
         split = apply_protocol(data, config.protocol, seed, **overrides)
-        parts = ("train", "validation", "query", "database")
+        parts = ("train", "query", "database")
+        if any(spec.grid for spec in config.methods):  # grids are chosen on validation
+            parts += ("validation",)
         images = {part: getattr(split, part).X for part in parts}
         extractor = None
         if config.features == "pixels":

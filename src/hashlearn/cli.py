@@ -331,15 +331,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     from hashlearn.hashers import load_hasher
     from hashlearn.index import create_index
 
-    codes = _load_array(args.codes, "codes")
-    stored_bits = (
-        read_arrays(args.codes, ("n_bits",)).get("n_bits") if args.codes.endswith(".npz") else None
-    )
+    arrays = read_arrays(args.codes, ("codes", "n_bits", "ids"), require="codes")  # one read
+    codes = arrays.get("", arrays.get("codes"))
+    stored_bits = arrays.get("n_bits")  # written by hashlearn encode --out FILE.npz
     if args.bits:
         n_bits = args.bits
     elif args.model:
         n_bits = load_hasher(args.model).n_bits
-    elif stored_bits is not None:  # written by hashlearn encode --out FILE.npz
+    elif stored_bits is not None:
         n_bits = int(stored_bits)
     else:
         n_bits = 8 * codes.shape[1] if codes.ndim == 2 else 0
@@ -352,9 +351,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                 "hash-table or multi-table index"
             )
         extra["features"] = _load_features(args.features)
-    ids = _load_array(args.ids, "ids") if args.ids else None
-    if ids is None and args.codes.endswith(".npz"):  # e.g. from hashlearn encode --images
-        ids = read_arrays(args.codes, ("ids",)).get("ids")
+    # ids of their own, else those of the codes file (hashlearn encode --images writes them)
+    ids = _load_array(args.ids, "ids") if args.ids else arrays.get("ids")
     if ids is not None:
         index.add_with_ids(codes, ids, **extra)
     else:
@@ -368,11 +366,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search_operation(index: Any, args: argparse.Namespace) -> Callable[[slice], tuple]:
+def _search_operation(
+    index: Any, queries: np.ndarray, args: argparse.Namespace
+) -> Callable[[slice], tuple]:
     """The search ``hashlearn search`` asks for, as a function of a slice of the queries."""
     from hashlearn.index import HashTableIndex
 
-    queries = _load_array(args.queries, "codes")
     if args.radius is not None:
         return lambda part: index.range_search(queries[part], args.radius)
     if not args.rerank:
@@ -405,8 +404,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
     if args.probe_radius is not None and not args.rerank:
         raise InvalidInputError("--probe-radius sets the candidates of --rerank; give --rerank too")
-    operation = _search_operation(index, args)
     queries = _load_array(args.queries, "codes")
+    operation = _search_operation(index, queries, args)
     if len(queries):  # compiled kernels load on first use: outside the timing
         operation(slice(0, 1))
     start = time.perf_counter()
@@ -652,7 +651,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.config:
         if methods is not None:
             options["methods"] = methods
-        config = load_config(args.config, method_params=params, method_grids=grids, **options)
+        # flags override the file: the YAML's parameters and grids stand unless flags give some
+        config = load_config(
+            args.config, method_params=params or None, method_grids=grids or None, **options
+        )
     else:
         config = make_config(
             options.pop("dataset", "mnist5k"),

@@ -30,7 +30,6 @@ __all__ = [
     "encode_image_files",
     "list_image_files",
     "read_image_names",
-    "read_image_paths",
     "write_image_codes",
 ]
 
@@ -167,6 +166,11 @@ def encode_image_files(
     def decode(path: Path) -> np.ndarray | Exception:
         """The model's input array of one file, or the reason it cannot be read."""
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:  # refused before it is read
+                raise TooLargeError(
+                    f"the image file is {size} bytes long; the limit is {MAX_FILE_BYTES} bytes"
+                )
             data = path.read_bytes()
             image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
             return _as_model_array(image, shape)
@@ -229,13 +233,6 @@ def write_image_codes(result: ImageCodes, path: str | os.PathLike[str]) -> None:
             paths=np.array(result.paths, dtype=str),
             root=np.array(result.root, dtype=str),
         )
-
-
-def read_image_paths(path: str | os.PathLike[str]) -> dict[int, Path]:
-    """Id -> image file (absolute) of an ``.npz`` written by :func:`write_image_codes`; see
-    :func:`read_image_names`."""
-    root, names = read_image_names(path)
-    return {item_id: root / name for item_id, name in names.items()}
 
 
 def read_image_names(path: str | os.PathLike[str]) -> tuple[Path, dict[int, str]]:

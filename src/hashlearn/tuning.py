@@ -245,12 +245,15 @@ def tune(
         metric,
         verbose=verbose,
     )
-    test = _score(hasher, inputs, split, "query", "database", {"ks": (10,), "map_at": (10,)})
-    if metric not in test:
-        test.update(_score(hasher, inputs, split, "query", "database", cutoffs))
+    reported = {
+        "ks": tuple(dict.fromkeys((10, *cutoffs["ks"]))),
+        "map_at": tuple(dict.fromkeys((10, *cutoffs["map_at"]))),
+        "ndcg_at": cutoffs["ndcg_at"],
+    }
+    test = _score(hasher, inputs, split, "query", "database", reported)
     model: Hasher = FeatureHasher(extractor, hasher) if extractor is not None else hasher
     definitions = metric_definitions(
-        (10,) + cutoffs["ks"], (10,) + cutoffs["map_at"], cutoffs["ndcg_at"], None, "position"
+        reported["ks"], reported["map_at"], reported["ndcg_at"], None, "position"
     )
     return TuneResult(
         method=method,

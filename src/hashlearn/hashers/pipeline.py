@@ -96,7 +96,8 @@ class FeatureHasher(Hasher):
 
     @property
     def is_fitted(self) -> bool:
-        return bool(self.features.is_fitted and self.hasher.is_fitted)
+        features, hasher = self._parts()
+        return bool(features.is_fitted and hasher.is_fitted)
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> FeatureHasher:
         """Fit the extractor on ``X``, then the hasher on its features (and ``y``, ``fit_params``)."""
@@ -106,8 +107,8 @@ class FeatureHasher(Hasher):
 
     def transform(self, X: Any) -> np.ndarray:
         """The hasher's projections ``(n, n_bits)`` of the features of ``X``."""
-        self._check_fitted()
         features, hasher = self._parts()
+        self._check_fitted()
         return hasher.transform(features.transform(X))
 
     def _model_file(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:

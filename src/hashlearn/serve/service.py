@@ -123,12 +123,10 @@ class SearchService:
         Class labels of base items.
     images_dir : path or None
         Folder of base item images, named ``ID.png``, ``ID.jpg`` or ``ID.jpeg``.
-    image_paths : dict of int to path, or None
-        The image file of each base item id (from :func:`hashlearn.imagefiles.read_image_paths`);
-        looked up before ``images_dir``.
     image_names : dict of int to str, or None
-        The file name (relative to its folder) of each base item id, shown as its metadata
-        ``{"path": ...}``.
+        The image file of each base item id, relative to ``images_dir`` (from
+        :func:`hashlearn.imagefiles.read_image_names`): looked up instead of ``ID.png`` names,
+        and shown as the item's metadata ``{"path": ...}``.
 
     Raises
     ------
@@ -148,7 +146,6 @@ class SearchService:
         limits: ServeLimits | None = None,
         base_labels: tuple[np.ndarray, np.ndarray] | None = None,
         images_dir: str | os.PathLike[str] | None = None,
-        image_paths: dict[int, Path] | None = None,
         image_names: dict[int, str] | None = None,
     ) -> None:
         if index.n_bits != encoder.n_bits:
@@ -161,7 +158,6 @@ class SearchService:
         self.method = method
         self.limits = limits or ServeLimits()
         self.images_dir = Path(images_dir) if images_dir is not None else None
-        self.image_paths = image_paths or {}
         self.image_names = image_names or {}
         self._lock = _ReadWriteLock()
         self._write_mutex = threading.Lock()
@@ -260,13 +256,14 @@ class SearchService:
             if record.image is None:
                 return None
             return self.store.image_path(item_id, record.image), MEDIA_TYPES[record.image]
-        path = self.image_paths.get(item_id)
-        if path is not None:
+        if self.images_dir is None:
+            return None
+        name = self.image_names.get(item_id)
+        if name is not None:
+            path = self.images_dir / name
             extension = path.suffix.lower().lstrip(".")
             if path.is_file() and extension in _BASE_IMAGE_EXTENSIONS:
                 return path, _BASE_IMAGE_EXTENSIONS[extension]
-            return None
-        if self.images_dir is None:
             return None
         for extension, media_type in _BASE_IMAGE_EXTENSIONS.items():
             path = self.images_dir / f"{item_id}.{extension}"
@@ -672,13 +669,11 @@ def open_service(
     for name, path in (("model", model), ("index", index)):
         if not os.path.isfile(path):
             raise InvalidInputError(f"{name} file not found: {os.fspath(path)!r}")
-    image_paths = image_names = None
+    image_names = None
     if images_dir is not None and os.fspath(images_dir).endswith(".npz"):
         from hashlearn.imagefiles import read_image_names
 
-        root, image_names = read_image_names(images_dir)
-        image_paths = {item_id: root / name for item_id, name in image_names.items()}
-        images_dir = None
+        images_dir, image_names = read_image_names(images_dir)
     elif images_dir is not None and not os.path.isdir(images_dir):
         raise InvalidInputError(f"images folder not found: {os.fspath(images_dir)!r}")
     hasher = load_hasher(model)
@@ -700,7 +695,6 @@ def open_service(
             limits=limits,
             base_labels=base_labels,
             images_dir=images_dir,
-            image_paths=image_paths,
             image_names=image_names,
         )
     except BaseException:
