@@ -141,3 +141,31 @@ def check_labels(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
     if np.issubdtype(array.dtype, np.floating) and not np.all(array == np.round(array)):
         raise InvalidInputError(f"{name} must hold integer class labels, got non-integer values")
     return array.astype(np.int64)
+
+
+# Largest h x w of an image shape a model or a service may declare (4096 x 4096).
+MAX_IMAGE_PIXELS = 1 << 24
+
+
+def check_image_shape(shape: Any) -> tuple[int, int, int]:
+    """``(h, w)`` or ``(h, w, c)`` -> ``(h, w, c)``: positive sizes, ``c`` 1 or 3, at most
+    :data:`MAX_IMAGE_PIXELS` pixels. Raises InvalidInputError naming the shape otherwise."""
+    try:
+        values = tuple(shape)
+    except TypeError:
+        values = ()
+    if len(values) == 2:
+        values = (*values, 1)
+    if (
+        len(values) != 3
+        or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values
+        )
+        or values[2] not in (1, 3)
+        or int(values[0]) * int(values[1]) > MAX_IMAGE_PIXELS
+    ):
+        raise InvalidInputError(
+            "image shape must be (h, w) or (h, w, c) with positive sizes, c = 1 or 3 and at most "
+            f"{MAX_IMAGE_PIXELS} pixels, got {shape!r}"
+        )
+    return (int(values[0]), int(values[1]), int(values[2]))

@@ -177,24 +177,13 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
 
 
 def _checked_image_shape(path: Any, value: Any) -> tuple[int, int, int]:
-    """The ``image_shape`` metadata of a model file: ``(h, w, 1 or 3)``, at most 4096 x 4096."""
-    from hashlearn.hashers.base import MAX_IMAGE_PIXELS
+    """The ``image_shape`` metadata of a model file (see ``check_image_shape``)."""
+    from hashlearn._validation import check_image_shape
 
     try:
-        shape = tuple(int(s) for s in value)
-    except (TypeError, ValueError):
-        shape = ()
-    if (
-        len(shape) != 3
-        or min(shape) < 1
-        or shape[0] * shape[1] > MAX_IMAGE_PIXELS
-        or shape[2] not in (1, 3)
-    ):
-        raise FileFormatError(
-            f"{os.fspath(path)!r} has an unreadable image shape {value!r}: expected (h, w, 1 or "
-            f"3) with at most {MAX_IMAGE_PIXELS} pixels"
-        )
-    return shape  # type: ignore[return-value]
+        return check_image_shape(value)
+    except InvalidInputError as exc:
+        raise FileFormatError(f"{os.fspath(path)!r} has an unreadable image shape: {exc}") from None
 
 
 def _load_features(path: Any, saved: Any, arrays: dict[str, Any]) -> Any:

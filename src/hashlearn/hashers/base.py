@@ -28,8 +28,6 @@ MODEL_FORMAT = "hashlearn.hasher"
 # The newest version this hashlearn reads. Version 2 files also hold a feature extractor
 # (``FeatureHasher``); files of a hasher alone are still written as version 1.
 MODEL_FORMAT_VERSION = 2
-# Largest h x w of the input images a model file may declare (4096 x 4096).
-MAX_IMAGE_PIXELS = 1 << 24
 
 
 class Hasher(Parameters):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._validation import check_image_shape
 from hashlearn.codes import check_codes, n_bytes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher
@@ -173,14 +174,14 @@ class QueryEncoder:
         self.code_size = n_bytes(self.n_bits)
         fitted_shape = getattr(hasher, "image_shape_", None)
         if fitted_shape is not None:
-            fitted_shape = _check_image_shape(fitted_shape)
-            if image_shape is not None and _check_image_shape(image_shape) != fitted_shape:
+            fitted_shape = check_image_shape(fitted_shape)
+            if image_shape is not None and check_image_shape(image_shape) != fitted_shape:
                 raise InvalidInputError(
                     f"image shape {'x'.join(map(str, image_shape))} differs from the "
                     f"{'x'.join(map(str, fitted_shape))} images the model was fitted on"
                 )
             image_shape = fitted_shape
-        self.image_shape = None if image_shape is None else _check_image_shape(image_shape)
+        self.image_shape = None if image_shape is None else check_image_shape(image_shape)
         self.n_features = int(np.prod(self.image_shape)) if self.image_shape else None
         if self.image_shape is not None and fitted_shape is None:
             self._check_fits_hasher()
@@ -307,21 +308,6 @@ class QueryEncoder:
         return check_codes(code, self.n_bits, name=name)
 
 
-def _check_image_shape(shape: Any) -> tuple[int, int, int]:
-    values = tuple(shape)
-    if len(values) == 2:
-        values = (*values, 1)
-    if (
-        len(values) != 3
-        or not all(isinstance(v, (int, np.integer)) and v > 0 for v in values)
-        or values[2] not in (1, 3)
-    ):
-        raise InvalidInputError(
-            f"image shape must be (h, w) or (h, w, c) with positive sizes and c = 1 or 3, got {shape!r}"
-        )
-    return tuple(int(v) for v in values)  # type: ignore[return-value]
-
-
 def parse_image_shape(text: str) -> tuple[int, int, int]:
     """``"28x28"`` or ``"32x32x3"`` -> ``(h, w, c)``.
 
@@ -336,4 +322,4 @@ def parse_image_shape(text: str) -> tuple[int, int, int]:
         raise InvalidInputError(
             f"image shape must look like 28x28 or 32x32x3, got {text!r}"
         ) from None
-    return _check_image_shape(values)
+    return check_image_shape(values)

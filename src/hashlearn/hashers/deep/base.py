@@ -10,9 +10,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from hashlearn._validation import check_images, check_labels, check_random_state
+from hashlearn._validation import (
+    check_image_shape,
+    check_images,
+    check_labels,
+    check_random_state,
+)
 from hashlearn.exceptions import FileFormatError, InvalidInputError
-from hashlearn.hashers.base import MAX_IMAGE_PIXELS, Hasher
+from hashlearn.hashers.base import Hasher
 from hashlearn.hashers.deep.backbones import create_backbone
 from hashlearn.hashers.deep.losses import CombinedLoss, HashLoss, create_loss, create_regularizer
 from hashlearn.hashers.deep.trainer import (
@@ -304,18 +309,10 @@ class DeepHasher(Hasher):
         return arrays, values
 
     def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        image_shape = tuple(int(s) for s in values["image_shape"])
-        if (
-            len(image_shape) != 3
-            or min(image_shape) < 1
-            or image_shape[0] * image_shape[1] > MAX_IMAGE_PIXELS
-            or image_shape[2] not in (1, 3)
-        ):
-            # the network is built from it before the saved weights are checked against it
-            raise FileFormatError(
-                f"the saved image shape {image_shape} is not (h, w, 1 or 3) with at most "
-                f"{MAX_IMAGE_PIXELS} pixels"
-            )
+        try:  # the network is built from it before the saved weights are checked against it
+            image_shape = check_image_shape(values["image_shape"])
+        except InvalidInputError as exc:
+            raise FileFormatError(f"the saved image shape is unreadable: {exc}") from None
         net = self._build_network(image_shape)
         state = {
             k[len("net.") :]: torch.from_numpy(v.copy())
