@@ -428,28 +428,19 @@ def _query_ms(q_codes: np.ndarray, db_codes: np.ndarray, n_bits: int) -> float:
     return 1000 * (time.perf_counter() - start) / len(q_codes)
 
 
-def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: Any, deep: bool):
+def _fit_encode(spec: MethodSpec, n_bits: int, seed: int, inputs: dict, split: Any):
     """Fit the method's hasher(s); return database codes, query codes, code bits, fit seconds,
     encode seconds and the hasher (None for several tables)."""
-    from hashlearn.hashers import create_hasher, get_hasher_class
     from hashlearn.index import concatenate_codes
+    from hashlearn.tuning import fit_timed
 
-    params = dict(spec.params)
-    if deep and "verbose" in get_hasher_class(spec.method)._param_names():
-        params.setdefault("verbose", False)
     db_parts, q_parts = [], []
     fit_s = encode_s = 0.0
     for table in range(spec.tables):
         table_seed = seed if spec.tables == 1 else seed * 1000 + table
-        hasher = create_hasher(spec.method, n_bits=n_bits, random_state=table_seed, **params)
-        start = time.perf_counter()
-        if deep and len(split.validation):  # model selection on the validation part only
-            hasher.fit(
-                inputs["train"], split.train.y, X_val=split.validation.X, y_val=split.validation.y
-            )
-        else:
-            hasher.fit(inputs["train"], split.train.y)
-        fit_s += time.perf_counter() - start
+        params = {**spec.params, "random_state": table_seed}
+        hasher, seconds = fit_timed(spec.method, n_bits, params, inputs, split)
+        fit_s += seconds
         start = time.perf_counter()
         db_parts.append(hasher.encode(inputs["database"]))
         encode_s += time.perf_counter() - start
@@ -472,18 +463,14 @@ def _select_encode(
     seed: int,
     inputs: dict,
     split: Any,
-    deep: bool,
     select_by: str,
 ) -> tuple[np.ndarray, np.ndarray, float, float, Any, dict[str, Any], list[dict[str, Any]]]:
     """Choose among ``spec.grid`` on the validation part; encode the database and queries with
     the chosen hasher. Returns the codes, its fit and encode seconds, the hasher, its grid
     values and every trial."""
-    from hashlearn.hashers import get_hasher_class
     from hashlearn.tuning import parameter_grid, select_params
 
     shared = {**spec.params, "random_state": seed}
-    if deep and "verbose" in get_hasher_class(spec.method)._param_names():
-        shared.setdefault("verbose", False)
     trials, chosen, hasher = select_params(
         spec.method, n_bits, parameter_grid(spec.grid), shared, inputs, split, select_by
     )
@@ -608,12 +595,12 @@ def run_config(
                 trials: list[dict[str, Any]] = []
                 if spec.grid:
                     db_codes, q_codes, fit_s, encode_s, hasher, chosen, trials = _select_encode(
-                        spec, n_bits, seed, inputs, split, deep, config.select_by
+                        spec, n_bits, seed, inputs, split, config.select_by
                     )
                     code_bits = n_bits
                 else:
                     db_codes, q_codes, code_bits, fit_s, encode_s, hasher = _fit_encode(
-                        spec, n_bits, seed, inputs, split, deep
+                        spec, n_bits, seed, inputs, split
                     )
                 model_path = ""
                 if config.models_dir and hasher is not None:

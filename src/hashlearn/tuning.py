@@ -222,8 +222,6 @@ def tune(
             f"{', '.join(sorted(allowed))}"
         )
     deep = cls.input_kind == "images"
-    if deep and "verbose" in allowed:
-        shared.setdefault("verbose", False)
 
     data = load_dataset(dataset, data_dir=data_dir, verbose=verbose)
     overrides = {} if n_validation is None else {"n_validation": n_validation}
@@ -295,6 +293,32 @@ def _score(
     )
 
 
+def fit_timed(
+    method: str, n_bits: int, params: Mapping[str, Any], inputs: Mapping[str, Any], split: Any
+) -> tuple[Hasher, float]:
+    """Create ``method`` with ``params`` and fit it on ``inputs["train"]`` (with the train
+    labels); return it and the seconds the fit took.
+
+    Deep hashers also get the validation part, when there is one, to choose their epoch on,
+    and stay quiet unless ``params`` says ``verbose``.
+    """
+    from hashlearn.hashers import create_hasher, get_hasher_class
+
+    cls = get_hasher_class(method)
+    deep = cls.input_kind == "images"
+    if deep and "verbose" in cls._param_names():
+        params = {"verbose": False, **params}
+    hasher = create_hasher(method, n_bits=n_bits, **params)
+    start = time.perf_counter()
+    if deep and len(split.validation):  # model selection on the validation part only
+        hasher.fit(
+            inputs["train"], split.train.y, X_val=split.validation.X, y_val=split.validation.y
+        )
+    else:
+        hasher.fit(inputs["train"], split.train.y)
+    return hasher, time.perf_counter() - start
+
+
 def select_params(
     method: str,
     n_bits: int,
@@ -319,8 +343,6 @@ def select_params(
     InvalidInputError
         ``combos`` is empty, ``split`` has no validation part, or ``metric`` is unknown.
     """
-    from hashlearn.hashers import create_hasher, get_hasher_class
-
     cutoffs = _metric_cutoffs(metric)
     if not combos:
         raise InvalidInputError("no parameter combinations to choose from")
@@ -328,20 +350,11 @@ def select_params(
         raise InvalidInputError(
             "the split has no validation part to choose parameters on; give it n_validation > 0"
         )
-    deep = get_hasher_class(method).input_kind == "images"
     trials: list[Trial] = []
     best: tuple[Trial, Hasher] | None = None
     bar = tqdm(combos, desc=f"select {method}", unit="fit", disable=not verbose, leave=False)
     for combo in bar:
-        hasher = create_hasher(method, n_bits=n_bits, **{**shared, **combo})
-        start = time.perf_counter()
-        if deep:
-            hasher.fit(
-                inputs["train"], split.train.y, X_val=inputs["validation"], y_val=split.validation.y
-            )
-        else:
-            hasher.fit(inputs["train"], split.train.y)
-        fit_s = time.perf_counter() - start
+        hasher, fit_s = fit_timed(method, n_bits, {**shared, **combo}, inputs, split)
         score = _score(hasher, inputs, split, "validation", "train", cutoffs)[metric]
         trial = Trial(dict(combo), float(score), fit_s)
         trials.append(trial)
