@@ -184,3 +184,15 @@ def test_nested_params_reach_the_extractor_and_the_hasher():
         model.set_params(hasher__bogus=1)
     with pytest.raises(InvalidInputError, match="FeatureHasher has no parameter 'n_bits'"):
         model.set_params(n_bits=8)
+
+
+def test_pixels_features_keep_the_image_shape_too(digits_small, tmp_path):
+    X, _ = digits_small
+    model = FeatureHasher(create_features("pixels+l2-center"), create_hasher("itq", n_bits=8))
+    assert model.fit(X).image_shape_ == (8, 8, 1)
+    model.save(tmp_path / "m.safetensors")
+    loaded = load_hasher(tmp_path / "m.safetensors")
+    assert loaded.image_shape_ == (8, 8, 1)
+    np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
+    flat = FeatureHasher(create_features("pixels"), create_hasher("itq", n_bits=8))
+    assert flat.fit(X.reshape(len(X), -1)).image_shape_ is None  # vectors: no images known

@@ -169,3 +169,14 @@ def check_image_shape(shape: Any) -> tuple[int, int, int]:
             f"{MAX_IMAGE_PIXELS} pixels, got {shape!r}"
         )
     return (int(values[0]), int(values[1]), int(values[2]))
+
+
+def image_shape_of(X: Any) -> tuple[int, int, int] | None:
+    """``(h, w, c)`` of an image array ``X`` ``(n, h, w)`` (c = 1) or ``(n, h, w, c)`` with 1 or 3
+    channels; None for anything else (feature vectors)."""
+    shape = tuple(int(s) for s in (X.shape if hasattr(X, "shape") else np.shape(X)))
+    if len(shape) == 3:
+        return (shape[1], shape[2], 1)
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return (shape[1], shape[2], shape[3])
+    return None

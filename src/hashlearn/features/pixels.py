@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._validation import check_features
+from hashlearn._validation import check_features, check_image_shape, image_shape_of
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.features.base import FeatureExtractor
 
@@ -26,6 +26,7 @@ class Pixels(FeatureExtractor):
     Attributes
     ----------
     n_features_ : int, the number of values per sample seen in ``fit`` (``h*w*c`` or ``d``).
+    image_shape_ : (h, w, c) of the images seen in ``fit``, or None for feature vectors.
     """
 
     name = "pixels"
@@ -35,8 +36,10 @@ class Pixels(FeatureExtractor):
         pass
 
     def fit(self, X: Any, y: Any = None) -> Pixels:
-        """Remember the number of values per sample of ``X``; ``y`` is ignored."""
+        """Remember the number of values per sample of ``X`` (and the shape of its images, when
+        it holds images); ``y`` is ignored."""
         self.n_features_ = int(check_features(X).shape[1])
+        self.image_shape_ = image_shape_of(X)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -46,10 +49,13 @@ class Pixels(FeatureExtractor):
         return check_fitted_features(X, self.n_features_, self.name)
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {}, {"n_features": self.n_features_}
+        shape = getattr(self, "image_shape_", None)
+        return {}, {"n_features": self.n_features_, "image_shape": shape and list(shape)}
 
     def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         self.n_features_ = int(values["n_features"])
+        shape = values.get("image_shape")  # absent from files written before it was kept
+        self.image_shape_ = None if shape is None else check_image_shape(shape)
 
 
 def check_fitted_features(X: Any, n_features: int, name: str) -> np.ndarray:

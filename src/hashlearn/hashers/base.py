@@ -20,7 +20,7 @@ import numpy as np
 
 from hashlearn._io import atomic_write
 from hashlearn._params import Parameters
-from hashlearn._validation import check_features, check_int, check_labels
+from hashlearn._validation import check_features, check_int, check_labels, image_shape_of
 from hashlearn.codes import MAX_BITS, pack_signs
 from hashlearn.exceptions import FileFormatError, InvalidInputError, NotFittedError
 
@@ -104,7 +104,7 @@ class Hasher(Parameters):
         refused, even one with as many values per sample.
         """
         array = check_features(X, name, n_features=fitted_features)
-        image_shape = _image_shape(X)
+        image_shape = image_shape_of(X)
         if fitted_features is None:
             self.image_shape_ = image_shape
         else:
@@ -164,17 +164,6 @@ class Hasher(Parameters):
         tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
         metadata["sha256"] = arrays_digest(tensors)
         return metadata, tensors
-
-
-def _image_shape(X: Any) -> tuple[int, ...] | None:
-    """``(h, w, c)`` of an image array ``X`` ``(n, h, w)`` (c = 1) or ``(n, h, w, c)`` with 1 or 3
-    channels; None for anything else."""
-    shape = tuple(int(s) for s in (X.shape if hasattr(X, "shape") else np.shape(X)))
-    if len(shape) == 3:
-        return (*shape[1:], 1)
-    if len(shape) == 4 and shape[3] in (1, 3):
-        return shape[1:]
-    return None
 
 
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, np.ndarray]]:
