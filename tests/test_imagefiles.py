@@ -173,3 +173,44 @@ def test_encode_index_and_serve_a_folder_from_the_command_line(model, folder, tm
     finally:
         service.close()
     assert load_hasher(tmp_path / "lsh.safetensors").image_shape_ == (8, 8, 1)
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_serve_a_folder_in_one_command(model, folder, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import hashlearn.serve.app
+    from hashlearn.cli import main
+    from hashlearn.serve import create_app
+
+    served = {}
+    picture = (folder / "digit-01.png").read_bytes()
+
+    def fake_run_server(service, **options):
+        response = TestClient(create_app(service)).post(
+            "/search?k=1", files={"image": ("q", picture)}
+        )
+        served.update(stats=service.stats(), hit=response.json()["hits"][0])
+
+    monkeypatch.setattr(hashlearn.serve.app, "run_server", fake_run_server)
+    model.save(tmp_path / "lsh.safetensors")
+    argv = ["serve", "--model", str(tmp_path / "lsh.safetensors"), "--folder", str(folder)]
+    argv += ["--work-dir", str(tmp_path / "work")]
+    assert main(argv) == 0
+    assert "built the codes and index" in capsys.readouterr().out
+    assert (
+        served["stats"]["items"] == 23 and served["stats"]["index_type"] == "MultiIndexHashingIndex"
+    )
+    assert served["hit"]["distance"] == 0 and served["hit"]["metadata"] == {"path": "digit-01.png"}
+    assert main(argv) == 0  # nothing changed: the work is reused
+    assert "reusing" in capsys.readouterr().out
+    (folder / "digit-01.png").rename(folder / "moved.png")  # the folder changed: built again
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "built the codes" in printed and served["stats"]["items"] == 23
+    assert "writes made over the previous index are kept in" in printed
+    assert len(list((tmp_path / "work").glob("writes-before-*"))) == 1
+    assert served["hit"]["metadata"] == {"path": "moved.png"}
+    assert main([*argv, "--index", str(tmp_path / "work" / "index.hlindex")]) == 2
+    assert "give --index (a built index) or --folder" in capsys.readouterr().err

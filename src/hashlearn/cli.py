@@ -192,11 +192,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
         request_timeout=args.request_timeout,
     )
     token = load_token(args.token_file)
+    index, images, data_dir = args.index, args.images, args.data_dir
+    if (index is None) == (args.folder is None):
+        raise InvalidInputError("give --index (a built index) or --folder (images to index)")
+    if args.folder is not None:
+        from hashlearn.imagefiles import index_folder
+
+        if images is not None:
+            raise InvalidInputError("--folder shows its own images: leave out --images")
+        work = args.work_dir or f"{os.path.normpath(args.folder)}.hashlearn"
+        built = index_folder(
+            args.model,
+            args.folder,
+            work,
+            image_shape=parse_image_shape(args.image_shape) if args.image_shape else None,
+        )
+        for name, reason in built.skipped:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        print(
+            f"{'reusing' if built.reused else 'built'} the codes and index of {args.folder} in "
+            f"{work}",
+            flush=True,
+        )
+        index, images = built.index, built.codes
+        if data_dir is None:
+            data_dir = os.path.join(work, "writes")
+            if not built.reused and os.path.exists(data_dir):
+                # writes made over the previous index do not apply to the new one: kept aside
+                import time
+
+                kept = f"{data_dir}-before-{time.strftime('%Y%m%d-%H%M%S')}"
+                os.rename(data_dir, kept)
+                print(f"the writes made over the previous index are kept in {kept}", flush=True)
     service = open_service(
         args.model,
-        args.index,
-        data_dir=args.data_dir,
-        images_dir=args.images,
+        index,
+        data_dir=data_dir,
+        images_dir=images,
         labels=args.labels,
         image_shape=parse_image_shape(args.image_shape) if args.image_shape else None,
         limits=limits,
@@ -981,7 +1013,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file or the HASHLEARN_SERVE_TOKEN environment variable gives one.",
     )
     p.add_argument("--model", required=True, help="model file (.safetensors)")
-    p.add_argument("--index", required=True, help="index file (read only; the base of the writes)")
+    p.add_argument("--index", default=None, help="index file (read only; the base of the writes)")
+    p.add_argument(
+        "--folder",
+        default=None,
+        help="instead of --index: encode every PNG/JPEG under this folder with the model, index "
+        "them (multi-index hashing) and serve them with their pictures",
+    )
+    p.add_argument(
+        "--work-dir",
+        default=None,
+        help="with --folder: where the codes, index and writes are kept and reused while the "
+        "model and the files are unchanged (default: FOLDER.hashlearn next to the folder)",
+    )
     p.add_argument(
         "--images",
         default=None,

@@ -26,8 +26,10 @@ from hashlearn.hashers.base import Hasher
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "FolderIndex",
     "ImageCodes",
     "encode_image_files",
+    "index_folder",
     "list_image_files",
     "read_image_names",
     "write_image_codes",
@@ -267,3 +269,82 @@ def read_image_names(path: str | os.PathLike[str]) -> tuple[Path, dict[int, str]
             raise InvalidInputError(f"{os.fspath(path)!r}: path {name!r} leads outside {root}")
         out[int(item_id)] = str(name)
     return root, out
+
+
+@dataclass(frozen=True)
+class FolderIndex:
+    """The files :func:`index_folder` wrote (or found) and what it did."""
+
+    index: Path
+    codes: Path
+    reused: bool
+    skipped: list[tuple[str, str]]  # (path, reason) of files that did not decode; [] if reused
+
+
+def index_folder(
+    model_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    work_dir: str | os.PathLike[str],
+    *,
+    index_type: str = "mih",
+    image_shape: tuple[int, ...] | None = None,
+    verbose: bool = True,
+) -> FolderIndex:
+    """Encode and index every image under ``folder`` with the model at ``model_path``, into
+    ``work_dir`` (``codes.npz``, ``index.hlindex`` and a ``manifest.json``).
+
+    The work is reused while the model file and the folder's image files (names, sizes and
+    modification times) stay the same. Files that do not decode are skipped and listed.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`encode_image_files`, or ``work_dir`` cannot be created.
+    """
+    import hashlib
+    import json
+
+    from hashlearn._io import atomic_write
+    from hashlearn.hashers import load_hasher
+    from hashlearn.index import create_index
+
+    work = Path(work_dir)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot create the work folder {os.fspath(work)!r}: {exc}"
+        ) from None
+    digest = hashlib.sha256(Path(model_path).read_bytes())
+    for file in list_image_files(folder):
+        stat = file.stat()
+        digest.update(
+            f"{file.relative_to(folder).as_posix()}|{stat.st_size}|{stat.st_mtime_ns};".encode()
+        )
+    manifest = {
+        "inputs_sha256": digest.hexdigest(),
+        "index_type": index_type,
+        "image_shape": image_shape and list(image_shape),
+    }
+    index_path, codes_path, manifest_path = (
+        work / "index.hlindex",
+        work / "codes.npz",
+        work / "manifest.json",
+    )
+    try:
+        reusable = json.loads(manifest_path.read_text()) == manifest
+    except (OSError, ValueError):
+        reusable = False
+    if reusable and index_path.is_file() and codes_path.is_file():
+        return FolderIndex(index_path, codes_path, True, [])
+    hasher = load_hasher(model_path)
+    result = encode_image_files(
+        hasher, folder, image_shape=image_shape, skip_unreadable=True, verbose=verbose
+    )
+    write_image_codes(result, codes_path)
+    index = create_index(index_type, hasher.n_bits)
+    index.add_with_ids(result.codes, result.ids)
+    index.save(index_path)
+    with atomic_write(manifest_path) as handle:  # last: a crash before it leaves nothing reusable
+        handle.write(json.dumps(manifest).encode())
+    return FolderIndex(index_path, codes_path, False, result.skipped)
