@@ -308,6 +308,8 @@ def index_folder(
     from hashlearn.hashers import load_hasher
     from hashlearn.index import create_index
 
+    if not os.path.isfile(model_path):
+        raise InvalidInputError(f"model file not found: {os.fspath(model_path)!r}")
     work = Path(work_dir)
     try:
         work.mkdir(parents=True, exist_ok=True)
@@ -337,6 +339,7 @@ def index_folder(
         reusable = False
     if reusable and index_path.is_file() and codes_path.is_file():
         return FolderIndex(index_path, codes_path, True, [])
+    manifest_path.unlink(missing_ok=True)  # until the new files are complete, nothing is reusable
     hasher = load_hasher(model_path)
     result = encode_image_files(
         hasher, folder, image_shape=image_shape, skip_unreadable=True, verbose=verbose
@@ -345,6 +348,6 @@ def index_folder(
     index = create_index(index_type, hasher.n_bits)
     index.add_with_ids(result.codes, result.ids)
     index.save(index_path)
-    with atomic_write(manifest_path) as handle:  # last: a crash before it leaves nothing reusable
+    with atomic_write(manifest_path) as handle:  # last: the files it vouches for are complete
         handle.write(json.dumps(manifest).encode())
     return FolderIndex(index_path, codes_path, False, result.skipped)
