@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn.index._kernels import set_num_threads
+from hashlearn._parallel import set_num_threads
 from hashlearn.index.linear import LinearIndex
 from hashlearn.index.mih import MultiIndexHashingIndex
 

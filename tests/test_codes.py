@@ -70,7 +70,7 @@ def test_hamming_distance_matches_reference(n_bits, na, nb, seed):
 
 
 def test_hamming_distance_blocks(monkeypatch):
-    import hashlearn.codes as codes_module
+    import hashlearn.codes.distance as codes_module
 
     monkeypatch.setattr(codes_module, "_BLOCK_ELEMENTS", 64)
     rng = np.random.default_rng(1)

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance
+from hashlearn import _parallel
+from hashlearn.codes import _kernels, hamming_distance
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
 from hashlearn.index import (
     PAD_DISTANCE,
@@ -25,7 +26,6 @@ from hashlearn.index import (
     LinearIndex,
     UnknownIdError,
     _format,
-    _kernels,
     load_index,
     set_num_threads,
 )
@@ -767,8 +767,8 @@ def test_ascending_ids_cost_code_plus_eight_bytes_per_item():
 def test_parallel_map_nested_in_a_pool_thread_runs_inline():
     set_num_threads(2)
     try:
-        inner = _kernels.parallel_map(
-            lambda i: _kernels.parallel_map(lambda j: (i, j), [(0,), (1,)]), [(0,), (1,), (2,)]
+        inner = _parallel.parallel_map(
+            lambda i: _parallel.parallel_map(lambda j: (i, j), [(0,), (1,)]), [(0,), (1,), (2,)]
         )
     finally:
         set_num_threads(os.cpu_count() or 1)

@@ -1,4 +1,4 @@
-"""Tests of hashlearn.evaluation.metrics: hand-computed cases, loop references, bad input."""
+"""Tests of hashlearn.codes.ranking and the evaluation driver: hand-computed cases, loop references, bad input."""
 
 from __future__ import annotations
 
@@ -287,7 +287,7 @@ def test_hamming_ranking_all_identical_codes_is_database_order():
 
 
 def test_hamming_ranking_default_chunking_bounds_memory(monkeypatch):
-    import hashlearn.evaluation.metrics as metrics
+    import hashlearn.codes.ranking as metrics
 
     rng = np.random.default_rng(5)
     q = pack_bits(rng.integers(0, 2, size=(23, 40)))

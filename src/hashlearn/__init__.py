@@ -8,6 +8,7 @@ and a Hamming-space index finds their neighbours. The package is laid out along 
 ``import hashlearn`` does not import torch; only the deep hashers do, when they are created.
 """
 
+from hashlearn._version import __version__
 from hashlearn.codes import hamming_distance, pack_bits, unpack_bits
 from hashlearn.datasets import load_dataset, retrieval_split
 from hashlearn.exceptions import (
@@ -20,8 +21,6 @@ from hashlearn.exceptions import (
 )
 from hashlearn.hashers import create_hasher, list_hashers, load_hasher
 from hashlearn.index import LinearIndex, load_index
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CodeFormatError",

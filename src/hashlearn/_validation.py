@@ -26,6 +26,16 @@ def check_int(
     return value
 
 
+def check_k(k: Any, name: str = "k") -> int:
+    """A number of results to return: an int >= 1."""
+    return check_int(k, name, minimum=1)
+
+
+def check_radius(radius: Any) -> int:
+    """A Hamming radius (inclusive): an int >= 0."""
+    return check_int(radius, "radius", minimum=0)
+
+
 def check_float(
     value: Any,
     name: str,

@@ -744,7 +744,7 @@ def _versions() -> dict[str, str]:
     import sklearn
     import torch
 
-    from hashlearn import __version__
+    from hashlearn._version import __version__
 
     return {
         "hashlearn": __version__,

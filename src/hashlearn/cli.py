@@ -785,7 +785,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hashlearn import __version__
+    from hashlearn._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="hashlearn",

@@ -1,15 +1,11 @@
 """Retrieval evaluation: Hamming ranking, relevance and the metrics of the hashing literature.
 
-See :mod:`hashlearn.evaluation.metrics` for the exact definitions (tie order, mAP vs. mAP@k,
+See :mod:`hashlearn.codes.ranking` for the exact definitions (tie order, mAP vs. mAP@k,
 empty-result conventions).
 """
 
-from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
-from hashlearn.evaluation.metrics import (
-    RetrievalEvaluation,
+from hashlearn.codes.ranking import (
     average_precision,
-    evaluate_codes,
-    evaluate_retrieval,
     hamming_ranking,
     mean_average_precision,
     precision_at_k,
@@ -18,12 +14,14 @@ from hashlearn.evaluation.metrics import (
     recall_within_radius,
     relevance_matrix,
 )
+from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
 from hashlearn.evaluation.protocols import (
     Protocol,
     apply_protocol,
     get_protocol,
     list_protocols,
 )
+from hashlearn.evaluation.retrieval import RetrievalEvaluation, evaluate_codes, evaluate_retrieval
 
 __all__ = [
     "FEATURE_METRICS",

@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from hashlearn._validation import check_features
-from hashlearn.evaluation.metrics import (
-    _check_k,
-    _check_label_pair,
-    _relevance,
+from hashlearn._validation import check_features, check_k
+from hashlearn.codes.ranking import (
     average_precision,
+    check_label_pair,
     precision_at_k,
     recall_at_k,
+    relevance,
 )
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 
@@ -41,7 +40,7 @@ def _cutoffs(values: Iterable[int] | int | None, name: str) -> tuple[int, ...]:
         return ()
     if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
         values = (values,)
-    return tuple(_check_k(v, name) for v in values)
+    return tuple(check_k(v, name) for v in values)
 
 
 def _distances(
@@ -115,7 +114,7 @@ def evaluate_features(
         raise InvalidInputError(
             f"query_X has {queries.shape[1]} features per sample, db_X {database.shape[1]}"
         )
-    q_labels, d_labels = _check_label_pair(query_labels, db_labels)
+    q_labels, d_labels = check_label_pair(query_labels, db_labels)
     if len(q_labels) != len(queries) or len(d_labels) != len(database):
         raise InvalidInputError(
             f"labels do not match the features: {len(q_labels)} query labels for "
@@ -124,7 +123,7 @@ def evaluate_features(
     ks_, map_at_ = _cutoffs(ks, "ks"), _cutoffs(map_at, "map_at")
     n = len(database)
     rows = chunk_size or max(1, _BLOCK_BYTES // (24 * n))
-    rows = _check_k(rows, "chunk_size")
+    rows = check_k(rows, "chunk_size")
     squared_norms = (database**2).sum(axis=1)
     names = ["mAP", *(f"mAP@{k}" for k in map_at_)]
     names += [name for k in ks_ for name in (f"P@{k}", f"R@{k}")]
@@ -134,7 +133,7 @@ def evaluate_features(
         stop = min(start + rows, len(queries))
         distances = _distances(queries[start:stop], database, squared_norms, metric)
         order = np.argsort(distances, axis=1, kind="stable")
-        relevant = _relevance(q_labels[start:stop], d_labels)
+        relevant = relevance(q_labels[start:stop], d_labels)
         n_relevant = relevant.sum(axis=1)
         ranked = np.take_along_axis(relevant, order, axis=1)
         sums["mAP"] += float(average_precision(ranked, n_relevant).sum())

@@ -158,7 +158,7 @@ class Hasher(Parameters):
         image_shape = getattr(self, "image_shape_", None)
         if image_shape is not None:
             metadata["image_shape"] = json.dumps([int(s) for s in image_shape])
-        from hashlearn import __version__
+        from hashlearn._version import __version__
 
         metadata["hashlearn_version"] = __version__
         tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}

@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from hashlearn._threads import single_threaded_blas
+from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 from hashlearn.hashers.base import Hasher

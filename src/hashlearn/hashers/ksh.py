@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from hashlearn._threads import single_threaded_blas
+from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_int, check_random_state
 from hashlearn.hashers._kernel import AnchorKernelHasher, fit_anchor_kernel
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from hashlearn._threads import single_threaded_blas
+from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.base import Hasher

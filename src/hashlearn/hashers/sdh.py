@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from hashlearn._threads import single_threaded_blas
+from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.hashers._kernel import AnchorKernelHasher, fit_anchor_kernel
 

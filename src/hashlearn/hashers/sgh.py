@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._threads import single_threaded_blas
+from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.hashers.base import Hasher
 

@@ -10,7 +10,7 @@ derives from :class:`BinaryIndex`, saves itself to one versioned, checksummed fi
 :mod:`hashlearn.index._format`) and is read back by :func:`load_index`, whatever its type.
 """
 
-from hashlearn.index._kernels import get_num_threads, set_num_threads
+from hashlearn._parallel import get_num_threads, set_num_threads
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, UnknownIdError, load_index
 from hashlearn.index.duplicates import DuplicatePairs, group_pairs, near_duplicate_pairs
 from hashlearn.index.faiss_adapter import (

@@ -44,11 +44,13 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from hashlearn._parallel import get_num_threads, parallel_map
 from hashlearn._validation import _as_numeric_array, _check_finite, check_int
-from hashlearn.codes import MAX_BITS, _as_words, check_codes, n_bytes
+from hashlearn.codes import MAX_BITS, check_codes, n_bytes
+from hashlearn.codes._kernels import popcount64
+from hashlearn.codes.distance import as_words
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 from hashlearn.index._format import IndexFile
-from hashlearn.index._kernels import get_num_threads, parallel_map, popcount64
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
 
 __all__ = ["HashTableIndex", "MultiTableIndex", "concatenate_codes"]
@@ -470,7 +472,7 @@ class _SearchState:
 
     def __init__(self, index: _TableIndex) -> None:
         codes = np.asarray(index._store.codes)
-        words = _as_words(codes)
+        words = as_words(codes)
         n = len(words)
         self.sorted_ids, rank = index._ids_in_order()
         starts, width = index._layout()
@@ -738,7 +740,7 @@ class _TableIndex(BinaryIndex):
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
         state = self._search_state()
         search, n_found = state.search(probe_radius, None, min(max_distance, self.n_bits))
-        parts = _map_blocks(_range_block, (state.db, search, n_found), (_as_words(queries),))
+        parts = _map_blocks(_range_block, (state.db, search, n_found), (as_words(queries),))
         np.cumsum(np.concatenate([counts for counts, _ in parts]), out=lims[1:])
         keys = np.concatenate([keys for _, keys in parts])
         return lims, (keys >> _RANK_BITS).astype(np.int32), state.sorted_ids[keys & _RANK_MASK]
@@ -775,7 +777,7 @@ class _TableIndex(BinaryIndex):
             features = self._stored_features()
             by = (features, state.norms, state.position_of_rank, _METRIC_CODES[metric])
         out = np.empty((nq, k), dtype=np.int64)
-        per_query = (_as_words(queries), query_features, out)
+        per_query = (as_words(queries), query_features, out)
         _map_blocks(_top_block, (state.db, search, n_found, by), per_query)
         valid = out >= 0
         keys = out[valid]
@@ -1189,7 +1191,7 @@ def concatenate_codes(codes: Any, bits_per_table: int) -> NDArray[np.uint8]:
             )
     out_words = np.zeros((n, (total + 63) // 64), dtype=np.uint64)
     for t, part in enumerate(parts):
-        words = _as_words(part)
+        words = as_words(part)
         for w in range(words.shape[1]):
             offset = t * b + 64 * w  # bit of the result receiving this word's bit 0
             w0, shift = divmod(offset, 64)

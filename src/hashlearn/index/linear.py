@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn.index import _kernels
+from hashlearn.codes import _kernels
 from hashlearn.index.base import BinaryIndex
 
 __all__ = ["LinearIndex"]
@@ -29,7 +29,7 @@ class LinearIndex(BinaryIndex):
     (``distance <= radius``), unlike faiss' strict ``< radius``.
 
     Search cost is ``O(nq * ntotal * code_size / 8)`` word operations, run by compiled kernels
-    on :func:`hashlearn.index.get_num_threads` threads (see :mod:`hashlearn.index._kernels`):
+    on :func:`hashlearn.index.get_num_threads` threads (see :mod:`hashlearn.codes._kernels`):
     queries are split in groups and the database in cache-sized blocks, so each block is read
     from memory once per group of queries; only a running top-k (a heap of ``k`` keys) is kept
     per query, never the distance matrix. Memory per item is ``code_size`` bytes of code plus 8

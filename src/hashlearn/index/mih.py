@@ -25,11 +25,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
+from hashlearn._parallel import get_num_threads, parallel_map
 from hashlearn._validation import check_int
-from hashlearn.codes import _as_words
+from hashlearn.codes._kernels import popcount64
+from hashlearn.codes.distance import as_words
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.index import _kernels
-from hashlearn.index._kernels import popcount64
 from hashlearn.index.base import BinaryIndex
 
 __all__ = ["MultiIndexHashingIndex"]
@@ -78,7 +78,7 @@ del _s, _w
 
 
 # ---------------------------------------------------------------------- compiled kernels
-# Codes are rows of uint64 words (hashlearn.codes._as_words). The tables are flat arrays:
+# Codes are rows of uint64 words (hashlearn.codes.as_words). The tables are flat arrays:
 # table j's substring is bits sub_start[j] .. sub_start[j] + sub_len[j] - 1; its entries are
 # entries[j * n : (j + 1) * n] (item ranks in id order, sorted by substring value, ascending
 # within a bucket); its bucket offsets are offsets[off_ptr[j] : off_ptr[j + 1]] (relative to
@@ -608,7 +608,7 @@ def _build_tables(
 ) -> _Tables:
     """Build the ``m`` tables over ``words`` (``(n, n_words)`` codes of ``sorted_ids``).
 
-    Tables are built side by side on the index threads (:func:`_kernels.parallel_map`).
+    Tables are built side by side on the index threads (:func:`hashlearn._parallel.parallel_map`).
     """
     n, n_words = words.shape
     index_dtype = np.int32 if n < _INT32_LIMIT else np.int64
@@ -625,7 +625,7 @@ def _build_tables(
     sorted_parts = dict(
         zip(
             sorted_tables,
-            _kernels.parallel_map(
+            parallel_map(
                 _fill_sorted,
                 [
                     (words, starts[j], lengths[j], entries[j * n : (j + 1) * n], rows(j))
@@ -657,7 +657,7 @@ def _build_tables(
     for j, (table_keys, table_offsets) in sorted_parts.items():
         keys[key_ptr[j] : key_ptr[j + 1]] = table_keys
         offsets[off_ptr[j] : off_ptr[j + 1]] = table_offsets
-    _kernels.parallel_map(
+    parallel_map(
         _fill_direct,
         [
             (
@@ -690,7 +690,7 @@ def _build_tables(
 
 def _query_tasks(nq: int) -> list[tuple[int, int]]:
     """Query ranges ``(q0, q1)`` for the index threads: a few per thread, to balance the load."""
-    step = max(1, -(-nq // (_TASKS_PER_THREAD * _kernels.get_num_threads())))
+    step = max(1, -(-nq // (_TASKS_PER_THREAD * get_num_threads())))
     return [(q0, min(q0 + step, nq)) for q0 in range(0, nq, step)]
 
 
@@ -876,7 +876,7 @@ class MultiIndexHashingIndex(BinaryIndex):
                     by_rank[rank] = np.arange(len(rank), dtype=rank.dtype)
                     codes = codes[by_rank]
                 tables = _build_tables(
-                    _as_words(codes), self.n_bits, self.n_substrings, np.asarray(sorted_ids)
+                    as_words(codes), self.n_bits, self.n_substrings, np.asarray(sorted_ids)
                 )
                 if version == self._version:  # else items changed meanwhile: not kept
                     self._tables = tables
@@ -892,10 +892,10 @@ class MultiIndexHashingIndex(BinaryIndex):
         if kk == 0 or nq == 0:
             return distances, labels
         tables = self._current_tables()
-        query_words = _as_words(queries)
+        query_words = as_words(queries)
         keys = np.empty((nq, kk), dtype=np.int64)
         layout = (*tables.layout(), tables.probe_cost)
-        _kernels.parallel_map(
+        parallel_map(
             _knn_kernel, [(query_words, q0, q1, keys, *layout) for q0, q1 in _query_tasks(nq)]
         )
         distances[:, :kk] = keys >> _RANK_BITS
@@ -933,9 +933,9 @@ class MultiIndexHashingIndex(BinaryIndex):
                 (words, q0, q1, radius, probe_radius, scan, starts, room, out, counts, *layout)
                 for q0, q1 in _query_tasks(len(words))
             ]
-            _kernels.parallel_map(_range_kernel, tasks)
+            parallel_map(_range_kernel, tasks)
 
-        query_words = _as_words(queries)
+        query_words = as_words(queries)
         parts: list[NDArray[np.int64]] = []
         for b0 in range(0, nq, _QUERY_BLOCK):
             block = query_words[b0 : b0 + _QUERY_BLOCK]

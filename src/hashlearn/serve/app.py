@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from hashlearn import __version__
+from hashlearn._version import __version__
 from hashlearn.exceptions import HashlearnError, InvalidInputError
 from hashlearn.serve import schemas
 from hashlearn.serve.errors import (

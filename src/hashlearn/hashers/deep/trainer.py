@@ -81,7 +81,7 @@ from hashlearn._validation import (
     check_random_state,
 )
 from hashlearn.codes import pack_signs
-from hashlearn.evaluation import average_precision, hamming_ranking, relevance_matrix
+from hashlearn.codes.ranking import average_precision, hamming_ranking, relevance_matrix
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 
 if TYPE_CHECKING:

@@ -1,24 +1,14 @@
-"""Compiled (numba) building blocks shared by the index types, and their threads.
+"""Compiled (numba) Hamming scans over packed codes, shared by every index type and the engine.
 
 Codes are seen as rows of unsigned words (:func:`words_view`: the widest of 8, 4, 2 or 1 bytes
 that divides the code size, a view without a copy), so the Hamming distance of two codes is the
 sum of :func:`popcount64` over the XOR of their words.
 
-Kernels are single-threaded ``numba.njit(nogil=True)`` functions; parallelism comes from running
-independent work units on a pool of Python threads (:func:`parallel_map`), which the released
-GIL lets run side by side. This keeps numba's threading layers (OpenMP, TBB, or "workqueue",
-which aborts when two Python threads enter it at once, as a web service's do) out of the
-picture, keeps compilation short, and makes the thread count an ordinary setting
-(:func:`set_num_threads`).
+Kernels are single-threaded ``numba.njit(nogil=True)`` functions run side by side on the threads
+of :mod:`hashlearn._parallel` (one setting, :func:`hashlearn.set_num_threads`).
 """
 
 from __future__ import annotations
-
-import concurrent.futures
-import os
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import numba
 import numpy as np
@@ -26,13 +16,9 @@ from numba import types
 from numba.extending import intrinsic
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from hashlearn._validation import check_int
+from hashlearn._parallel import get_num_threads, parallel_map
 
-__all__ = ["get_num_threads", "parallel_map", "popcount64", "set_num_threads"]
-
-_num_threads = max(1, os.cpu_count() or 1)
-_pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
-_pools_lock = threading.Lock()
+__all__ = ["knn_search", "popcount64", "range_search", "words_view"]
 
 
 @intrinsic
@@ -45,43 +31,6 @@ def popcount64(typingctx, x):
         return builder.ctpop(args[0])
 
     return types.uint64(types.uint64), codegen
-
-
-def set_num_threads(n_threads: int) -> None:
-    """Run index searches on ``n_threads`` threads (all index types, all calling threads).
-
-    Parameters
-    ----------
-    n_threads : int
-        1 to 1024. The default is the number of CPU cores (``os.cpu_count()``).
-    """
-    global _num_threads
-    _num_threads = check_int(n_threads, "n_threads", minimum=1, maximum=1024)
-
-
-def get_num_threads() -> int:
-    """Number of threads index searches run on."""
-    return _num_threads
-
-
-def parallel_map(function: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """``[function(*task) for task in tasks]``, run on up to :func:`get_num_threads` threads.
-
-    ``function`` should release the GIL (a ``nogil`` kernel). With one thread or one task the
-    tasks run in the calling thread, in order.
-    """
-    # Inline also inside a pool thread: waiting there for tasks queued behind it would deadlock.
-    inside_pool = threading.current_thread().name.startswith("hashlearn-index")
-    if _num_threads == 1 or len(tasks) <= 1 or inside_pool:
-        return [function(*task) for task in tasks]
-    n_threads = _num_threads
-    with _pools_lock:
-        pool = _pools.get(n_threads)
-        if pool is None:
-            pool = _pools[n_threads] = concurrent.futures.ThreadPoolExecutor(
-                max_workers=n_threads, thread_name_prefix=f"hashlearn-index-{n_threads}"
-            )
-    return list(pool.map(lambda task: function(*task), tasks))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +255,7 @@ def _plan(n: int, n_rows: int, code_size: int) -> tuple[int, int, int]:
     each part of a unit re-reads its block of queries. ``block_codes`` codes take 128 KiB, an L2
     share on common CPUs.
     """
-    threads = _num_threads
+    threads = get_num_threads()
     groups = n_rows // QUERY_GROUP
     query_block = QUERY_GROUP * max(1, -(-groups // (2 * threads)))
     n_qblocks = -(-n_rows // query_block)
@@ -401,7 +350,7 @@ def range_search(
     cursor[:, :nq] = lims[:-1] + np.cumsum(counts, axis=0) - counts
     keys = np.empty(int(lims[-1]), dtype=np.int64)
     _scan(db, rank, queries, FILL, radius, plan, unused_heaps, cursor, keys, cursor)
-    step = max(1, -(-nq // (2 * _num_threads)))
+    step = max(1, -(-nq // (2 * get_num_threads())))
     parallel_map(
         _sort_segments, [(keys, lims[q0 : min(q0 + step, nq) + 1]) for q0 in range(0, nq, step)]
     )
