@@ -10,7 +10,7 @@ splits of the literature.
 """
 
 from hashlearn.datasets.arrays import load_arrays
-from hashlearn.datasets.base import Dataset, list_datasets, load_dataset
+from hashlearn.datasets.base import Dataset, describe_datasets, list_datasets, load_dataset
 from hashlearn.datasets.download import data_home
 from hashlearn.datasets.folder import load_image_folder
 from hashlearn.datasets.split import RetrievalSplit, Subset, default_split, retrieval_split
@@ -21,6 +21,7 @@ __all__ = [
     "Subset",
     "data_home",
     "default_split",
+    "describe_datasets",
     "list_datasets",
     "load_arrays",
     "load_dataset",

@@ -134,6 +134,11 @@ ARRAYS_PREFIX = "arrays:"
 FOLDER_PREFIX = "folder:"
 
 
+def describe_datasets() -> dict[str, str]:
+    """Registered datasets with a one-line description each."""
+    return dict(list_datasets())
+
+
 def list_datasets() -> dict[str, str]:
     """Registered dataset names with a one-line description each."""
     return {name: _LOADERS[name][1] for name in sorted(_LOADERS)}

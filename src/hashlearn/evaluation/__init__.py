@@ -18,6 +18,7 @@ from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
 from hashlearn.evaluation.protocols import (
     Protocol,
     apply_protocol,
+    describe_protocols,
     get_protocol,
     list_protocols,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "RetrievalEvaluation",
     "apply_protocol",
     "average_precision",
+    "describe_protocols",
     "evaluate_codes",
     "evaluate_features",
     "evaluate_retrieval",

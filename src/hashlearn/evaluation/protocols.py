@@ -297,6 +297,11 @@ _PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+def describe_protocols() -> dict[str, str]:
+    """Registered protocols with a one-line description each."""
+    return dict(list_protocols())
+
+
 def list_protocols() -> dict[str, str]:
     """Registered protocol names with a one-line description each."""
     return {name: _PROTOCOLS[name].description for name in sorted(_PROTOCOLS)}

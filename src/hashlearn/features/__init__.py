@@ -53,11 +53,17 @@ __all__ = [
     "FeatureExtractor",
     "FeaturePipeline",
     "create_features",
+    "describe_features",
     "features_from_dict",
     "features_to_dict",
     "get_features_class",
     "list_features",
 ]
+
+
+def describe_features() -> dict[str, str]:
+    """Registered feature extractors with a one-line description each."""
+    return dict(list_features())
 
 
 def list_features() -> dict[str, str]:

@@ -23,7 +23,7 @@ from hashlearn.index.faiss_adapter import (
 from hashlearn.index.hash_table import HashTableIndex, MultiTableIndex, concatenate_codes
 from hashlearn.index.linear import LinearIndex
 from hashlearn.index.mih import MultiIndexHashingIndex
-from hashlearn.index.registry import create_index, list_indexes
+from hashlearn.index.registry import create_index, describe_indexes, list_indexes
 
 __all__ = [
     "PAD_DISTANCE",
@@ -38,6 +38,7 @@ __all__ = [
     "UnknownIdError",
     "concatenate_codes",
     "create_index",
+    "describe_indexes",
     "from_faiss",
     "get_num_threads",
     "group_pairs",

@@ -51,6 +51,11 @@ def _import_all() -> None:
         importlib.import_module(module)
 
 
+def describe_indexes() -> dict[str, str]:
+    """Registered index types with a one-line description each."""
+    return dict(list_indexes())
+
+
 def list_indexes() -> dict[str, str]:
     """Index type names and one-line descriptions."""
     return {name: entry[2] for name, entry in _REGISTRY.items()}
