@@ -1,13 +1,16 @@
 """hashlearn: learning to hash for fast image retrieval.
 
 Images (or their features) become short binary codes, similar images get codes a few bits apart,
-and a Hamming-space index finds their neighbours. The package is laid out along the data flow::
+and a Hamming-space index finds their neighbours. The package is laid out in layers along the
+data flow (docs/architecture.md)::
 
-    datasets -> hashers (fit / encode) -> codes (packed bits) -> index (add / search) -> evaluation
+    core -> codes -> datasets -> features -> hashers -> index -> evaluation
+         -> experiments, report -> encoding -> serve -> cli
 
 ``import hashlearn`` does not import torch; only the deep hashers do, when they are created.
 """
 
+from hashlearn._parallel import get_num_threads, set_num_threads
 from hashlearn._version import __version__
 from hashlearn.codes import hamming_distance, pack_bits, unpack_bits
 from hashlearn.datasets import load_dataset, retrieval_split
@@ -32,6 +35,7 @@ __all__ = [
     "UnknownNameError",
     "__version__",
     "create_hasher",
+    "get_num_threads",
     "hamming_distance",
     "list_hashers",
     "load_dataset",
@@ -39,5 +43,6 @@ __all__ = [
     "load_index",
     "pack_bits",
     "retrieval_split",
+    "set_num_threads",
     "unpack_bits",
 ]
