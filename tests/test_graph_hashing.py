@@ -14,7 +14,7 @@ import pytest
 
 import hashlearn.hashers
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers._anchor_graph import anchor_graph_rows, fit_anchor_graph
+from hashlearn.hashers.anchor_graph import anchor_graph_rows, fit_anchor_graph
 from hashlearn.hashers.agh import AGH
 from hashlearn.hashers.dgh import DGH, _nearest_in_omega
 from hashlearn.hashers.lsh import LSH

@@ -11,7 +11,7 @@ import pytest
 import hashlearn.hashers
 from hashlearn.evaluation import evaluate_codes
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers._kernel import AnchorKernel, fit_anchor_kernel
+from hashlearn.hashers.anchor_kernel import AnchorKernel, fit_anchor_kernel
 from hashlearn.hashers.ksh import KSH, pairwise_similarity
 from hashlearn.hashers.lsh import LSH
 from hashlearn.hashers.sdh import SDH, _discrete_cyclic_descent, label_matrix
