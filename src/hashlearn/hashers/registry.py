@@ -40,10 +40,9 @@ HASHERS.register("csq", "hashlearn.hashers.deep.methods:CSQ", "Central Similarit
 # fmt: on
 
 
-def list_hashers(pattern: str | None = None) -> list[str]:
-    """Names of the registered hashers, sorted; only those matching the shell-style ``pattern``
-    (``"d*"``) when given."""
-    return HASHERS.names(pattern)
+def list_hashers() -> list[str]:
+    """Names of all registered hashers, sorted."""
+    return HASHERS.names()
 
 
 def describe_hashers() -> dict[str, str]:
