@@ -119,6 +119,8 @@ def standardize(
 
 
 def as_source(data: Any, name: str) -> BatchSource:
+    """``data`` as a batch source: a source is kept, a tuple ``(images, labels)`` of arrays
+    becomes an :class:`ArrayDataset`; ``name`` labels the error messages."""
     if isinstance(data, tuple) and len(data) == 2:
         return ArrayDataset(data[0], data[1], name=name)
     if isinstance(data, BatchSource):
@@ -130,6 +132,8 @@ def as_source(data: Any, name: str) -> BatchSource:
 
 
 def check_sources(train: BatchSource, validation: BatchSource | None) -> None:
+    """Raise InvalidInputError unless both sources hold at least 2 items and labels of the same
+    kind (class labels, or indicators of as many classes)."""
     if len(train) < 2:
         raise InvalidInputError(f"training needs at least 2 images, got {len(train)}")
     if validation is None:
