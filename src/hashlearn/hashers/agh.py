@@ -1,6 +1,6 @@
 """Anchor Graph Hashing (Liu, Wang, Kumar & Chang, "Hashing with Graphs", ICML 2011).
 
-AGH is spectral hashing on an anchor graph (see :mod:`hashlearn.hashers._anchor_graph`): the
+AGH is spectral hashing on an anchor graph (see :mod:`hashlearn.hashers.anchor_graph`): the
 codes of the training samples should be smooth on the graph, ``min tr(Y^T L Y)`` with
 ``L = I - A``, ``A = Z Lambda^{-1} Z^T``, under the relaxed balance and decorrelation constraints
 ``1^T Y = 0`` and ``Y^T Y = n I``. The solution is given by the top non-trivial eigenvectors of
@@ -43,7 +43,7 @@ import numpy as np
 
 from hashlearn._validation import check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers._anchor_graph import (
+from hashlearn.hashers.anchor_graph import (
     AnchorGraph,
     AnchorGraphHasher,
     check_anchor_params,

@@ -1,4 +1,4 @@
-"""The estimator contract every hasher follows, and its file format.
+"""The estimator contract every hasher follows.
 
 A hasher is built with keyword arguments only (``__init__`` stores them and nothing else), learns
 in ``fit(X, y=None)`` which returns ``self``, keeps learned state in attributes ending in an
@@ -6,28 +6,31 @@ underscore, and then maps samples to real-valued projections (``transform``) who
 bits of the packed codes (``encode``).
 
 Models are saved as one safetensors file: the learned arrays are its tensors, and the method name,
-constructor parameters and learned scalars are JSON strings in its metadata. Nothing is pickled.
+constructor parameters and learned scalars are JSON strings in its metadata. Nothing is pickled
+(the format: :mod:`hashlearn.hashers.model_format`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any, ClassVar
 
 import numpy as np
 
-from hashlearn._io import atomic_write
 from hashlearn._params import Parameters
 from hashlearn._validation import check_features, check_int, check_labels, image_shape_of
+from hashlearn._version import __version__
 from hashlearn.codes import MAX_BITS, pack_signs
-from hashlearn.exceptions import FileFormatError, InvalidInputError, NotFittedError
+from hashlearn.exceptions import InvalidInputError, NotFittedError
+from hashlearn.hashers.model_format import (
+    MODEL_FORMAT,
+    arrays_digest,
+    read_model_file,
+    write_model_file,
+)
 
-MODEL_FORMAT = "hashlearn.hasher"
-# The newest version this hashlearn reads. Version 2 files also hold a feature extractor
-# (``FeatureHasher``); files of a hasher alone are still written as version 1.
-MODEL_FORMAT_VERSION = 2
+__all__ = ["Hasher", "read_model_file"]
 
 
 class Hasher(Parameters):
@@ -137,12 +140,8 @@ class Hasher(Parameters):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to ``path`` (one safetensors file; atomic: temp file + rename)."""
-        from safetensors.numpy import save as save_safetensors
-
         metadata, tensors = self._model_file()
-        payload = save_safetensors(tensors, metadata=metadata)
-        with atomic_write(path) as handle:
-            handle.write(payload)
+        write_model_file(path, metadata, tensors)
 
     def _model_file(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
         """The metadata (strings) and tensors of this fitted model's file."""
@@ -158,65 +157,7 @@ class Hasher(Parameters):
         image_shape = getattr(self, "image_shape_", None)
         if image_shape is not None:
             metadata["image_shape"] = json.dumps([int(s) for s in image_shape])
-        from hashlearn._version import __version__
-
         metadata["hashlearn_version"] = __version__
         tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
         metadata["sha256"] = arrays_digest(tensors)
         return metadata, tensors
-
-
-def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """Read and check a model file; return its metadata and arrays. Raises FileFormatError."""
-    from safetensors.numpy import load as load_safetensors
-
-    path = os.fspath(path)
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if len(data) < 8:
-        raise FileFormatError(f"{path!r} is not a hashlearn model: only {len(data)} bytes long")
-    header_len = int.from_bytes(data[:8], "little")
-    if header_len > len(data) - 8 or header_len > 100_000_000:
-        raise FileFormatError(
-            f"{path!r} is not a hashlearn model file, or it is truncated "
-            f"(header claims {header_len} bytes, file has {len(data) - 8} after the length)"
-        )
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise FileFormatError(
-            f"{path!r} is not a hashlearn model file: its header is not JSON"
-        ) from None
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(metadata, dict) or metadata.get("format") != MODEL_FORMAT:
-        raise FileFormatError(
-            f"{path!r} is a safetensors file but not a hashlearn model (no hashlearn metadata)"
-        )
-    try:
-        version = int(metadata.get("format_version", ""))
-    except ValueError:
-        raise FileFormatError(f"{path!r} has an unreadable format version") from None
-    if version > MODEL_FORMAT_VERSION:
-        raise FileFormatError(
-            f"{path!r} was written in model format version {version}, newer than this hashlearn "
-            f"reads ({MODEL_FORMAT_VERSION}); upgrade hashlearn"
-        )
-    try:
-        arrays = load_safetensors(data)
-    except Exception as exc:  # safetensors raises its own error type for truncated/corrupt data
-        raise FileFormatError(f"{path!r} is truncated or corrupted: {exc}") from None
-    if metadata.get("sha256") != arrays_digest(arrays):
-        raise FileFormatError(
-            f"{path!r} is corrupted: its arrays do not match their SHA-256 checksum"
-        )
-    return metadata, arrays
-
-
-def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
-    """SHA-256 over every array's name, dtype, shape and bytes, in name order (hex)."""
-    digest = hashlib.sha256()
-    for key in sorted(arrays):
-        array = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()

@@ -2,7 +2,7 @@
 
 DGH learns the training codes ``B`` directly in ``{-1, 1}^{n x r}``. Graph hashing asks for
 ``max tr(B^T A B)`` (codes smooth on the anchor graph ``A = Z Lambda^{-1} Z^T``, see
-:mod:`hashlearn.hashers._anchor_graph`) with balanced (``1^T B = 0``) and uncorrelated
+:mod:`hashlearn.hashers.anchor_graph`) with balanced (``1^T B = 0``) and uncorrelated
 (``B^T B = n I``) bits. DGH keeps the discrete constraint and softens the other two into a penalty
 on the distance of ``B`` to ``Omega = {Y : 1^T Y = 0, Y^T Y = n I_r}``; since ``||B||^2 = ||Y||^2
 = n r`` this is
@@ -46,12 +46,13 @@ import numpy as np
 
 from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers._anchor_graph import (
+from hashlearn.hashers.anchor_graph import (
     AnchorGraph,
     AnchorGraphHasher,
     check_anchor_params,
     spectral_embedding,
 )
+from hashlearn.hashers.bits import signs
 
 _INITS = ("agh", "random")
 
@@ -144,7 +145,7 @@ class DGH(AnchorGraphHasher):
             B, Y = _spectral_start(graph, r, init_iter)
         else:
             Y = np.sqrt(n) * _orthonormal_complement(np.ones((n, 1)) / np.sqrt(n), r, rng)
-            B = np.where(Y >= 0, 1.0, -1.0)
+            B = signs(Y)
 
         objective, graph_objective = [], []
 
@@ -189,11 +190,11 @@ def _spectral_start(graph: AnchorGraph, r: int, n_iter: int) -> tuple[np.ndarray
     H = graph.Z @ (V / np.sqrt(graph.column_sums)[:, None]) / np.sqrt(theta)[None, :]
     HT = H * theta[None, :]  # A H = H Theta
     R = np.eye(r)
-    B = np.where(HT >= 0, 1.0, -1.0)
+    B = signs(HT)
     for _ in range(n_iter):
         U, _, Vt = np.linalg.svd(HT.T @ B)  # Theta H^T B_0
         R_next = U @ Vt
-        B_next = np.where(HT @ R_next >= 0, 1.0, -1.0)
+        B_next = signs(HT @ R_next)
         converged = np.array_equal(B_next, B)
         R, B = R_next, B_next
         if converged:

@@ -58,6 +58,7 @@ from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.base import Hasher
+from hashlearn.hashers.bits import signs
 from hashlearn.hashers.pca import check_n_components, principal_directions
 
 
@@ -89,7 +90,7 @@ def iterative_quantization(
             losses.append(n * c - 2.0 * float(np.abs(Z).sum()) + squared_norm)
             if iteration == n_iter:
                 break
-            B = np.where(Z >= 0, 1.0, -1.0)
+            B = signs(Z)
             U, _, Wt = np.linalg.svd(V.T @ B)
             R = U @ Wt
     return R, losses

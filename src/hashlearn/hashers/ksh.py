@@ -4,7 +4,7 @@ Liu, Wang, Ji, Jiang & Chang, "Supervised Hashing with Kernels", CVPR 2012.
 
 Each bit is the sign of a kernel function ``h_k(x) = sgn(kbar(x)^T a_k)``, where ``kbar(x)`` holds
 the RBF kernel values of ``x`` against ``m`` random anchors, centred by their training means (see
-:mod:`hashlearn.hashers._kernel`). On a labelled subset of ``l`` samples the pairwise label matrix
+:mod:`hashlearn.hashers.anchor_kernel`). On a labelled subset of ``l`` samples the pairwise label matrix
 is ``S_ij = +1`` when samples ``i`` and ``j`` share a label and ``-1`` otherwise. KSH fits code
 inner products to it: with ``H = sgn(Kbar_l A)`` (``l x r`` codes in {-1, +1}),
 
@@ -38,7 +38,8 @@ import scipy.optimize
 
 from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_int, check_random_state
-from hashlearn.hashers._kernel import AnchorKernelHasher, fit_anchor_kernel
+from hashlearn.hashers.anchor_kernel import AnchorKernelHasher, fit_anchor_kernel
+from hashlearn.hashers.bits import signs
 
 # Ridge added to Kbar^T Kbar (relative to its mean diagonal) so the eigenproblem is definite.
 _RIDGE = 1e-6
@@ -122,10 +123,6 @@ def pairwise_similarity(y: np.ndarray) -> np.ndarray:
     return np.where(same, 1.0, -1.0)
 
 
-def _signs(z: np.ndarray) -> np.ndarray:
-    return np.where(z >= 0, 1.0, -1.0)
-
-
 class _Residue:
     """The residue ``R_k = r S - H_k H_k^T`` on the labelled subset, never formed explicitly.
 
@@ -205,11 +202,11 @@ def _greedy_bits(
                 options={"maxiter": max_iter},
             )
             # 3. keep the solution with the lower discrete cost -h^T R h.
-            smooth = residue.quadratic(_signs(K @ result.x))
-            if smooth > residue.quadratic(_signs(K @ a_spectral)):
+            smooth = residue.quadratic(signs(K @ result.x))
+            if smooth > residue.quadratic(signs(K @ a_spectral)):
                 a = result.x
 
-        h = _signs(K @ a)
+        h = signs(K @ a)
         residue.subtract(h)
         HK = np.vstack([HK, h @ K])
         A[:, k] = a

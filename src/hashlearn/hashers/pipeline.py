@@ -21,7 +21,8 @@ import numpy as np
 
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.features import FeatureExtractor, FeaturePipeline, features_to_dict
-from hashlearn.hashers.base import Hasher, arrays_digest
+from hashlearn.hashers.base import Hasher
+from hashlearn.hashers.model_format import arrays_digest
 
 FEATURES_KEY = "features"  # metadata key of the extractor's config and state
 FEATURES_PREFIX = "features."  # tensor name prefix of the extractor's arrays

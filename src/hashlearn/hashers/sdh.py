@@ -6,7 +6,7 @@ Codes are learned so that a linear classifier reads the labels off them, while a
 function reproduces them. With ``B`` the ``n x r`` training codes in {-1, +1}, ``Y`` the ``n x c``
 label-indicator matrix (one-hot for class labels), ``W`` an ``r x c`` classifier and
 ``F(x) = P^T phi(x)`` the hash function on RBF anchor features ``phi`` (``m`` random anchors, see
-:mod:`hashlearn.hashers._kernel`)::
+:mod:`hashlearn.hashers.anchor_kernel`)::
 
     min_{B, W, P}  ||Y - B W||^2 + lambda ||W||^2 + nu (||B - phi(X) P||^2 + lambda_p ||P||^2)
 
@@ -35,7 +35,8 @@ import scipy.linalg
 
 from hashlearn._parallel import single_threaded_blas
 from hashlearn._validation import check_float, check_int, check_random_state
-from hashlearn.hashers._kernel import AnchorKernelHasher, fit_anchor_kernel
+from hashlearn.hashers.anchor_kernel import AnchorKernelHasher, fit_anchor_kernel
+from hashlearn.hashers.bits import signs
 
 
 class SDH(AnchorKernelHasher):
@@ -173,7 +174,7 @@ def _discrete_cyclic_descent(
         for k in range(B.shape[1]):
             v = W[k]
             others = BW - np.outer(B[:, k], v)  # B' W' without bit k
-            z = np.where(Q[:, k] - others @ v >= 0, 1.0, -1.0)
+            z = signs(Q[:, k] - others @ v)
             if not np.array_equal(z, B[:, k]):
                 changed = True
                 B[:, k] = z

@@ -18,15 +18,13 @@ from hashlearn._validation import (
 )
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers.base import Hasher
-from hashlearn.hashers.deep.backbones import create_backbone
-from hashlearn.hashers.deep.losses import CombinedLoss, HashLoss, create_loss, create_regularizer
-from hashlearn.hashers.deep.trainer import (
-    ArrayDataset,
-    Trainer,
-    TrainerConfig,
-    resolve_device,
-    standardize,
-)
+from hashlearn.hashers.deep.backbones.factory import create_backbone
+from hashlearn.hashers.deep.losses.base import HashLoss
+from hashlearn.hashers.deep.losses.combined import CombinedLoss
+from hashlearn.hashers.deep.losses.registry import create_loss, create_regularizer
+from hashlearn.hashers.deep.trainer.config import TrainerConfig
+from hashlearn.hashers.deep.trainer.data import ArrayDataset, resolve_device, standardize
+from hashlearn.hashers.deep.trainer.loop import Trainer
 
 __all__ = ["DeepHasher", "resolve_device"]
 

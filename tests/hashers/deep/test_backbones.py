@@ -16,6 +16,7 @@ from hashlearn.hashers.deep.backbones import (
     SmallResNet,
     WithinChannelLRN,
     create_backbone,
+    describe_backbones,
     list_backbones,
 )
 
@@ -54,7 +55,8 @@ def test_list_backbones_describes_built_ins_and_families():
     names = list_backbones()
     assert set(BUILT_IN) <= set(names)
     assert "torchvision:<name>" in names and "timm:<name>" in names
-    assert all(isinstance(d, str) and d for d in names.values())
+    assert names == sorted(names) and list(describe_backbones()) == names
+    assert all(isinstance(d, str) and d for d in describe_backbones().values())
     assert sorted(list_backbones(include_families=False)) == BUILT_IN
 
 

@@ -24,9 +24,9 @@ MINE = {
 
 
 @pytest.fixture(params=sorted(MINE))
-def registered(request, monkeypatch):
-    """Each of this module's hashers, registered for the duration of one test."""
-    monkeypatch.setitem(hashlearn.hashers._REGISTRY, request.param, MINE[request.param])
+def registered(request):
+    """Each of this module's hashers, checked to be registered under its name."""
+    assert hashlearn.hashers.get_hasher_class(request.param).__name__ == MINE[request.param][1]
     return request.param
 
 

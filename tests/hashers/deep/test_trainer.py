@@ -12,7 +12,6 @@ from torch import nn
 from hashlearn import create_hasher, load_hasher
 from hashlearn.evaluation import evaluate_codes
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
-from hashlearn.hashers.deep import trainer as trainer_module
 from hashlearn.hashers.deep.backbones import create_backbone
 from hashlearn.hashers.deep.losses import DSHLoss
 from hashlearn.hashers.deep.methods import DSH
@@ -25,6 +24,7 @@ from hashlearn.hashers.deep.trainer import (
     scheduled_lr,
     validation_map,
 )
+from hashlearn.hashers.deep.trainer import loop as trainer_module
 
 FAST = {"n_bits": 8, "epochs": 2, "batch_size": 64, "verbose": False, "device": "cpu"}
 

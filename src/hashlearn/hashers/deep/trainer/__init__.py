@@ -1,0 +1,53 @@
+"""The training loop of every deep hasher: seeded mini-batches, Adam, a learning-rate schedule,
+validation mAP with early stopping and best-epoch restore, checkpoints that resume bit for bit.
+
+    trainer = Trainer(TrainerConfig(epochs=30, batch_size=128, random_state=0))
+    result = trainer.fit(network, loss, ArrayDataset(X, y), validation=ArrayDataset(X_val, y_val))
+
+One module per concern:
+
+- :mod:`~hashlearn.hashers.deep.trainer.config`: :class:`TrainerConfig`, the checked settings of
+  a run, and the learning-rate schedules (:func:`scheduled_lr`);
+- :mod:`~hashlearn.hashers.deep.trainer.data`: the batch sources (:class:`BatchSource`,
+  :class:`ArrayDataset`), the seeded batch order, augmentation and devices;
+- :mod:`~hashlearn.hashers.deep.trainer.loop`: :class:`Trainer`, the epochs, the losses'
+  calling convention, reproducibility, the CSV log;
+- :mod:`~hashlearn.hashers.deep.trainer.validation`: the leave-one-out validation mAP
+  (:func:`validation_map`);
+- :mod:`~hashlearn.hashers.deep.trainer.checkpoint`: the checkpoint format, its writing, reading
+  and restoring.
+"""
+
+from hashlearn.hashers.deep.trainer.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_FORMAT_VERSION,
+    CHECKPOINT_JSON,
+)
+from hashlearn.hashers.deep.trainer.config import LR_SCHEDULES, TrainerConfig, scheduled_lr
+from hashlearn.hashers.deep.trainer.data import (
+    ArrayDataset,
+    BatchSource,
+    augment_batch,
+    resolve_device,
+    standardize,
+)
+from hashlearn.hashers.deep.trainer.loop import LOG_COLUMNS, Trainer, TrainResult
+from hashlearn.hashers.deep.trainer.validation import validation_map
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_FORMAT_VERSION",
+    "CHECKPOINT_JSON",
+    "LOG_COLUMNS",
+    "LR_SCHEDULES",
+    "ArrayDataset",
+    "BatchSource",
+    "TrainResult",
+    "Trainer",
+    "TrainerConfig",
+    "augment_batch",
+    "resolve_device",
+    "scheduled_lr",
+    "standardize",
+    "validation_map",
+]

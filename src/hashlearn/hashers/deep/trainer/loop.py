@@ -1,0 +1,382 @@
+"""The training loop: seeded epochs of mini-batches, Adam, the learning-rate schedule, validation
+with early stopping and best-epoch restore, a log and checkpoints after every epoch.
+
+Losses
+------
+The loss follows the :class:`~hashlearn.hashers.deep.losses.base.HashLoss` interface:
+``loss.setup(n_train, n_bits, labels, generator)`` once before training (all training labels, on
+the CPU; the loss is moved to the training device afterwards), ``loss(outputs, labels, indices)``
+per batch on float32 outputs (under mixed precision too), and ``loss.on_epoch_end(epoch)`` after
+each epoch with the 0-based index of the epoch just finished. Parameters of the loss, if any, are
+trained with the network's.
+
+Reproducibility
+---------------
+Given ``random_state``, the batch order, augmentation draws, the loss's ``setup`` generator and
+the global torch generator used inside training (dropout) are all seeded; global random state is
+left as it was (``torch.random.fork_rng``). On the CPU two runs give bit-identical weights, and a
+run interrupted after epoch k and resumed from its checkpoint gives the same weights as an
+uninterrupted one. The network's own initialisation is the caller's to seed (DeepHasher does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hashlearn._io import atomic_write
+from hashlearn._validation import check_random_state
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.hashers.deep.losses.base import HashLoss
+from hashlearn.hashers.deep.trainer.checkpoint import (
+    RunParts,
+    RunState,
+    read_checkpoint,
+    restore_checkpoint,
+    run_fingerprint,
+    save_checkpoint,
+)
+from hashlearn.hashers.deep.trainer.config import TrainerConfig, scheduled_lr
+from hashlearn.hashers.deep.trainer.data import (
+    ArrayDataset,
+    BatchSource,
+    as_source,
+    augment_batch,
+    batch_indices,
+    check_sources,
+    load_batch,
+    resolve_device,
+)
+from hashlearn.hashers.deep.trainer.validation import encode_source, validation_map
+
+__all__ = ["LOG_COLUMNS", "TrainResult", "Trainer", "write_log_csv"]
+
+LOG_COLUMNS = ("epoch", "loss", "lr", "val_mAP", "seconds", "images_per_s")
+
+# Independent random streams derived from one seed (the batch order uses the seed itself, as the
+# training loop always has, so results of earlier versions are reproduced).
+_STREAM_LOSS = 1
+_STREAM_GLOBAL = 2
+
+
+@dataclass
+class TrainResult:
+    """What a run did. ``history``: one dict per epoch with the keys of ``LOG_COLUMNS``
+    (``epoch`` counts from 1; ``val_mAP`` is None without validation data). ``best_epoch``: the
+    epoch whose weights the network holds at the end (the best validation mAP, first one on
+    ties; the last epoch without validation data)."""
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val_map: float | None
+    stopped_early: bool
+    seed: int
+    seconds: float
+    resumed_from: int = 0
+
+
+class Trainer:
+    """Trains a network with a :class:`~hashlearn.hashers.deep.losses.HashLoss`.
+
+    ``Trainer(config).fit(network, loss, train, validation)`` runs the epochs and returns a
+    :class:`TrainResult`; the network ends on the training device, in eval mode, holding the
+    weights of ``result.best_epoch``. :class:`ArrayDataset` sources are moved to that device.
+    """
+
+    def __init__(self, config: TrainerConfig | None = None) -> None:
+        self.config = TrainerConfig() if config is None else config
+        if not isinstance(self.config, TrainerConfig):
+            raise InvalidInputError(f"config must be a TrainerConfig, got {type(config).__name__}")
+
+    def fit(
+        self,
+        network: nn.Module,
+        loss: HashLoss,
+        train: BatchSource | tuple[Any, Any],
+        validation: BatchSource | tuple[Any, Any] | None = None,
+    ) -> TrainResult:
+        """Train ``network`` on ``train`` (a batch source, or a tuple ``(images, labels)`` of
+        arrays, see :class:`ArrayDataset`); select the epoch on ``validation`` if given.
+
+        Raises
+        ------
+        InvalidInputError
+            Bad data (fewer than 2 training or validation items, label kinds that differ),
+            ``patience`` without validation data, a network whose output is not ``(b, n_bits)``,
+            a diverging loss (NaN or infinite), or a checkpoint that does not match this run.
+        FileFormatError
+            A damaged checkpoint.
+        """
+        config = self.config
+        start = time.perf_counter()
+        train = as_source(train, "training images")
+        validation = None if validation is None else as_source(validation, "validation images")
+        check_sources(train, validation)
+        if config.patience is not None and validation is None:
+            raise InvalidInputError(
+                f"patience={config.patience} (early stopping) needs validation data"
+            )
+        if config.log_csv is not None and not Path(config.log_csv).parent.is_dir():
+            raise InvalidInputError(
+                f"log_csv: folder {str(Path(config.log_csv).parent)!r} does not exist"
+            )
+        device = resolve_device(config.device)
+        checkpoint = None
+        if config.resume:
+            checkpoint = read_checkpoint(Path(config.checkpoint_dir))  # type: ignore[arg-type]
+        seed = check_random_state(config.random_state)
+        if seed is None:  # a resumed run keeps its seed; a new one draws fresh entropy
+            seed = (
+                int(checkpoint[0]["seed"])
+                if checkpoint is not None
+                else int(np.random.SeedSequence().entropy % (2**32))
+            )
+        for source in (train, validation):
+            if isinstance(source, ArrayDataset):
+                source.to(device)
+        network.to(device)
+
+        cuda_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda_devices):
+            run = _Run(config, network, loss, train, validation, device, seed)
+            if checkpoint is not None:
+                run.state = restore_checkpoint(*checkpoint, run.parts, run.fingerprint)
+            resumed_from = run.state.epoch
+            with tqdm(
+                total=config.epochs,
+                initial=run.state.epoch,
+                desc=config.description,
+                unit="epoch",
+                disable=not config.verbose,
+                leave=False,
+            ) as bar:
+                while not run.state.finished:
+                    row = run.epoch()
+                    bar.update(1)
+                    bar.set_postfix(
+                        {k: f"{row[k]:.4f}" for k in ("loss", "val_mAP") if row[k] is not None}
+                    )
+            if run.state.best_network is not None:
+                network.load_state_dict(run.state.best_network)
+        network.eval()
+        return TrainResult(
+            history=run.state.history,
+            best_epoch=run.state.best_epoch,
+            best_val_map=run.state.best_map,
+            stopped_early=run.state.stopped_early,
+            seed=seed,
+            seconds=time.perf_counter() - start,
+            resumed_from=resumed_from,
+        )
+
+
+class _Run:
+    """One training run: its network, loss, optimizer, generators and state. Built, and used,
+    inside ``fork_rng``: it seeds the global generators."""
+
+    def __init__(
+        self,
+        config: TrainerConfig,
+        network: nn.Module,
+        loss: HashLoss,
+        train: BatchSource,
+        validation: BatchSource | None,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.config, self.network, self.loss = config, network, loss
+        self.train, self.validation, self.device = train, validation, device
+        (_, h, w), n_bits = _probe(network, train, device)
+        self.padding = (
+            max(1, round(min(h, w) / 8))
+            if config.augment_padding is None
+            else config.augment_padding
+        )
+        self.seed = seed
+        self.fingerprint = run_fingerprint(
+            config,
+            seed=seed,
+            padding=self.padding,
+            n_bits=n_bits,
+            train=train,
+            validation=validation,
+            network=network,
+            loss=loss,
+        )
+
+        torch.random.default_generator.manual_seed(_stream_seed(seed, _STREAM_GLOBAL))
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(_stream_seed(seed, _STREAM_GLOBAL))
+        self.generators = {
+            "order": torch.Generator().manual_seed(seed),
+            "loss": torch.Generator().manual_seed(_stream_seed(seed, _STREAM_LOSS)),
+        }
+        loss.setup(len(train), n_bits, train.labels, self.generators["loss"])
+        loss.to(device)
+        loss.train()
+        parameters = list(network.parameters()) + list(loss.parameters())
+        self.optimizer = torch.optim.Adam(
+            parameters, lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.amp = config.amp and device.type == "cuda"
+        self.amp_dtype = (
+            torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        )
+        self.scaler = (
+            torch.amp.GradScaler("cuda") if self.amp and self.amp_dtype == torch.float16 else None
+        )
+        self.state = RunState(finished=False)
+        self.parts = RunParts(
+            network, loss, self.optimizer, self.scaler, self.generators, self.device
+        )
+
+    # -- one epoch --------------------------------------------------------------------------
+
+    def epoch(self) -> dict[str, Any]:
+        """Train one epoch, validate, log, checkpoint; return the epoch's row of the history."""
+        config, state = self.config, self.state
+        start = time.perf_counter()
+        row = self._train_epoch()
+        self.loss.on_epoch_end(state.epoch)
+        state.epoch += 1
+        if self.validation is not None:
+            row["val_mAP"] = validation_map(
+                encode_source(self.network, self.validation, self.device, config.eval_batch_size),
+                self.validation.labels.numpy(),
+            )
+            if state.best_map is None or row["val_mAP"] > state.best_map:
+                state.best_map, state.best_epoch, state.since_best = row["val_mAP"], state.epoch, 0
+                state.best_network = _clone_state(self.network)
+            else:
+                state.since_best += 1
+            state.stopped_early = (
+                config.patience is not None
+                and state.since_best >= config.patience
+                and state.epoch < config.epochs
+            )
+        else:
+            state.best_epoch = state.epoch
+        row["seconds"] = time.perf_counter() - start
+        state.history.append({k: row[k] for k in LOG_COLUMNS})
+        state.finished = state.stopped_early or state.epoch >= config.epochs
+        if config.log_csv is not None:
+            write_log_csv(Path(config.log_csv), state.history)
+        if config.checkpoint_dir is not None:
+            save_checkpoint(
+                Path(config.checkpoint_dir),
+                self.parts,
+                state,
+                seed=self.seed,
+                fingerprint=self.fingerprint,
+            )
+        return row
+
+    def _train_epoch(self) -> dict[str, Any]:
+        """One pass over the training data in seeded random batches (no host sync per batch)."""
+        config, network, device = self.config, self.network, self.device
+        start = time.perf_counter()
+        epoch = self.state.epoch
+        lr = scheduled_lr(
+            config.lr_schedule,
+            config.lr,
+            epoch,
+            config.epochs,
+            step_size=config.lr_step_size,
+            gamma=config.lr_gamma,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        network.train()
+        generator = self.generators["order"]
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        batches = seen = 0
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+            if self.amp
+            else contextlib.nullcontext()
+        )
+        for indices in batch_indices(len(self.train), config.batch_size, generator, device):
+            images, labels = load_batch(self.train, indices, device)
+            if config.augment:
+                images = augment_batch(images, generator, self.padding)
+            with autocast:
+                outputs = network(images)
+            value = self.loss(outputs.float(), labels, indices)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(value).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                value.backward()
+                self.optimizer.step()
+            total += value.detach()
+            batches += 1
+            seen += len(indices)
+        mean_loss = total.item() / max(batches, 1)  # the epoch's one synchronisation
+        seconds = time.perf_counter() - start
+        if not math.isfinite(mean_loss):
+            raise InvalidInputError(
+                f"training diverged: the mean loss of epoch {epoch + 1} is {mean_loss}; "
+                f"try a smaller lr (now {config.lr}) or check the data for extreme values"
+            )
+        return {
+            "epoch": epoch + 1,
+            "loss": mean_loss,
+            "lr": lr,
+            "val_mAP": None,
+            "images_per_s": seen / max(seconds, 1e-9),
+        }
+
+
+def _stream_seed(seed: int, stream: int) -> int:
+    """A seed of its own for random stream ``stream`` of a run seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _probe(
+    network: nn.Module, source: BatchSource, device: torch.device
+) -> tuple[tuple[int, int, int], int]:
+    """``(c, h, w)`` of the images and the number of outputs per image, from one image in eval
+    mode (changes no state)."""
+    was_training = network.training
+    network.eval()
+    with torch.no_grad():
+        images, _ = source.get_batch(torch.zeros(1, dtype=torch.int64))
+        outputs = network(images.to(device))
+    network.train(was_training)
+    if outputs.ndim != 2 or outputs.shape[0] != 1:
+        raise InvalidInputError(
+            f"the network must map (b, c, h, w) images to (b, n_bits) outputs; one image gave "
+            f"shape {tuple(outputs.shape)}"
+        )
+    c, h, w = images.shape[1:]
+    return (int(c), int(h), int(w)), int(outputs.shape[1])
+
+
+def _clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def write_log_csv(path: Path, history: Sequence[dict[str, Any]]) -> None:
+    """Rewrite the CSV log at ``path`` (atomically): a header of ``LOG_COLUMNS``, a row per epoch."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LOG_COLUMNS)
+    for row in history:
+        writer.writerow(["" if row[k] is None else repr(row[k]) for k in LOG_COLUMNS])
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue().encode())
