@@ -149,7 +149,7 @@ def test_cli_fit_with_features_writes_a_model_that_encodes_images(digits_small, 
 
 
 def test_benchmark_saves_shallow_models_with_their_extractor(tmp_path):
-    from hashlearn.benchmark import make_config, run_config
+    from hashlearn.experiments import make_config, run_config
     from hashlearn.report.model import encode_split
 
     config = make_config(

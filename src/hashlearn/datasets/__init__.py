@@ -6,13 +6,16 @@
 "fashion-mnist", "cifar10") are downloaded once, checked against their published SHA-256, and
 mark their official test set in ``Dataset.test_mask``. ``retrieval_split`` carves a dataset into
 query / database / train / validation parts; :mod:`hashlearn.evaluation.protocols` names the
-splits of the literature.
+splits of the literature. A new dataset is one loader plus one ``register`` line in
+:mod:`hashlearn.datasets.registry`.
 """
 
 from hashlearn.datasets.arrays import load_arrays
-from hashlearn.datasets.base import Dataset, describe_datasets, list_datasets, load_dataset
+from hashlearn.datasets.dataset import Dataset
 from hashlearn.datasets.download import data_home
 from hashlearn.datasets.folder import load_image_folder
+from hashlearn.datasets.load import load_dataset
+from hashlearn.datasets.registry import describe_datasets, list_datasets
 from hashlearn.datasets.split import RetrievalSplit, Subset, default_split, retrieval_split
 
 __all__ = [

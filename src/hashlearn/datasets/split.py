@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hashlearn._validation import check_labels, check_random_state
+from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import InvalidInputError
-
-if TYPE_CHECKING:
-    from hashlearn.datasets.base import Dataset
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,8 @@ from hashlearn.codes.ranking import (
     relevance_matrix,
 )
 from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
-from hashlearn.evaluation.protocols import (
-    Protocol,
-    apply_protocol,
-    describe_protocols,
-    get_protocol,
-    list_protocols,
-)
+from hashlearn.evaluation.protocols import Protocol, apply_protocol
+from hashlearn.evaluation.registry import describe_protocols, get_protocol, list_protocols
 from hashlearn.evaluation.retrieval import RetrievalEvaluation, evaluate_codes, evaluate_retrieval
 
 __all__ = [

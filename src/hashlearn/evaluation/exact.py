@@ -25,6 +25,7 @@ from hashlearn.codes.ranking import (
     recall_at_k,
     relevance,
 )
+from hashlearn.evaluation.retrieval import check_cutoffs
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 
 __all__ = ["FEATURE_METRICS", "evaluate_features"]
@@ -33,14 +34,6 @@ FEATURE_METRICS = ("euclidean", "cosine")
 """Distances :func:`evaluate_features` ranks by."""
 
 _BLOCK_BYTES = 64 * 1024 * 1024  # temporaries per block of queries
-
-
-def _cutoffs(values: Iterable[int] | int | None, name: str) -> tuple[int, ...]:
-    if values is None:
-        return ()
-    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
-        values = (values,)
-    return tuple(check_k(v, name) for v in values)
 
 
 def _distances(
@@ -120,7 +113,7 @@ def evaluate_features(
             f"labels do not match the features: {len(q_labels)} query labels for "
             f"{len(queries)} queries, {len(d_labels)} database labels for {len(database)} items"
         )
-    ks_, map_at_ = _cutoffs(ks, "ks"), _cutoffs(map_at, "map_at")
+    ks_, map_at_ = check_cutoffs(ks, "ks"), check_cutoffs(map_at, "map_at")
     n = len(database)
     rows = chunk_size or max(1, _BLOCK_BYTES // (24 * n))
     rows = check_k(rows, "chunk_size")

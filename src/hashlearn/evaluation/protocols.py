@@ -24,6 +24,10 @@ Every protocol then carves a validation set out of its training draw (stratified
 10% of the draw unless ``n_validation`` says otherwise; 0 keeps the literature's exact train
 size). Validation is disjoint from train, so train shrinks by that much. Model selection may look
 at validation, never at the queries.
+
+The protocols are the constants below (``CIFAR10``, ``CIFAR10_1``, ..., ``DEFAULT``), each
+registered by name in :mod:`hashlearn.evaluation.registry`; a new protocol is one constant plus
+one ``register`` line.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._validation import check_int
-from hashlearn.datasets.base import Dataset
+from hashlearn.datasets.dataset import Dataset
 from hashlearn.datasets.split import (
     RetrievalSplit,
     Subset,
@@ -44,7 +48,8 @@ from hashlearn.datasets.split import (
     retrieval_split,
     stratified_sample,
 )
-from hashlearn.exceptions import InvalidInputError, UnknownNameError
+from hashlearn.evaluation.registry import describe_protocols, get_protocol, list_protocols
+from hashlearn.exceptions import InvalidInputError
 
 QUERY_KINDS = ("per_class", "fraction", "test", "default")
 TRAIN_KINDS = ("per_class", "fraction", "database")
@@ -233,7 +238,7 @@ class Protocol:
         if not dataset.default_split:
             raise InvalidInputError(
                 f"dataset {dataset.name!r} has no default_split; choose a named protocol "
-                f"({', '.join(name for name in _PROTOCOLS if name != 'default')})"
+                f"({', '.join(name for name in list_protocols() if name != 'default')})"
             )
         if n_validation is None:
             split = default_split(dataset, random_state=seed)
@@ -248,78 +253,25 @@ def _subset(dataset: Dataset, indices: np.ndarray) -> Subset:
     return Subset(X=dataset.X[indices], y=dataset.y[indices], indices=indices)
 
 
-_PROTOCOLS: dict[str, Protocol] = {
-    p.name: p
-    for p in (
-        Protocol(
-            "cifar10",
-            "1,000 queries (100/class); 5,000 train (500/class) held out of the database",
-            query="per_class",
-            train="per_class",
-            train_in_database=False,
-        ),
-        Protocol(
-            "cifar10-1",
-            "1,000 queries (100/class); database = the rest; 5,000 train (500/class) from it",
-            query="per_class",
-            train="per_class",
-            train_in_database=True,
-        ),
-        Protocol(
-            "cifar10-2",
-            "queries = official test set; train = database = official training set",
-            query="test",
-            train="database",
-        ),
-        Protocol(
-            "mnist",
-            "queries = the 10,000 official test images; train = database = the 60,000 others",
-            query="test",
-            train="database",
-        ),
-        Protocol(
-            "fashion-mnist",
-            "queries = the 10,000 official test images; train = database = the 60,000 others",
-            query="test",
-            train="database",
-        ),
-        Protocol(
-            "grh",
-            "Moran & Lavrenko GRH: 0.2% queries; the rest 98% database / 2% train (held out)",
-            query="fraction",
-            query_fraction=0.002,
-            train="fraction",
-            train_fraction=0.02,
-            train_in_database=False,
-        ),
-        Protocol("default", "the dataset's own default_split", query="default"),
-    )
-}
+def _registered(name: str, **recipe: Any) -> Protocol:
+    """The protocol registered as ``name`` (its description is the registry's)."""
+    return Protocol(name, describe_protocols()[name], **recipe)
 
 
-def describe_protocols() -> dict[str, str]:
-    """Registered protocols with a one-line description each."""
-    return dict(list_protocols())
-
-
-def list_protocols() -> dict[str, str]:
-    """Registered protocol names with a one-line description each."""
-    return {name: _PROTOCOLS[name].description for name in sorted(_PROTOCOLS)}
-
-
-def get_protocol(name: str) -> Protocol:
-    """The registered protocol ``name``.
-
-    Raises
-    ------
-    UnknownNameError
-        For an unregistered name; the message lists the registered ones.
-    """
-    if not isinstance(name, str) or name not in _PROTOCOLS:
-        raise UnknownNameError(
-            f"unknown protocol {name!r}; available: {', '.join(sorted(_PROTOCOLS))}"
-        )
-    return _PROTOCOLS[name]
+CIFAR10 = _registered("cifar10", query="per_class", train="per_class", train_in_database=False)
+CIFAR10_1 = _registered("cifar10-1", query="per_class", train="per_class", train_in_database=True)
+CIFAR10_2 = _registered("cifar10-2", query="test", train="database")
+MNIST = _registered("mnist", query="test", train="database")
+FASHION_MNIST = _registered("fashion-mnist", query="test", train="database")
+GRH = _registered(
+    "grh",
+    query="fraction",
+    query_fraction=0.002,
+    train="fraction",
+    train_fraction=0.02,
+    train_in_database=False,
+)
+DEFAULT = _registered("default", query="default")
 
 
 def apply_protocol(dataset: Dataset, name: str, seed: int = 0, **overrides: Any) -> RetrievalSplit:

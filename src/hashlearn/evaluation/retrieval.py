@@ -2,7 +2,8 @@
 
 :func:`evaluate_retrieval` (and :func:`evaluate_codes`, its means) computes mAP over the full
 ranking, mAP@k, P@k, R@k, NDCG@k, precision and recall within a Hamming radius and the
-precision-recall curve, in one compiled pass per group of queries (:mod:`._engine`). The
+precision-recall curve, in one compiled pass per group of queries (:mod:`._passes`; the
+tie-averaged expectations in :mod:`._tie_averaged`). The
 definitions are those of the ranking primitives in :mod:`hashlearn.codes.ranking`.
 """
 
@@ -23,17 +24,29 @@ from hashlearn.codes.ranking import (
     precision_sum,
     safe_divide,
 )
-from hashlearn.evaluation._engine import run_passes, tie_averaged
+from hashlearn.evaluation._passes import run_passes
+from hashlearn.evaluation._tie_averaged import tie_averaged
 from hashlearn.exceptions import InvalidInputError
 
-__all__ = ["TIES", "RetrievalEvaluation", "evaluate_codes", "evaluate_retrieval"]
+__all__ = [
+    "TIES",
+    "RetrievalEvaluation",
+    "check_cutoffs",
+    "evaluate_codes",
+    "evaluate_retrieval",
+]
 
 # --------------------------------------------------------------------------------------------
 # one call: codes + labels -> metrics
 # --------------------------------------------------------------------------------------------
 
 
-def _check_cutoffs(values: Any, name: str) -> list[int]:
+def check_cutoffs(values: Any, name: str) -> list[int]:
+    """Metric cut-offs (``ks``, ``map_at``...) as a list of distinct ints >= 1, in given order.
+
+    ``values`` is an int, a sequence of ints, or None (no cut-off); a bad value raises
+    InvalidInputError naming ``name``.
+    """
     if values is None:
         return []
     if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
@@ -154,9 +167,9 @@ def evaluate_retrieval(
         )
     if ties not in TIES:
         raise InvalidInputError(f"ties must be one of {', '.join(map(repr, TIES))}, got {ties!r}")
-    ks_ = _check_cutoffs(ks, "ks")
-    map_at_ = _check_cutoffs(map_at, "map_at")
-    ndcg_at_ = _check_cutoffs(ndcg_at, "ndcg_at")
+    ks_ = check_cutoffs(ks, "ks")
+    map_at_ = check_cutoffs(map_at, "map_at")
+    ndcg_at_ = check_cutoffs(ndcg_at, "ndcg_at")
     radius_ = None if radius is None else check_radius(radius)
     rows = 256 if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     nq, n_bits = len(q_codes), 8 * q_codes.shape[1]
@@ -278,7 +291,7 @@ def evaluate_codes(
     """Rank the database for every query by Hamming distance and report retrieval metrics.
 
     Nothing of size ``nq * n`` is ever built: a compiled engine streams over the database twice
-    per group of queries (see :mod:`hashlearn.evaluation._engine`) and keeps ``n_bits + 1``
+    per group of queries (see :mod:`hashlearn.evaluation._passes`) and keeps ``n_bits + 1``
     counts per query, so 10,000 queries against 1,000,000 items run in bounded memory. Results
     equal those of the building blocks on the full ranking (:func:`hamming_ranking`,
     :func:`relevance_matrix`, :func:`average_precision`, ...) and do not depend on ``chunk_size``.

@@ -7,6 +7,6 @@ See :func:`build_report`; the results document is read by :func:`load_results`.
 """
 
 from hashlearn.report.build import build_report
-from hashlearn.report.results import load_results
+from hashlearn.report.document import load_results
 
 __all__ = ["build_report", "load_results"]

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from hashlearn.report.results import TIMING_KEYS, MetricTable
+from hashlearn.experiments.results import TIMING_KEYS
+from hashlearn.report.results import MetricTable
 
 __all__ = [
     "data_uri",

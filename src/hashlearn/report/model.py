@@ -13,10 +13,11 @@ from hashlearn._validation import check_int, check_random_state
 from hashlearn.codes import check_codes, codes_to_hex, hamming_distance, unpack_bits
 from hashlearn.datasets import load_dataset
 from hashlearn.datasets.split import Subset
-from hashlearn.evaluation import hamming_ranking, relevance_matrix
+from hashlearn.evaluation import apply_protocol, hamming_ranking, relevance_matrix
 from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers import Hasher, load_hasher
+from hashlearn.features import create_features
+from hashlearn.hashers import FeatureHasher, Hasher, load_hasher
 
 __all__ = [
     "ClassDistances",
@@ -86,8 +87,6 @@ def load_model(model: str | os.PathLike[str] | Hasher) -> Hasher:
 
 def needs_features(hasher: Hasher) -> bool:
     """Whether ``hasher`` reads feature vectors that it does not compute itself."""
-    from hashlearn.hashers import FeatureHasher
-
     return hasher.input_kind == "features" and not isinstance(hasher, FeatureHasher)
 
 
@@ -125,9 +124,6 @@ def encode_split(
     InvalidInputError
         If the model's input does not fit the data.
     """
-    from hashlearn.evaluation import apply_protocol
-    from hashlearn.features import create_features
-
     seed = check_int(check_random_state(seed, "seed"), "seed")
     data = load_dataset(dataset)
     split = apply_protocol(data, protocol, seed)

@@ -8,7 +8,13 @@ import pytest
 
 from hashlearn.datasets import Dataset, default_split, load_dataset
 from hashlearn.datasets.split import RetrievalSplit, Subset
-from hashlearn.evaluation import Protocol, apply_protocol, get_protocol, list_protocols
+from hashlearn.evaluation import (
+    Protocol,
+    apply_protocol,
+    describe_protocols,
+    get_protocol,
+    list_protocols,
+)
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 
 
@@ -52,7 +58,7 @@ def test_registry():
         "grh",
         "mnist",
     }
-    assert all(isinstance(text, str) and text for text in list_protocols().values())
+    assert all(isinstance(text, str) and text for text in describe_protocols().values())
     assert get_protocol("cifar10").query_per_class == 100
     assert get_protocol("cifar10").train_per_class == 500
     with pytest.raises(

@@ -542,8 +542,8 @@ E2E_PARAMS = {"dsh": {"epochs": 2, "verbose": False}}
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
     """Benchmark results of lsh, itq, grh and dsh at 12 and 32 bits on mnist5k, and a DSH model."""
-    from hashlearn.benchmark import run_benchmark, write_results
     from hashlearn.datasets import default_split, load_dataset
+    from hashlearn.experiments import run_benchmark, write_results
     from hashlearn.hashers import create_hasher
 
     folder = tmp_path_factory.mktemp("mnist-report")

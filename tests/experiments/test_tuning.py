@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 
+import hashlearn.experiments.tuning
 from hashlearn import create_hasher, load_dataset, load_hasher
 from hashlearn.evaluation import apply_protocol, evaluate_codes
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
+from hashlearn.experiments import metric_cutoffs, parameter_grid, tune
 from hashlearn.hashers import FeatureHasher
-from hashlearn.tuning import _metric_cutoffs, parameter_grid, tune
 
 
 def test_parameter_grid_is_every_combination_in_order():
@@ -25,13 +26,13 @@ def test_parameter_grid_is_every_combination_in_order():
 
 
 def test_selection_metrics_map_to_cutoffs():
-    assert _metric_cutoffs("mAP") == {"map_at": (), "ks": (), "ndcg_at": ()}
-    assert _metric_cutoffs("mAP@5") == {"map_at": (5,), "ks": (), "ndcg_at": ()}
-    assert _metric_cutoffs("P@20") == {"map_at": (), "ks": (20,), "ndcg_at": ()}
-    assert _metric_cutoffs("NDCG@3") == {"map_at": (), "ks": (), "ndcg_at": (3,)}
+    assert metric_cutoffs("mAP") == {"map_at": (), "ks": (), "ndcg_at": ()}
+    assert metric_cutoffs("mAP@5") == {"map_at": (5,), "ks": (), "ndcg_at": ()}
+    assert metric_cutoffs("P@20") == {"map_at": (), "ks": (20,), "ndcg_at": ()}
+    assert metric_cutoffs("NDCG@3") == {"map_at": (), "ks": (), "ndcg_at": (3,)}
     for bad in ("map", "P@0", "P@", "accuracy", 10):
         with pytest.raises(InvalidInputError, match=r"selection metric|must be >= 1"):
-            _metric_cutoffs(bad)
+            metric_cutoffs(bad)
 
 
 def test_the_choice_is_made_on_validation_and_tested_once(monkeypatch):
@@ -69,9 +70,7 @@ def test_the_choice_is_made_on_validation_and_tested_once(monkeypatch):
 
 def test_the_queries_play_no_part_in_the_choice(monkeypatch):
     """Scramble the query labels: the trials and the choice stay the same, only the test moves."""
-    import hashlearn.evaluation
-
-    real = hashlearn.evaluation.apply_protocol
+    real = hashlearn.experiments.tuning.apply_protocol
 
     def scrambled(*args, **kwargs):
         split = real(*args, **kwargs)
@@ -80,7 +79,7 @@ def test_the_queries_play_no_part_in_the_choice(monkeypatch):
 
     grid = {"normalize": [False, True]}
     honest = tune("digits", "lsh", 16, grid, verbose=False)
-    monkeypatch.setattr(hashlearn.evaluation, "apply_protocol", scrambled)
+    monkeypatch.setattr(hashlearn.experiments.tuning, "apply_protocol", scrambled)
     blind = tune("digits", "lsh", 16, grid, verbose=False)
     assert [t.score for t in blind.trials] == [t.score for t in honest.trials]
     assert blind.best.params == honest.best.params

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from hashlearn.benchmark import load_config, run_benchmark, run_config, summarize
 from hashlearn.cli import main
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.experiments import load_config, run_benchmark, run_config, summarize
 from hashlearn.hashers import load_hasher
 
 
@@ -319,9 +319,9 @@ radius_curve: 0
 
 
 def test_baselines_are_exact_search_on_the_features(tmp_path):
-    from hashlearn.benchmark import make_config
     from hashlearn.datasets import load_dataset
     from hashlearn.evaluation import apply_protocol, evaluate_features
+    from hashlearn.experiments import make_config
     from hashlearn.features import create_features
     from hashlearn.report.results import group_rows, metric_table
 
@@ -372,7 +372,7 @@ def test_baselines_are_exact_search_on_the_features(tmp_path):
     ],
 )
 def test_configs_that_would_fail_mid_run_fail_first(options, match):
-    from hashlearn.benchmark import make_config
+    from hashlearn.experiments import make_config
 
     methods = options.pop("methods", ["lsh"])
     extra = {k: options.pop(k) for k in ("method_params", "method_grids") if k in options}
@@ -381,6 +381,6 @@ def test_configs_that_would_fail_mid_run_fail_first(options, match):
 
 
 def test_a_single_baseline_name_is_one_baseline():
-    from hashlearn.benchmark import make_config
+    from hashlearn.experiments import make_config
 
     assert make_config("digits", ["lsh"], [8], 1, baselines="cosine").baselines == ("cosine",)

@@ -19,13 +19,9 @@ from _dataset_files import (
     tar_gz,
 )
 from hashlearn.datasets import load_dataset
-from hashlearn.datasets.standard import (
-    CIFAR10_CLASSES,
-    IDX_IMAGES_MAGIC,
-    parse_idx,
-    read_cifar10_archive,
-    unpickle_batch,
-)
+from hashlearn.datasets.cifar10 import read_cifar10_archive, unpickle_batch
+from hashlearn.datasets.mnist import IDX_IMAGES_MAGIC, parse_idx
+from hashlearn.datasets.standard import CIFAR10_CLASSES
 from hashlearn.exceptions import FileFormatError
 
 CIFAR = "cifar-10-python.tar.gz"

@@ -1,4 +1,4 @@
-from hashlearn.demo import format_demo, run_demo
+from hashlearn.experiments import format_demo, run_demo
 
 
 def test_demo_runs_end_to_end_on_digits():

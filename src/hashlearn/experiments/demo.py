@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 
 from hashlearn._table import format_table
-from hashlearn.benchmark import BenchmarkConfig, BenchmarkRow, make_config, measure_run
 from hashlearn.codes import codes_to_hex
 from hashlearn.datasets import default_split, load_dataset
 from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
-from hashlearn.hashers import Hasher, create_hasher
+from hashlearn.experiments.config import BenchmarkConfig, make_config
+from hashlearn.experiments.measure import measure_run
+from hashlearn.experiments.results import BenchmarkRow
+from hashlearn.experiments.selection import fit_timed
+from hashlearn.hashers import Hasher, get_hasher_class
 from hashlearn.index import LinearIndex
 
 METRIC_NOTE = (
@@ -79,19 +82,12 @@ def run_demo(
     )
     results, rows, hashers = [], [], {}
     for name in methods:
-        params = dict(method_params.get(name, {}))
-        hasher = create_hasher(name, n_bits=n_bits, random_state=random_state, **params)
-        if "verbose" in hasher.get_params():
-            hasher.verbose = verbose
+        params = {**method_params.get(name, {}), "random_state": random_state}
+        if "verbose" in get_hasher_class(name)._param_names():
+            params["verbose"] = verbose
         log(f"fitting {name} ({n_bits} bits) on {len(split.train)} training images")
-        start = time.perf_counter()
-        if hasher.input_kind == "images":  # deep: best epoch chosen on the validation part
-            hasher.fit(
-                split.train.X, split.train.y, X_val=split.validation.X, y_val=split.validation.y
-            )
-        else:
-            hasher.fit(split.train.X, split.train.y)
-        fit_seconds = time.perf_counter() - start
+        # deep hashers choose their best epoch on the validation part
+        hasher, fit_seconds = fit_timed(name, n_bits, params, {"train": split.train.X}, split)
         log(f"  fitted in {fit_seconds:.1f} s; encoding, indexing, searching, evaluating")
 
         start = time.perf_counter()
