@@ -250,7 +250,10 @@ class TableIndex(BinaryIndex):
         state = self._search_state()
         search, n_found = state.search(probe_radius, None, min(max_distance, self.n_bits))
         parts = map_query_blocks(
-            range_block, (state.db, search, n_found), (as_words(queries),), min_parallel=MIN_PARALLEL
+            range_block,
+            (state.db, search, n_found),
+            (as_words(queries),),
+            min_parallel=MIN_PARALLEL,
         )
         np.cumsum(np.concatenate([counts for counts, _ in parts]), out=lims[1:])
         keys = np.concatenate([keys for _, keys in parts])

@@ -230,9 +230,7 @@ def _walk(query, db, search, found, candidates):  # pragma: no cover - compiled
         table_keys, table_slots = keys[lo:hi], slots[slot_lo[t] : slot_lo[t + 1]]
         visited = 0
         for d in range(min(levels[t], probe_radius + 1)):
-            n_found = probe_level(
-                qkeys[t], width, d, table_keys, lo, table_slots, shifts[t], found
-            )
+            n_found = probe_level(qkeys[t], width, d, table_keys, lo, table_slots, shifts[t], found)
             buckets = (False, found, 0, n_found, 0)
             candidates = _visit_all(query, t, db, search, buckets, candidates)
             if d >= state[0]:

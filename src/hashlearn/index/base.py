@@ -327,7 +327,11 @@ class BinaryIndex(ABC):
                 raise ValueError(f"array name {name!r} is reserved")
             arrays[name] = array
         write_index_file(
-            path, index_type=self.type_name, n_bits=self.n_bits, arrays=arrays, params=self._params()
+            path,
+            index_type=self.type_name,
+            n_bits=self.n_bits,
+            arrays=arrays,
+            params=self._params(),
         )
 
     def _params(self) -> dict[str, Any]:
@@ -416,4 +420,3 @@ class BinaryIndex(ABC):
                 rank = np.arange(len(sorted_ids), dtype=np.int64)
             self._rank_cache = (sorted_ids, rank)
         return self._rank_cache
-

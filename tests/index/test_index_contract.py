@@ -7,24 +7,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance, pack_bits
-from hashlearn.index import PAD_DISTANCE, PAD_ID, create_index, list_indexes, load_index
+from _reference import assert_results_equal, knn, range_search
+from hashlearn.codes import pack_bits
+from hashlearn.index import (
+    PAD_DISTANCE,
+    PAD_ID,
+    create_index,
+    describe_indexes,
+    list_indexes,
+    load_index,
+)
+from hashlearn.index.registry import INDEX_TYPES
 
 EXACT_TYPES = ["linear", "hash-table", "mih"]
-
-
-def reference(codes, ids, queries, k, radius):
-    """Brute force: distances of every pair, sorted by (distance, id)."""
-    distances = hamming_distance(queries, codes) if len(codes) else np.empty((len(queries), 0))
-    knn_d, knn_i, ranges = [], [], []
-    for row in distances:
-        order = np.lexsort((ids, row))
-        top = order[:k]
-        knn_d.append([*row[top].tolist(), *[PAD_DISTANCE] * (k - len(top))])
-        knn_i.append([*ids[top].tolist(), *[PAD_ID] * (k - len(top))])
-        inside = order[row[order] <= radius]
-        ranges.append(list(zip(row[inside].tolist(), ids[inside].tolist())))
-    return knn_d, knn_i, ranges
 
 
 @st.composite
@@ -84,15 +79,9 @@ def test_exact_indexes_equal_brute_force(index_type, case, data):
             assert index.remove_ids(np.array(removed, dtype=np.int64)) == len(set(removed))
             keep = ~np.isin(ids, removed)
             codes, ids = codes[keep], ids[keep]
-        knn_d, knn_i, ranges = reference(codes, ids, queries, k, radius)
-        D, I = index.search(queries, k)
-        assert D.tolist() == knn_d and I.tolist() == knn_i
-        lims, RD, RI = index.range_search(queries, radius)
-        got = [
-            list(zip(RD[lims[q] : lims[q + 1]].tolist(), RI[lims[q] : lims[q + 1]].tolist()))
-            for q in range(len(queries))
-        ]
-        assert got == ranges
+        assert_results_equal(index.search(queries, k), knn(codes, ids, queries, k))
+        expected = range_search(codes, ids, queries, radius)
+        assert_results_equal(index.range_search(queries, radius), expected)
 
 
 @pytest.mark.parametrize("index_type", EXACT_TYPES)
@@ -116,3 +105,10 @@ def test_empty_index_and_round_trip(tmp_path, index_type):
 
 def test_every_registered_type_is_covered():
     assert set(EXACT_TYPES) | {"multi-table", "faiss"} == set(list_indexes())
+    assert list_indexes() == sorted(describe_indexes())
+    assert all(isinstance(text, str) and text for text in describe_indexes().values())
+
+
+def test_index_classes_know_their_registry_name():
+    for name in list_indexes():
+        assert INDEX_TYPES.get(name).type_name == name
