@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from _reference import assert_results_equal, knn, range_search
 from hashlearn.codes import pack_bits
+from hashlearn.exceptions import InvalidInputError, UnknownNameError
 from hashlearn.index import (
     PAD_DISTANCE,
     PAD_ID,
@@ -17,6 +18,7 @@ from hashlearn.index import (
     list_indexes,
     load_index,
 )
+from hashlearn.index._format import read_index_file, write_index_file
 from hashlearn.index.registry import INDEX_TYPES
 
 EXACT_TYPES = ["linear", "hash-table", "mih"]
@@ -112,3 +114,41 @@ def test_every_registered_type_is_covered():
 def test_index_classes_know_their_registry_name():
     for name in list_indexes():
         assert INDEX_TYPES.get(name).type_name == name
+
+
+def test_create_index_by_name_and_its_errors():
+    multi = create_index("multi-table", 24, n_tables=2)
+    assert (multi.n_tables, multi.bits_per_table, multi.n_bits) == (2, 12, 24)
+    assert create_index("mih", 32, n_substrings=4).n_substrings == 4
+    with pytest.raises(
+        InvalidInputError, match="the multi-table index needs the parameter n_tables"
+    ):
+        create_index("multi-table", 24)
+    with pytest.raises(
+        InvalidInputError, match=r"n_bits \(24\) must be a multiple of n_tables \(5\)"
+    ):
+        create_index("multi-table", 24, n_tables=5)
+    with pytest.raises(InvalidInputError, match="n_tables must be <= 24"):
+        create_index("multi-table", 24, n_tables=25)
+    with pytest.raises(InvalidInputError, match=r"index type 'mih': .*bogus"):
+        create_index("mih", 32, bogus=1)
+    with pytest.raises(UnknownNameError, match="unknown index type 'nope'; available: faiss, "):
+        create_index("nope", 32)
+
+
+def test_files_of_hashlearn_0_1_name_the_class(tmp_path):
+    codes = np.arange(6, dtype=np.uint8).reshape(3, 2)
+    index = create_index("hash-table", 16, key_bits=8)
+    index.add(codes)
+    index.save(tmp_path / "new.hlindex")
+    assert read_index_file(tmp_path / "new.hlindex").index_type == "hash-table"
+    arrays = {"codes": codes, "ids": np.arange(3, dtype=np.int64)}
+    write_index_file(
+        tmp_path / "old.hlindex", index_type="HashTableIndex", n_bits=16, arrays=arrays,
+        params={"key_bits": 8},
+    )  # fmt: skip
+    for load in (load_index, type(index).load):
+        old = load(tmp_path / "old.hlindex")
+        assert type(old) is type(index)
+        for got, expected in zip(old.search(codes, 3), index.search(codes, 3), strict=True):
+            np.testing.assert_array_equal(got, expected)

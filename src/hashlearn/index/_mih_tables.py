@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 MAX_SUBSTRING_BITS = 64
+"""Most bits a substring holds (one ``uint64``)."""
 # The automatic number of substrings aims at substrings of about log2(ntotal) - _BUCKET_LOG2
 # bits (buckets of about 2**_BUCKET_LOG2 items), and at least _MIN_AUTO_BITS bits.
 _BUCKET_LOG2 = 7

@@ -40,9 +40,9 @@ from hashlearn.index.base import BinaryIndex
 __all__ = ["MultiIndexHashingIndex"]
 
 # range_search gives each query room for this many results in a first pass; queries that find
-# more are searched again with exactly the room they need. Queries go in blocks of QUERY_BLOCK.
-RANGE_ROOM = 16
-QUERY_BLOCK = 16384
+# more are searched again with exactly the room they need. Queries go in blocks of _QUERY_BLOCK.
+_RANGE_ROOM = 16
+_QUERY_BLOCK = 16384
 
 
 class MultiIndexHashingIndex(BinaryIndex):
@@ -280,22 +280,22 @@ class MultiIndexHashingIndex(BinaryIndex):
 
         query_words = as_words(queries)
         parts: list[NDArray[np.int64]] = []
-        for b0 in range(0, nq, QUERY_BLOCK):
-            block = query_words[b0 : b0 + QUERY_BLOCK]
+        for b0 in range(0, nq, _QUERY_BLOCK):
+            block = query_words[b0 : b0 + _QUERY_BLOCK]
             nb = len(block)
-            # First pass: room for RANGE_ROOM results per query.
-            room = np.full(nb, RANGE_ROOM, dtype=np.int64)
-            starts = np.arange(nb, dtype=np.int64) * RANGE_ROOM
-            first = np.empty(nb * RANGE_ROOM, dtype=np.int64)
+            # First pass: room for _RANGE_ROOM results per query.
+            room = np.full(nb, _RANGE_ROOM, dtype=np.int64)
+            starts = np.arange(nb, dtype=np.int64) * _RANGE_ROOM
+            first = np.empty(nb * _RANGE_ROOM, dtype=np.int64)
             counts = np.empty(nb, dtype=np.int64)
             run(block, starts, room, first, counts)
             block_lims = np.zeros(nb + 1, dtype=np.int64)
             np.cumsum(counts, out=block_lims[1:])
             keys = np.empty(block_lims[-1], dtype=np.int64)
-            fits = counts <= RANGE_ROOM
-            slot = np.arange(RANGE_ROOM)
+            fits = counts <= _RANGE_ROOM
+            slot = np.arange(_RANGE_ROOM)
             take = fits[:, None] & (slot < counts[:, None])
-            keys[(block_lims[:-1, None] + slot)[take]] = first.reshape(nb, RANGE_ROOM)[take]
+            keys[(block_lims[:-1, None] + slot)[take]] = first.reshape(nb, _RANGE_ROOM)[take]
             # Queries that found more are searched again, writing straight into place.
             over = np.flatnonzero(~fits)
             if len(over):
