@@ -235,7 +235,8 @@ class TableIndex(BinaryIndex):
         state = self._state
         if state is None:
             codes = np.asarray(self._store.codes)
-            state = TableState(codes, self._ids_in_order(), self._layout(), self._stored_features())
+            order = self._store.order()
+            state = TableState(codes, order, self._layout(), self._stored_features())
             self._state = state
         return state
 

@@ -37,8 +37,9 @@ class TableState:
     ----------
     codes : numpy.ndarray of uint8, shape (n, code_size)
         The stored codes, in storage order.
-    ids_in_order : (sorted_ids, rank)
-        The ids ascending, and the rank of each storage position among them.
+    order : (sorted_ids, rank)
+        The ids ascending, and the rank of each storage position among them (``None``: the
+        position), as :meth:`CodeStore.order <hashlearn.index._store.CodeStore.order>` gives them.
     layout : (starts, width)
         The first code bit of each table's key, and the key width.
     features : numpy.ndarray of float32, shape (n, d), or None
@@ -59,13 +60,15 @@ class TableState:
     def __init__(
         self,
         codes: NDArray[np.uint8],
-        ids_in_order: tuple[NDArray[np.int64], NDArray[np.int64]],
+        order: tuple[NDArray[np.int64], NDArray[np.int64] | None],
         layout: tuple[list[int], int],
         features: NDArray[np.float32] | None,
     ) -> None:
         words = as_words(codes)
         n = len(words)
-        self.sorted_ids, rank = ids_in_order
+        self.sorted_ids, rank = order
+        if rank is None:
+            rank = np.arange(n, dtype=np.int64)
         starts, width = layout
         self.width = width
         key_parts, offset_parts, position_parts, slot_parts, shifts = [], [], [], [], []

@@ -95,7 +95,6 @@ class BinaryIndex(ABC):
         self._n_bits = check_int(n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
         self._code_size = n_bytes(self._n_bits)
         self._store = CodeStore(self._code_size)
-        self._rank_cache: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -177,7 +176,6 @@ class BinaryIndex(ABC):
             raise InvalidInputError(f"an index holds at most 2**{MAX_ITEMS.bit_length() - 1} items")
         start = self.ntotal
         self._store.append(codes, ids)
-        self._rank_cache = None
         self._changed(added_from=start)
 
     def remove_ids(self, ids: Any) -> int:
@@ -194,14 +192,12 @@ class BinaryIndex(ABC):
         """
         removed = self._store.remove(as_id_array(ids, "ids"))
         if len(removed):
-            self._rank_cache = None
             self._changed(removed=removed)
         return len(removed)
 
     def reset(self) -> None:
         """Remove every item; ``n_bits`` and the index type's parameters are kept."""
         self._store.reset()
-        self._rank_cache = None
         self._changed()
 
     def get_codes(self, ids: Any) -> NDArray[np.uint8]:
@@ -408,15 +404,3 @@ class BinaryIndex(ABC):
         distances = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
         labels = np.full((len(queries), k), PAD_ID, dtype=np.int64)
         return queries, distances, labels, min(k, self.ntotal)
-
-    def _ids_in_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """``(sorted_ids, rank)``: ids ascending, and each storage position's rank in that order.
-
-        ``sorted_ids[rank[p]]`` is the id stored at position ``p``. Cached until the next change.
-        """
-        if self._rank_cache is None:
-            sorted_ids, rank = self._store.order()
-            if rank is None:
-                rank = np.arange(len(sorted_ids), dtype=np.int64)
-            self._rank_cache = (sorted_ids, rank)
-        return self._rank_cache
