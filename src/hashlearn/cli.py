@@ -260,14 +260,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from hashlearn.evaluation import list_protocols
     from hashlearn.features import list_features
     from hashlearn.hashers import describe_hashers
-    from hashlearn.index import list_indexes
+    from hashlearn.index import describe_indexes
 
     for title, names in (
         ("hashers", describe_hashers()),
         ("features (chain with +, e.g. gist+l2-center)", list_features()),
         ("datasets", list_datasets()),
         ("protocols", list_protocols()),
-        ("indexes", list_indexes()),
+        ("indexes", describe_indexes()),
     ):
         print(f"{title}:")
         for name, text in names.items():
@@ -1148,9 +1148,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_encode)
 
-    from hashlearn.index import list_indexes
+    from hashlearn.index import describe_indexes
 
-    index_types = list_indexes()
+    index_types = describe_indexes()
     p = sub.add_parser(
         "index",
         help="build a Hamming index over codes and save it",

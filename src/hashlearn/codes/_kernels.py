@@ -17,6 +17,13 @@ from numba.extending import intrinsic
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from hashlearn._parallel import get_num_threads, parallel_map
+from hashlearn.codes._keys import (
+    EMPTY_KEY,
+    RANK_BITS,
+    heap_replace_top,
+    key_distance,
+    make_key,
+)
 
 __all__ = ["knn_search", "popcount64", "range_search", "words_view"]
 
@@ -36,9 +43,9 @@ def popcount64(typingctx, x):
 # ---------------------------------------------------------------------------------------------
 # Exact scans (LinearIndex)
 #
-# A result is one int64 key ``distance << RANK_BITS | rank``, where ``rank`` is the item's
-# position in ascending id order, so comparing keys compares (distance, id) and the k smallest
-# keys are the k nearest items with ties broken by id.
+# A result is one int64 key (hashlearn.codes._keys: ``distance << RANK_BITS | rank``, ``rank``
+# the item's position in ascending id order), so comparing keys compares (distance, id) and the
+# k smallest keys are the k nearest items with ties broken by id.
 #
 # The scan is compute-bound by design. Each work unit takes a group of queries and a part of the
 # database, and walks that part in blocks of ``block_codes`` codes that stay in cache while every
@@ -51,9 +58,6 @@ def popcount64(typingctx, x):
 # query words out of registers, and its data-dependent appends keep it scalar: on CPUs without a
 # vector popcount (AVX2), vectorised popcounts measured slower than scalar ``popcnt``.
 
-RANK_BITS = 40
-RANK_MASK = (1 << RANK_BITS) - 1
-EMPTY_KEY = (1 << 63) - 1
 QUERY_GROUP = 4
 SUB_BLOCK = 256  # items scanned between applications of the recorded hits
 KNN, COUNT, FILL = 0, 1, 2
@@ -68,20 +72,8 @@ def _flush(mode, n_hits, hit_rows, hit_keys, bounds, heaps, counts, keys, cursor
         if mode == KNN:
             heap = heaps[q]
             if key < heap[0]:
-                size = heap.shape[0]
-                pos = 0
-                while True:  # replace the largest key of the max-heap and sift down
-                    child = 2 * pos + 1
-                    if child >= size:
-                        break
-                    if child + 1 < size and heap[child + 1] > heap[child]:
-                        child += 1
-                    if heap[child] <= key:
-                        break
-                    heap[pos] = heap[child]
-                    pos = child
-                heap[pos] = key
-                bounds[q] = heap[0] >> RANK_BITS
+                heap_replace_top(heap, key)
+                bounds[q] = key_distance(heap[0])
         elif mode == COUNT:
             counts[q] += 1
         else:
@@ -108,19 +100,19 @@ def _scan_one_word(block, block_rank, offset, group, bound, g, hit_rows, hit_key
         e3 = numba.int64(popcount64(a3 ^ x))
         if e0 <= w0:
             hit_rows[n_hits] = g
-            hit_keys[n_hits] = (e0 << RANK_BITS) | (block_rank[j] + offset)
+            hit_keys[n_hits] = make_key(e0, block_rank[j] + offset)
             n_hits += 1
         if e1 <= w1:
             hit_rows[n_hits] = g + 1
-            hit_keys[n_hits] = (e1 << RANK_BITS) | (block_rank[j] + offset)
+            hit_keys[n_hits] = make_key(e1, block_rank[j] + offset)
             n_hits += 1
         if e2 <= w2:
             hit_rows[n_hits] = g + 2
-            hit_keys[n_hits] = (e2 << RANK_BITS) | (block_rank[j] + offset)
+            hit_keys[n_hits] = make_key(e2, block_rank[j] + offset)
             n_hits += 1
         if e3 <= w3:
             hit_rows[n_hits] = g + 3
-            hit_keys[n_hits] = (e3 << RANK_BITS) | (block_rank[j] + offset)
+            hit_keys[n_hits] = make_key(e3, block_rank[j] + offset)
             n_hits += 1
     return n_hits
 
@@ -136,7 +128,7 @@ def _scan_words(block, block_rank, offset, group, bound, g, hit_rows, hit_keys):
 @numba.njit(inline="always")
 def _record(hit_rows, hit_keys, n_hits, row, distance, rank):
     hit_rows[n_hits] = row
-    hit_keys[n_hits] = (distance << RANK_BITS) | rank
+    hit_keys[n_hits] = make_key(distance, rank)
     return n_hits + 1
 
 

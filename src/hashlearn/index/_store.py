@@ -6,16 +6,46 @@ search tree: an id is found by binary search and an item's rank in id order is i
 an item costs its code plus 8 bytes of id and nothing else. Ids out of order switch the store to
 an explicit map (:class:`_IdMap`, 16 more bytes per item) and a cached
 rank array (16 bytes per item while cached).
+
+The store also checks ids given by callers (:func:`as_id_array`, :meth:`CodeStore.check_new_ids`,
+:meth:`CodeStore.next_ids`): integers, unique, non-negative and absent.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CodeStore"]
+from hashlearn.exceptions import InvalidInputError
+
+__all__ = ["CodeStore", "as_id_array"]
 
 _MIN_CAPACITY = 16
+
+
+def as_id_array(ids: Any, name: str) -> NDArray[np.int64]:
+    """``ids`` as a 1-D ``int64`` array; integers of any dtype whose values fit are accepted.
+
+    Raises
+    ------
+    InvalidInputError
+        ``ids`` is not 1-D, holds no integers, or holds a value beyond ``int64``.
+    """
+    array = np.asarray(ids)
+    if array.ndim != 1:
+        raise InvalidInputError(
+            f"{name} must be a 1-D array of integer ids, got shape {array.shape}"
+        )
+    if array.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidInputError(f"{name} must hold integers, got dtype {array.dtype}")
+    if array.dtype == np.uint64 and (array > np.iinfo(np.int64).max).any():
+        bad = array[array > np.iinfo(np.int64).max][0]
+        raise InvalidInputError(f"{name} must fit in int64, got {bad}")
+    return np.ascontiguousarray(array, dtype=np.int64)
 
 
 class _IdMap:
@@ -152,6 +182,61 @@ class CodeStore:
             rank[positions] = np.arange(len(positions), dtype=np.int64)
             self._order = (sorted_ids, rank)
         return self._order
+
+    # ------------------------------------------------------------------ new ids
+    def check_new_ids(self, ids: Any, n: int) -> NDArray[np.int64]:
+        """``ids`` for ``n`` new items as ``int64``, after checking them: 1-D, ``n`` long,
+        non-negative, unique and absent from the store.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the first offending id.
+        """
+        array = as_id_array(ids, "ids")
+        if len(array) != n:
+            raise InvalidInputError(f"ids has {len(array)} entries but there are {n} codes")
+        if n == 0:
+            return array
+        negative = np.flatnonzero(array < 0)
+        if len(negative):
+            raise InvalidInputError(
+                f"ids must be >= 0 (-1 marks padding in search results), got {array[negative[0]]} "
+                f"at position {negative[0]}"
+            )
+        sorted_ids = np.sort(array)
+        repeated = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]]
+        if len(repeated):
+            raise InvalidInputError(
+                f"ids must be unique, but id {repeated[0]} appears more than once in this call"
+            )
+        present = np.flatnonzero(self.positions(array) >= 0)
+        if len(present):
+            raise InvalidInputError(
+                f"id {array[present[0]]} is already in the index ({len(present)} of the {n} ids are); "
+                "ids must be unique"
+            )
+        return array
+
+    def next_ids(self, n: int) -> NDArray[np.int64]:
+        """Sequential ids ``len(self) .. len(self) + n - 1`` for ``n`` new items (as faiss' ``add``
+        assigns them), checked against the ids present.
+
+        Raises
+        ------
+        InvalidInputError
+            One of them was given to an earlier ``add_with_ids``.
+        """
+        start = self._n
+        ids = np.arange(start, start + n, dtype=np.int64)
+        present = np.flatnonzero(self.positions(ids) >= 0)
+        if len(present):
+            raise InvalidInputError(
+                f"add() assigns sequential ids {start}..{start + n - 1}, but id "
+                f"{ids[present[0]]} is already in the index (given to add_with_ids); "
+                "use add_with_ids with explicit ids"
+            )
+        return ids
 
     # ------------------------------------------------------------------ changes
     def append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:

@@ -23,28 +23,26 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn._validation import check_int
+from hashlearn._validation import check_int, check_k
 from hashlearn.codes import MAX_BITS, check_codes, n_bytes
-from hashlearn.exceptions import (
-    CodeFormatError,
-    FileFormatError,
-    HashlearnError,
-    InvalidInputError,
-)
-from hashlearn.index._format import IndexFile, read_index_file, write_index_file
-from hashlearn.index._store import CodeStore
+from hashlearn.codes._keys import MAX_RANKS
+from hashlearn.exceptions import FileFormatError, HashlearnError, InvalidInputError
+from hashlearn.index._format.layout import IndexFile
+from hashlearn.index._format.reading import check_file_items, read_index_file
+from hashlearn.index._format.writing import write_index_file
+from hashlearn.index._store import CodeStore, as_id_array
+from hashlearn.index.registry import INDEX_TYPES
 
-__all__ = ["MAX_ITEMS", "PAD_DISTANCE", "PAD_ID", "BinaryIndex", "UnknownIdError", "load_index"]
+__all__ = ["MAX_ITEMS", "PAD_DISTANCE", "PAD_ID", "BinaryIndex", "UnknownIdError"]
 
 PAD_ID = -1
 """Id of the padding entries of :meth:`BinaryIndex.search` results (fewer than ``k`` items)."""
 PAD_DISTANCE = int(np.iinfo(np.int32).max)
 """Distance of the padding entries of :meth:`BinaryIndex.search` results: ``2**31 - 1``."""
 
-MAX_ITEMS = 1 << 40
-"""Most items an index holds (result keys keep an item's rank in 40 bits)."""
+MAX_ITEMS = MAX_RANKS
+"""Most items an index holds, ``2**40`` (result keys keep an item's rank in 40 bits)."""
 
-_INDEX_TYPES: dict[str, type[BinaryIndex]] = {}
 _Index = TypeVar("_Index", bound="BinaryIndex")
 
 
@@ -53,23 +51,6 @@ class UnknownIdError(InvalidInputError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
         return str(self.args[0]) if self.args else ""
-
-
-def _as_id_array(ids: Any, name: str) -> NDArray[np.int64]:
-    """Return ``ids`` as a 1-D ``int64`` array; integers of any dtype that fit are accepted."""
-    array = np.asarray(ids)
-    if array.ndim != 1:
-        raise InvalidInputError(
-            f"{name} must be a 1-D array of integer ids, got shape {array.shape}"
-        )
-    if array.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise InvalidInputError(f"{name} must hold integers, got dtype {array.dtype}")
-    if array.dtype == np.uint64 and (array > np.iinfo(np.int64).max).any():
-        bad = array[array > np.iinfo(np.int64).max][0]
-        raise InvalidInputError(f"{name} must fit in int64, got {bad}")
-    return np.ascontiguousarray(array, dtype=np.int64)
 
 
 class BinaryIndex(ABC):
@@ -85,27 +66,35 @@ class BinaryIndex(ABC):
     -----
     The base class keeps the items (codes and unique ids in insertion order, in a
     :class:`~hashlearn.index._store.CodeStore`) and implements everything but searching: adding,
-    removing, looking codes up, saving and loading. A subclass sets the class attribute
-    ``type_name`` (the name stored in index files, by which :func:`load_index` finds it),
-    implements :meth:`search` and :meth:`range_search`, keeps any structure it builds over the
-    items (tables, a faiss index) current in :meth:`_changed`, and states its constructor
-    arguments in :meth:`_params` so that files record them.
+    removing, looking codes up, saving and loading. An index type is registered by one line in
+    :mod:`hashlearn.index.registry`; its class sets ``type_name`` to that registry name (the name
+    index files record), implements :meth:`search` and :meth:`range_search`, keeps any structure
+    it builds over the items (tables, a faiss index) current in :meth:`_changed`, and states its
+    constructor arguments in :meth:`_params` so that files record them. A type whose
+    constructor takes other arguments than ``(n_bits, **params)`` overrides
+    :meth:`constructor_args`, through which :func:`~hashlearn.index.create_index` builds it.
     """
 
     type_name: ClassVar[str] = ""
+    """The registry name of the index type (:func:`hashlearn.index.list_indexes`)."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Only a class that names its own type registers: a subclass that inherits the name
-        # (a user's wrapper, a test double) must not take over the files of its parent.
-        if cls.__dict__.get("type_name"):
-            _INDEX_TYPES[cls.type_name] = cls
+    @classmethod
+    def constructor_args(cls, n_bits: int, **params: Any) -> dict[str, Any]:
+        """The keyword arguments of the constructor for ``create_index(name, n_bits, **params)``.
+
+        By default ``{"n_bits": n_bits, **params}``.
+
+        Raises
+        ------
+        InvalidInputError
+            ``n_bits`` and ``params`` do not describe an index of this type.
+        """
+        return {**params, "n_bits": n_bits}
 
     def __init__(self, n_bits: int) -> None:
         self._n_bits = check_int(n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
         self._code_size = n_bytes(self._n_bits)
         self._store = CodeStore(self._code_size)
-        self._rank_cache: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -157,7 +146,7 @@ class BinaryIndex(ABC):
             One of the sequential ids was already given to :meth:`add_with_ids`.
         """
         codes = self._check_codes(codes)
-        self._append(codes, self._sequential_ids(len(codes)))
+        self._append(codes, self._store.next_ids(len(codes)))
 
     def add_with_ids(self, codes: NDArray[np.uint8], ids: Any) -> None:
         """Add codes with caller-chosen ids.
@@ -177,7 +166,7 @@ class BinaryIndex(ABC):
             ``ids`` are not integers, not 1-D, not ``n`` long, negative, repeated, or present.
         """
         codes = self._check_codes(codes)
-        self._append(codes, self._check_new_ids(ids, len(codes)))
+        self._append(codes, self._store.check_new_ids(ids, len(codes)))
 
     def _append(self, codes: NDArray[np.uint8], ids: NDArray[np.int64]) -> None:
         """Store validated items, then tell the index type (:meth:`_changed`)."""
@@ -187,7 +176,6 @@ class BinaryIndex(ABC):
             raise InvalidInputError(f"an index holds at most 2**{MAX_ITEMS.bit_length() - 1} items")
         start = self.ntotal
         self._store.append(codes, ids)
-        self._rank_cache = None
         self._changed(added_from=start)
 
     def remove_ids(self, ids: Any) -> int:
@@ -202,16 +190,14 @@ class BinaryIndex(ABC):
         int
             Number of items removed.
         """
-        removed = self._store.remove(_as_id_array(ids, "ids"))
+        removed = self._store.remove(as_id_array(ids, "ids"))
         if len(removed):
-            self._rank_cache = None
             self._changed(removed=removed)
         return len(removed)
 
     def reset(self) -> None:
         """Remove every item; ``n_bits`` and the index type's parameters are kept."""
         self._store.reset()
-        self._rank_cache = None
         self._changed()
 
     def get_codes(self, ids: Any) -> NDArray[np.uint8]:
@@ -235,8 +221,8 @@ class BinaryIndex(ABC):
 
     def _positions_of_known(self, ids: Any) -> NDArray[np.int64]:
         """Storage positions of ``ids``; :class:`UnknownIdError` if one is absent."""
-        wanted = _as_id_array(ids, "ids")
-        positions = self._positions(wanted)
+        wanted = as_id_array(ids, "ids")
+        positions = self._store.positions(wanted)
         missing = np.flatnonzero(positions < 0)
         if len(missing):
             raise UnknownIdError(
@@ -326,14 +312,21 @@ class BinaryIndex(ABC):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` atomically (temporary file, fsync, rename).
 
-        The file format is described in :mod:`hashlearn.index._format`; read it back with
-        ``load`` of the same class or with :func:`hashlearn.index.load_index`.
+        The file (format in :mod:`hashlearn.index._format.layout`) records the registry name
+        :attr:`type_name`, ``n_bits``, the codes, the ids, the constructor arguments
+        (:meth:`_params`) and the arrays of :meth:`_extra_arrays`; read it back with ``load`` of
+        the same class or with :func:`hashlearn.index.load_index`.
         """
-        self._write(
+        arrays: dict[str, np.ndarray] = {"codes": self._store.codes, "ids": self._store.ids}
+        for name, array in self._extra_arrays().items():
+            if name in arrays:
+                raise ValueError(f"array name {name!r} is reserved")
+            arrays[name] = array
+        write_index_file(
             path,
-            self._store.codes,
-            self._store.ids,
-            extra_arrays=self._extra_arrays(),
+            index_type=self.type_name,
+            n_bits=self.n_bits,
+            arrays=arrays,
             params=self._params(),
         )
 
@@ -370,7 +363,10 @@ class BinaryIndex(ABC):
             The file is not a valid index file, or holds another index type.
         """
         file = read_index_file(path, mmap=mmap, verify=verify)
-        if file.index_type != cls.type_name:
+        stored = file.index_type
+        if stored != cls.type_name and not (
+            stored in INDEX_TYPES and INDEX_TYPES.canonical(stored) == cls.type_name
+        ):
             raise FileFormatError(
                 f"{os.fspath(path)}: the file holds a {file.index_type}, not a {cls.__name__}; "
                 "use hashlearn.index.load_index to load any index type"
@@ -380,7 +376,7 @@ class BinaryIndex(ABC):
     @classmethod
     def _from_file(cls: type[_Index], file: IndexFile) -> _Index:
         """Build an index from a validated :class:`IndexFile`."""
-        cls._check_file_items(file)
+        check_file_items(file)
         try:
             index = cls(n_bits=file.n_bits, **file.params)
         except (HashlearnError, TypeError) as exc:
@@ -391,50 +387,6 @@ class BinaryIndex(ABC):
         return index
 
     # ------------------------------------------------------------------ shared helpers
-    def _write(
-        self,
-        path: str | os.PathLike[str],
-        codes: NDArray[np.uint8],
-        ids: NDArray[np.int64],
-        extra_arrays: dict[str, np.ndarray] | None = None,
-        params: dict[str, Any] | None = None,
-    ) -> None:
-        """Write ``codes``, ``ids``, extra named arrays and JSON params to an index file."""
-        arrays: dict[str, np.ndarray] = {"codes": codes, "ids": ids}
-        for name, array in (extra_arrays or {}).items():
-            if name in arrays:
-                raise ValueError(f"array name {name!r} is reserved")
-            arrays[name] = array
-        write_index_file(
-            path, index_type=self.type_name, n_bits=self.n_bits, arrays=arrays, params=params
-        )
-
-    @staticmethod
-    def _check_file_items(file: IndexFile) -> None:
-        """Check a file's codes (``n_bits`` respected) and ids (unique, >= 0).
-
-        Ascending ids (the usual case) are checked in one pass without sorting.
-
-        Raises
-        ------
-        FileFormatError
-            The codes have bits set beyond ``n_bits``, or an id is negative or repeated.
-        """
-        try:
-            check_codes(file.arrays["codes"], file.n_bits)
-        except CodeFormatError as exc:
-            raise FileFormatError(f"the index file holds invalid codes: {exc}") from None
-        ids = np.asarray(file.arrays["ids"])
-        if not len(ids) or np.all(ids[1:] > ids[:-1]):
-            sorted_ids = ids
-        else:
-            sorted_ids = np.sort(ids)
-        if len(sorted_ids) and sorted_ids[0] < 0:
-            raise FileFormatError(f"the index file holds a negative id ({int(sorted_ids[0])})")
-        repeated = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]]
-        if len(repeated):
-            raise FileFormatError(f"the index file holds id {int(repeated[0])} more than once")
-
     def _check_codes(self, codes: Any, name: str = "codes") -> NDArray[np.uint8]:
         """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if not."""
         return check_codes(codes, self.n_bits, name=name)
@@ -448,107 +400,7 @@ class BinaryIndex(ABC):
         are.
         """
         queries = self._check_codes(queries, "queries")
-        k = self._check_k(k)
+        k = check_k(k)
         distances = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
         labels = np.full((len(queries), k), PAD_ID, dtype=np.int64)
         return queries, distances, labels, min(k, self.ntotal)
-
-    @staticmethod
-    def _check_k(k: Any) -> int:
-        return check_int(k, "k", minimum=1)
-
-    @staticmethod
-    def _check_radius(radius: Any) -> int:
-        return check_int(radius, "radius", minimum=0)
-
-    def _check_new_ids(self, ids: Any, n: int) -> NDArray[np.int64]:
-        """Validate ids for ``n`` new codes: ``int64``, 1-D, length ``n``, non-negative, unique, new."""
-        array = _as_id_array(ids, "ids")
-        if len(array) != n:
-            raise InvalidInputError(f"ids has {len(array)} entries but there are {n} codes")
-        if n == 0:
-            return array
-        negative = np.flatnonzero(array < 0)
-        if len(negative):
-            raise InvalidInputError(
-                f"ids must be >= 0 (-1 marks padding in search results), got {array[negative[0]]} "
-                f"at position {negative[0]}"
-            )
-        sorted_ids = np.sort(array)
-        repeated = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]]
-        if len(repeated):
-            raise InvalidInputError(
-                f"ids must be unique, but id {repeated[0]} appears more than once in this call"
-            )
-        present = np.flatnonzero(self._positions(array) >= 0)
-        if len(present):
-            raise InvalidInputError(
-                f"id {array[present[0]]} is already in the index ({len(present)} of the {n} ids are); "
-                "ids must be unique"
-            )
-        return array
-
-    def _sequential_ids(self, n: int) -> NDArray[np.int64]:
-        """Ids ``ntotal .. ntotal + n - 1`` for :meth:`add`, checked against ids already present."""
-        ids = np.arange(self.ntotal, self.ntotal + n, dtype=np.int64)
-        present = np.flatnonzero(self._positions(ids) >= 0)
-        if len(present):
-            raise InvalidInputError(
-                f"add() assigns sequential ids {self.ntotal}..{self.ntotal + n - 1}, but id "
-                f"{ids[present[0]]} is already in the index (given to add_with_ids); "
-                "use add_with_ids with explicit ids"
-            )
-        return ids
-
-    def _positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Storage positions of ``ids`` (``-1`` where absent)."""
-        return self._store.positions(ids)
-
-    def _ids_in_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """``(sorted_ids, rank)``: ids ascending, and each storage position's rank in that order.
-
-        ``sorted_ids[rank[p]]`` is the id stored at position ``p``. Cached until the next change.
-        """
-        if self._rank_cache is None:
-            sorted_ids, rank = self._store.order()
-            if rank is None:
-                rank = np.arange(len(sorted_ids), dtype=np.int64)
-            self._rank_cache = (sorted_ids, rank)
-        return self._rank_cache
-
-
-def load_index(
-    path: str | os.PathLike[str], mmap: bool = False, *, verify: bool = True
-) -> BinaryIndex:
-    """Load an index of any type from a file written by its ``save`` method.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    mmap : bool, default False
-        Keep the stored arrays as read-only memory maps of the file.
-    verify : bool, default True
-        Check the file's SHA-256 checksum.
-
-    Returns
-    -------
-    BinaryIndex
-        An instance of the class named in the file (e.g. :class:`LinearIndex`).
-
-    Raises
-    ------
-    FileFormatError
-        The file is not a valid index file, or its index type is unknown to this hashlearn.
-    """
-    file = read_index_file(path, mmap=mmap, verify=verify)
-    if file.index_type not in _INDEX_TYPES:
-        from hashlearn.index.registry import _import_all
-
-        _import_all()  # index types register themselves when their module is imported
-    cls = _INDEX_TYPES.get(file.index_type)
-    if cls is None:
-        raise FileFormatError(
-            f"{os.fspath(path)}: index type {file.index_type!r} is not known to this hashlearn "
-            f"(known: {', '.join(sorted(_INDEX_TYPES))})"
-        )
-    return cls._from_file(file)

@@ -18,6 +18,7 @@ import numpy as np
 from hashlearn._validation import check_int
 from hashlearn.codes import check_codes
 from hashlearn.exceptions import InvalidInputError
+from hashlearn.index.factory import create_index
 
 __all__ = ["DuplicatePairs", "group_pairs", "near_duplicate_pairs"]
 
@@ -80,8 +81,6 @@ def near_duplicate_pairs(
     InvalidInputError
         A bad radius, bad ids, or an approximate index type (``multi-table``).
     """
-    from hashlearn.index import create_index
-
     codes = check_codes(codes, n_bits)
     radius = check_int(radius, "radius", minimum=0, maximum=n_bits)
     if index == "multi-table":

@@ -1,17 +1,15 @@
-"""faiss binary indexes behind hashlearn's index contract, and conversion to and from faiss.
+"""faiss binary indexes behind hashlearn's index contract (:class:`FaissIndex`).
 
 faiss is optional (``pip install "hashlearn[faiss]"``). This module imports without it; faiss is
-imported when a :class:`FaissIndex` is built or loaded, or a conversion function is called, and
-:class:`FaissNotInstalledError` (an ``ImportError``) says how to install it when it is missing.
+imported when a :class:`FaissIndex` is built or loaded, and :class:`FaissNotInstalledError` (an
+``ImportError``) says how to install it when it is missing.
 
 * :class:`FaissIndex` wraps ``faiss.IndexBinaryFlat``, ``faiss.IndexBinaryHash`` or
   ``faiss.IndexBinaryMultiHash`` and follows the contract of :class:`~hashlearn.index.BinaryIndex`
   (arbitrary ``int64`` ids, results sorted by distance then id, inclusive range search, padding,
   hashlearn's index file format).
-* :func:`to_faiss` and :func:`from_faiss` convert between a hashlearn index and a faiss
-  ``IndexBinaryIDMap2`` over an ``IndexBinaryFlat``; :func:`write_faiss_index` and
-  :func:`read_faiss_index` do the same through faiss' own file format
-  (``faiss.write_index_binary`` / ``faiss.read_index_binary``).
+* :mod:`hashlearn.index.faiss_convert` converts between hashlearn indexes and faiss ones, and
+  reads and writes faiss' own file format.
 
 Codes need no conversion: hashlearn's packed layout is faiss' (see :mod:`hashlearn.codes`). faiss
 binary indexes need ``n_bits`` to be a multiple of 8.
@@ -24,38 +22,23 @@ caller with ``faiss.omp_set_num_threads(n)``; nothing in this module changes it.
 
 from __future__ import annotations
 
-import importlib
-import os
-import re
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn._io import atomic_write
-from hashlearn._validation import check_int
-from hashlearn.exceptions import (
-    FileFormatError,
-    HashlearnError,
-    InvalidInputError,
-    UnknownNameError,
+from hashlearn._validation import check_int, check_radius
+from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.index._faiss import (
+    FaissNotInstalledError,
+    check_byte_bits,
+    faiss_message,
+    import_faiss,
 )
-from hashlearn.index._format import IndexFile
+from hashlearn.index._format.layout import IndexFile
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
-from hashlearn.index.linear import LinearIndex
 
-__all__ = [
-    "FAISS_KINDS",
-    "FaissIndex",
-    "FaissNotInstalledError",
-    "from_faiss",
-    "read_faiss_index",
-    "to_faiss",
-    "write_faiss_index",
-]
-
-_INSTALL_HINT = 'pip install "hashlearn[faiss]"'
+__all__ = ["FAISS_KINDS", "FaissIndex", "FaissNotInstalledError"]
 
 # The parameters each kind takes, and which of them are required.
 _KIND_PARAMS: dict[str, tuple[str, ...]] = {
@@ -67,37 +50,6 @@ FAISS_KINDS: tuple[str, ...] = tuple(_KIND_PARAMS)
 """The kinds of :class:`FaissIndex`: ``"flat"``, ``"hash"`` and ``"multihash"``."""
 # A hash key is read into a 64-bit integer by faiss.
 _MAX_KEY_BITS = 64
-
-
-class FaissNotInstalledError(HashlearnError, ModuleNotFoundError):
-    """faiss, an optional dependency of hashlearn, is not installed."""
-
-
-def _import_faiss() -> ModuleType:
-    """The ``faiss`` module, or :class:`FaissNotInstalledError` naming the extra to install."""
-    try:
-        return importlib.import_module("faiss")
-    except ImportError:
-        raise FaissNotInstalledError(
-            f"this needs faiss, an optional dependency that is not installed: {_INSTALL_HINT} "
-            "(or: pip install faiss-cpu)",
-            name="faiss",
-        ) from None
-
-
-def _faiss_message(exc: BaseException) -> str:
-    """The useful part of a faiss error (faiss prefixes it with the C++ function and file)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    match = re.search(r"\.(?:cpp|h):\d+: (.*)$", text)
-    return match.group(1) if match else text
-
-
-def _check_byte_bits(n_bits: int, what: str) -> None:
-    if n_bits % 8:
-        raise InvalidInputError(
-            f"{what} needs n_bits to be a multiple of 8, got n_bits={n_bits} (faiss binary "
-            "indexes store whole bytes)"
-        )
 
 
 def _check_kind_params(
@@ -232,18 +184,18 @@ class FaissIndex(BinaryIndex):
     ([[0, 8, 2147483647]], [[10, 20, -1]])
     """
 
-    type_name = "FaissIndex"
+    type_name = "faiss"
 
     def __init__(self, n_bits: int, kind: str = "flat", **params: int) -> None:
-        _import_faiss()
+        import_faiss()
         super().__init__(n_bits)
-        _check_byte_bits(self.n_bits, "FaissIndex")
+        check_byte_bits(self.n_bits, "FaissIndex")
         self._kind, self._settings = _check_kind_params(self.n_bits, kind, params)
         self._index = self._new_faiss_index()
         self._loaded: Any = None  # the faiss index read by _restore, taken up by _changed
 
     def _new_faiss_index(self) -> Any:
-        faiss = _import_faiss()
+        faiss = import_faiss()
         if self._kind == "flat":
             return faiss.IndexBinaryFlat(self.n_bits)
         if self._kind == "hash":
@@ -322,7 +274,7 @@ class FaissIndex(BinaryIndex):
         """The candidates within ``radius`` (inclusive, where faiss' bound is strict) of each
         query (every item for ``"flat"``, see the class notes)."""
         queries = self._check_codes(queries, "queries")
-        radius = self._check_radius(radius)
+        radius = check_radius(radius)
         nq = len(queries)
         if nq == 0 or self.ntotal == 0:
             empty_ids = np.empty(0, dtype=np.int64)
@@ -341,12 +293,12 @@ class FaissIndex(BinaryIndex):
         return {"kind": self._kind, **self._settings}
 
     def _extra_arrays(self) -> dict[str, np.ndarray]:
-        blob = _import_faiss().serialize_index_binary(self._index)
+        blob = import_faiss().serialize_index_binary(self._index)
         return {"faiss": np.asarray(blob, dtype=np.uint8)}
 
     @classmethod
     def _from_file(cls, file: IndexFile) -> FaissIndex:
-        _import_faiss()  # without faiss: FaissNotInstalledError, not "invalid parameters"
+        import_faiss()  # without faiss: FaissNotInstalledError, not "invalid parameters"
         return super()._from_file(file)
 
     def _restore(self, file: IndexFile) -> None:
@@ -358,7 +310,7 @@ class FaissIndex(BinaryIndex):
             The section is missing or corrupted, or its faiss index is not the one the file's
             kind, parameters and codes describe.
         """
-        faiss = _import_faiss()
+        faiss = import_faiss()
         blob = file.arrays.get("faiss")
         if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
             raise FileFormatError(
@@ -368,7 +320,7 @@ class FaissIndex(BinaryIndex):
             raw = faiss.deserialize_index_binary(np.array(blob, dtype=np.uint8))
         except (RuntimeError, MemoryError) as exc:
             raise FileFormatError(
-                f"the faiss index stored in the file is corrupted: {_faiss_message(exc)}"
+                f"the faiss index stored in the file is corrupted: {faiss_message(exc)}"
             ) from None
         kind, params = self._kind, self._settings
         problem = None
@@ -396,181 +348,3 @@ class FaissIndex(BinaryIndex):
                 f"the faiss index stored in the file does not match the file: {problem}"
             )
         self._loaded = raw
-
-
-# ---------------------------------------------------------------------- conversion
-
-
-def to_faiss(index: BinaryIndex) -> Any:
-    """A faiss index holding the codes and ids of a hashlearn index.
-
-    Parameters
-    ----------
-    index : BinaryIndex
-        An index that can give its codes: it has ``ids`` and ``get_codes(ids)``
-        (:class:`LinearIndex`, :class:`FaissIndex`). ``index.n_bits`` must be a multiple of 8.
-
-    Returns
-    -------
-    faiss.IndexBinaryIDMap2
-        Over a ``faiss.IndexBinaryFlat`` of dimension ``n_bits``, holding every code under its
-        hashlearn id (in the order of ``index.ids``). Its ``search`` is exact but, unlike
-        hashlearn's, neither breaks ties by id nor pads inclusively; ``range_search`` is strict.
-
-    Raises
-    ------
-    FaissNotInstalledError
-        faiss is not installed.
-    InvalidInputError
-        ``index`` is not a hashlearn index, cannot give its codes, or ``n_bits % 8 != 0``.
-    """
-    faiss = _import_faiss()
-    if not isinstance(index, BinaryIndex):
-        raise InvalidInputError(
-            f"to_faiss takes a hashlearn BinaryIndex, got {type(index).__name__}"
-        )
-    if not callable(getattr(index, "get_codes", None)):
-        raise InvalidInputError(
-            f"{type(index).__name__} cannot give its codes (it has no get_codes method), so it "
-            "cannot be converted to faiss"
-        )
-    _check_byte_bits(index.n_bits, "a faiss binary index")
-    ids = index.ids
-    codes = index.get_codes(ids)
-    result = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(index.n_bits))
-    if len(ids):
-        result.add_with_ids(np.ascontiguousarray(codes, dtype=np.uint8), ids)
-    return result
-
-
-def from_faiss(faiss_index: Any) -> LinearIndex:
-    """A :class:`LinearIndex` holding the codes and ids of a faiss flat binary index.
-
-    Parameters
-    ----------
-    faiss_index : faiss.IndexBinaryFlat, faiss.IndexBinaryIDMap or faiss.IndexBinaryIDMap2
-        A flat index (its items get ids ``0 .. ntotal - 1``, faiss' labels), or an id map over a
-        flat index (its items keep their ids, which must be unique and non-negative).
-
-    Returns
-    -------
-    LinearIndex
-        ``n_bits`` is the faiss dimension ``d``; items are added in faiss' storage order.
-
-    Raises
-    ------
-    FaissNotInstalledError
-        faiss is not installed.
-    InvalidInputError
-        ``faiss_index`` is not a faiss binary index, is of another type (hash or IVF indexes
-        do not expose their codes in storage order), or holds negative or repeated ids.
-    """
-    faiss = _import_faiss()
-    if not isinstance(faiss_index, faiss.IndexBinary):
-        raise InvalidInputError(
-            f"from_faiss takes a faiss binary index (faiss.IndexBinary), got "
-            f"{type(faiss_index).__name__}"
-        )
-    outer = faiss.downcast_IndexBinary(faiss_index)
-    ids = None
-    inner = outer
-    if isinstance(outer, faiss.IndexBinaryIDMap):  # IndexBinaryIDMap2 derives from it
-        ids = faiss.vector_to_array(outer.id_map).astype(np.int64, copy=False)
-        inner = faiss.downcast_IndexBinary(outer.index)
-    if not isinstance(inner, faiss.IndexBinaryFlat):
-        wrapped = f" over a {type(inner).__name__}" if inner is not outer else ""
-        raise InvalidInputError(
-            f"from_faiss reads faiss.IndexBinaryFlat, or IndexBinaryIDMap / IndexBinaryIDMap2 "
-            f"over one; got a {type(outer).__name__}{wrapped}"
-        )
-    n = int(inner.ntotal)
-    codes = faiss.vector_to_array(inner.xb).reshape(n, int(inner.code_size))
-    if ids is None:
-        ids = np.arange(n, dtype=np.int64)
-    elif len(ids) != n:
-        raise InvalidInputError(
-            f"the faiss id map holds {len(ids)} ids for {n} codes; the faiss index is inconsistent"
-        )
-    result = LinearIndex(int(inner.d))
-    try:
-        result.add_with_ids(codes, ids)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"the faiss index cannot become a LinearIndex: {exc}") from None
-    return result
-
-
-def write_faiss_index(index: BinaryIndex, path: str | os.PathLike[str]) -> None:
-    """Write a hashlearn index as a faiss binary index file, atomically.
-
-    The file holds :func:`to_faiss` ``(index)`` (an ``IndexBinaryIDMap2`` over an
-    ``IndexBinaryFlat``) in faiss' format, readable by ``faiss.read_index_binary`` and
-    :func:`read_faiss_index`. faiss streams it into a temporary file in the destination folder,
-    which is flushed to disk and then renamed over ``path``, so ``path`` is never left
-    half-written.
-
-    Parameters
-    ----------
-    index : BinaryIndex
-        An index that can give its codes (see :func:`to_faiss`).
-    path : str or os.PathLike
-        Destination file.
-
-    Raises
-    ------
-    FaissNotInstalledError
-        faiss is not installed.
-    InvalidInputError
-        ``index`` cannot be converted (see :func:`to_faiss`).
-    FileNotFoundError, IsADirectoryError
-        The destination folder does not exist, or ``path`` is a folder.
-    """
-    faiss = _import_faiss()
-    faiss_index = to_faiss(index)
-    with atomic_write(path) as handle:
-        writer = faiss.PyCallbackIOWriter(handle.write)  # faiss streams into the open file
-        try:
-            faiss.write_index_binary(faiss_index, writer)
-        except RuntimeError as exc:
-            raise OSError(
-                f"faiss could not write {os.fspath(path)!r}: {_faiss_message(exc)}"
-            ) from None
-
-
-def read_faiss_index(path: str | os.PathLike[str]) -> LinearIndex:
-    """Read a faiss binary index file (``faiss.write_index_binary``) into a :class:`LinearIndex`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A file holding an ``IndexBinaryFlat``, or an ``IndexBinaryIDMap`` /
-        ``IndexBinaryIDMap2`` over one (what :func:`write_faiss_index` writes).
-
-    Returns
-    -------
-    LinearIndex
-        Same codes and ids (see :func:`from_faiss`).
-
-    Raises
-    ------
-    FaissNotInstalledError
-        faiss is not installed.
-    FileNotFoundError, IsADirectoryError, PermissionError
-        ``path`` cannot be opened (as for :func:`hashlearn.index.load_index`).
-    FileFormatError
-        The file is not a faiss binary index file (empty, truncated, corrupted, a float
-        index...), or holds a binary index that is not flat.
-    """
-    faiss = _import_faiss()
-    name = os.fspath(path)
-    with open(name, "rb"):  # the usual OSError for a missing file or a folder, before faiss
-        pass
-    try:
-        faiss_index = faiss.read_index_binary(name)
-    except (RuntimeError, MemoryError) as exc:
-        raise FileFormatError(
-            f"{name}: not a readable faiss binary index file: {_faiss_message(exc)}"
-        ) from None
-    try:
-        return from_faiss(faiss_index)
-    except InvalidInputError as exc:
-        raise FileFormatError(f"{name}: {exc}") from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from hashlearn._validation import check_radius
 from hashlearn.codes import _kernels
+from hashlearn.codes._keys import decode_keys
 from hashlearn.index.base import BinaryIndex
 
 __all__ = ["LinearIndex"]
@@ -46,7 +48,7 @@ class LinearIndex(BinaryIndex):
     ([[0, 1]], [[10, 20]])
     """
 
-    type_name = "LinearIndex"
+    type_name = "linear"
 
     # ------------------------------------------------------------------ search
     def _words(self) -> NDArray[np.unsignedinteger]:
@@ -63,8 +65,7 @@ class LinearIndex(BinaryIndex):
             return distances, labels
         sorted_ids, rank = self._store.order()
         keys = _kernels.knn_search(self._words(), rank, _kernels.words_view(queries), kk)
-        distances[:, :kk] = keys >> _kernels.RANK_BITS
-        labels[:, :kk] = sorted_ids[keys & _kernels.RANK_MASK]
+        distances[:, :kk], labels[:, :kk] = decode_keys(keys, sorted_ids)
         return distances, labels
 
     def range_search(
@@ -73,7 +74,7 @@ class LinearIndex(BinaryIndex):
         """Every item within ``radius`` (inclusive) of each query (see
         :meth:`BinaryIndex.range_search`)."""
         queries = self._check_codes(queries, "queries")
-        radius = self._check_radius(radius)
+        radius = check_radius(radius)
         nq = len(queries)
         if self.ntotal == 0 or nq == 0:
             lims = np.zeros(nq + 1, dtype=np.int64)
@@ -82,5 +83,4 @@ class LinearIndex(BinaryIndex):
         lims, keys = _kernels.range_search(
             self._words(), rank, _kernels.words_view(queries), min(radius, self.n_bits)
         )
-        distances = (keys >> _kernels.RANK_BITS).astype(np.int32)
-        return lims, distances, sorted_ids[keys & _kernels.RANK_MASK]
+        return (lims, *decode_keys(keys, sorted_ids))

@@ -8,693 +8,43 @@ Each code of ``b`` bits is cut into ``m`` contiguous substrings, and one hash ta
 maps a substring value to the items holding it. Two codes within Hamming distance ``r`` agree
 within ``floor(r / m)`` bits on at least one substring (pigeonhole), so probing every table
 around the query's substrings finds every item within ``r``: exactly, unlike LSH.
+
+The tables are built by :mod:`hashlearn.index._mih_tables`; the compiled searches are in
+:mod:`hashlearn.index._mih_search` (over the primitives of :mod:`hashlearn.index._mih_probe`).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-from hashlearn._parallel import get_num_threads, parallel_map
-from hashlearn._validation import check_int
-from hashlearn.codes._kernels import popcount64
+from hashlearn._validation import check_int, check_radius
+from hashlearn.codes._keys import decode_keys
 from hashlearn.codes.distance import as_words
 from hashlearn.exceptions import InvalidInputError
+from hashlearn.index._blocks import map_query_blocks
+from hashlearn.index._mih_search import knn_block, range_block
+from hashlearn.index._mih_tables import (
+    MAX_SUBSTRING_BITS,
+    MihTables,
+    auto_substrings,
+    build_tables,
+    substring_layout,
+)
 from hashlearn.index.base import BinaryIndex
 
 __all__ = ["MultiIndexHashingIndex"]
 
-_MAX_SUBSTRING_BITS = 64
-# The automatic number of substrings aims at substrings of about log2(ntotal) - _BUCKET_LOG2
-# bits (buckets of about 2**_BUCKET_LOG2 items), and at least _MIN_AUTO_BITS bits.
-_BUCKET_LOG2 = 7
-_MIN_AUTO_BITS = 8
-# A table is addressed directly (an offsets array of 2**s + 1 entries) when its substring has
-# at most _DIRECT_MAX_BITS bits and 2**s <= _DIRECT_SLACK * max(ntotal, _DIRECT_MIN_ITEMS):
-# the offsets then cost at most 4 entries per item (or 1 MiB per table for small indexes).
-_DIRECT_MAX_BITS = 26
-_DIRECT_SLACK = 4
-_DIRECT_MIN_ITEMS = 1 << 16
-# Codes of at most this many 64-bit words are copied into every table next to the item ranks,
-# so the codes of a bucket are read contiguously, not one random code per item. Wider codes
-# are read from one copy, sorted by id.
-_COLOCATE_MAX_WORDS = 2
-# Table entries and offsets are int32 below this many items, int64 from it on.
-_INT32_LIMIT = 2**31 - 1
-# A result key is ``distance << _RANK_BITS | rank of the id``: sorting keys sorts by (distance, id).
-_RANK_BITS = 40
-_RANK_MASK = (1 << _RANK_BITS) - 1
-# Buckets looked up together before their entries are read (see _fill_batch), and how many
-# buckets ahead of the one being read the codes are prefetched.
-_BATCH = 32
-_PREFETCH_AHEAD = 2
-_CACHE_LINE = 64
-# "No bound yet" for distances (larger than any Hamming distance).
-_NO_LIMIT = 1 << 62
 # range_search gives each query room for this many results in a first pass; queries that find
 # more are searched again with exactly the room they need. Queries go in blocks of _QUERY_BLOCK.
 _RANGE_ROOM = 16
 _QUERY_BLOCK = 16384
-# Queries are split into this many tasks per index thread (their costs vary).
-_TASKS_PER_THREAD = 4
 
-# Binomial coefficients C(s, w) for s, w <= 64: the number of probes at radius w in a table of
-# s-bit substrings (C(64, 32) < 2**63, so int64 holds them all exactly).
-_BINOMIAL = np.zeros((_MAX_SUBSTRING_BITS + 1, _MAX_SUBSTRING_BITS + 1), dtype=np.int64)
-for _s in range(_MAX_SUBSTRING_BITS + 1):
-    for _w in range(_s + 1):
-        _BINOMIAL[_s, _w] = math.comb(_s, _w)
-del _s, _w
 
-
-# ---------------------------------------------------------------------- compiled kernels
-# Codes are rows of uint64 words (hashlearn.codes.as_words). The tables are flat arrays:
-# table j's substring is bits sub_start[j] .. sub_start[j] + sub_len[j] - 1; its entries are
-# entries[j * n : (j + 1) * n] (item ranks in id order, sorted by substring value, ascending
-# within a bucket); its bucket offsets are offsets[off_ptr[j] : off_ptr[j + 1]] (relative to
-# the table's first entry), indexed by the substring value when direct[j], else by the position
-# of the value in keys[key_ptr[j] : key_ptr[j + 1]] (sorted distinct values). When
-# ``colocated``, words[e] is the code of entry e (m * n rows); otherwise words[r] is the code of
-# the item of rank r (n rows). Either way entry e's code is words[_row(e, entries, colocated)],
-# and the entries of table 0 hold every item once.
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _substring(words, row, start, length):
-    """Bits ``start .. start + length - 1`` of code ``words[row]`` as a ``uint64`` (length <= 64)."""
-    word = start >> 6
-    shift = start & 63
-    value = words[row, word] >> np.uint64(shift)
-    if shift != 0 and shift + length > 64:
-        value |= words[row, word + 1] << np.uint64(64 - shift)
-    if length < 64:
-        value &= (np.uint64(1) << np.uint64(length)) - np.uint64(1)
-    return value
-
-
-@intrinsic
-def _prefetch(typingctx, words, row):
-    """Ask the processor to start loading row ``row`` of the 2-D array ``words`` into cache.
-
-    A hint only (``llvm.prefetch``): it never faults, even past the array's end, and changes
-    no result.
-    """
-    if not (isinstance(words, types.Array) and words.ndim == 2 and isinstance(row, types.Integer)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        array = context.make_array(array_type)(context, builder, args[0])
-        stride = builder.extract_value(array.strides, 0)
-        row = context.cast(builder, args[1], signature.args[1], types.intp)
-        offset = builder.mul(row, stride)
-        byte_pointer = builder.bitcast(array.data, ir.IntType(8).as_pointer())
-        address = builder.gep(byte_pointer, [offset])
-        int32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [byte_pointer.type, int32, int32, int32]),
-            "llvm.prefetch",  # LLVM gives the overloaded intrinsic its mangled name
-        )
-        # read access, high temporal locality, data cache
-        builder.call(function, [address, int32(0), int32(3), int32(1)])
-        return context.get_dummy_value()
-
-    return types.void(words, row), codegen
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _prefetch_entries(words, first, stop, entries, colocated):
-    """Prefetch the codes of entries ``first .. stop - 1`` (one hint per cache line when the
-    codes lie in a row, one per code otherwise)."""
-    if colocated:
-        step = max(1, _CACHE_LINE // (8 * words.shape[1]))
-        for e in range(first, stop, step):
-            _prefetch(words, e)
-        _prefetch(words, stop - 1)
-    else:
-        for e in range(first, stop):
-            _prefetch(words, np.int64(entries[e]))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _first_mask(weight):
-    """The smallest ``uint64`` with ``weight`` bits set (``weight <= 64``)."""
-    if weight >= 64:
-        return ~np.uint64(0)
-    return (np.uint64(1) << np.uint64(weight)) - np.uint64(1)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _next_mask(mask):
-    """The next larger ``uint64`` with as many bits set (Gosper's hack; ``mask != 0``).
-
-    With ``low`` the lowest set bit, ``mask + low`` carries the lowest run of ones one place up;
-    the ones the carry cleared, less one, go back to the bottom. The division by ``low`` of the
-    textbook version is a shift by its trailing zeros, ``popcount(low - 1)``.
-    """
-    low = mask & (~mask + np.uint64(1))
-    ripple = mask + low
-    return (((ripple ^ mask) >> np.uint64(2)) >> popcount64(low - np.uint64(1))) | ripple
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _distance(words, row, queries, q):
-    """Hamming distance between codes ``words[row]`` and ``queries[q]``."""
-    total = np.uint64(0)
-    for w in range(queries.shape[1]):
-        total += popcount64(words[row, w] ^ queries[q, w])
-    return np.int64(total)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _row(e, entries, colocated):
-    """Row of ``words`` holding the code of entry ``e``."""
-    return e if colocated else np.int64(entries[e])
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sorted_bucket(table, key, off_ptr, offsets, key_ptr, keys):
-    """Entry range ``[lo, hi)`` of the bucket of ``key`` in the sorted (not direct) ``table``."""
-    lo_key = key_ptr[table]
-    hi_key = key_ptr[table + 1]
-    while lo_key < hi_key:  # first stored key >= key
-        mid = (lo_key + hi_key) >> 1
-        if keys[mid] < key:
-            lo_key = mid + 1
-        else:
-            hi_key = mid
-    if lo_key == key_ptr[table + 1] or keys[lo_key] != key:
-        return np.int64(0), np.int64(0)
-    at = off_ptr[table] + lo_key - key_ptr[table]
-    return np.int64(offsets[at]), np.int64(offsets[at + 1])
-
-
-@numba.njit(cache=True, nogil=True)
-def _fill_batch(
-    table, qsub, mask, count, left, direct, off_ptr, offsets, key_ptr, keys, lo_buf, hi_buf
-):
-    """Look up the buckets of ``count`` masks from ``mask`` on; keep the non-empty ones.
-
-    ``left`` masks remain in all (``count <= left``). Returns the mask that follows the batch
-    (unchanged when none does) and the number ``n`` of non-empty buckets, whose entry ranges
-    (within ``table``) are ``lo_buf[:n]``, ``hi_buf[:n]``. Looking the buckets up in a batch,
-    before reading any of them, lets the processor overlap their cache misses.
-    """
-    n = 0
-    if direct[table]:
-        first = off_ptr[table]
-        for t in range(count):
-            at = first + np.int64(qsub ^ mask)
-            lo = offsets[at]
-            hi = offsets[at + 1]
-            lo_buf[n] = lo
-            hi_buf[n] = hi
-            n += lo < hi
-            if t + 1 < left:
-                mask = _next_mask(mask)
-    else:
-        for t in range(count):
-            lo, hi = _sorted_bucket(table, qsub ^ mask, off_ptr, offsets, key_ptr, keys)
-            lo_buf[n] = lo
-            hi_buf[n] = hi
-            n += lo < hi
-            if t + 1 < left:
-                mask = _next_mask(mask)
-    return mask, n
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _query_substrings(queries, q, sub_start, sub_len):
-    """The substrings of query ``q``, one per table."""
-    m = sub_start.shape[0]
-    qsub = np.empty(m, dtype=np.uint64)
-    for i in range(m):
-        qsub[i] = _substring(queries, q, sub_start[i], sub_len[i])
-    return qsub
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _seen_in_knn(words, row, qsub, sub_start, sub_len, table, radius):
-    """Whether the k-NN search met item ``row`` before probing ``table`` at ``radius``.
-
-    By then tables ``< table`` were probed up to ``radius`` and tables ``>= table`` up to
-    ``radius - 1``; an item was met iff one of its substrings lies within those radii.
-    """
-    for i in range(sub_start.shape[0]):
-        limit = radius if i < table else radius - 1
-        if limit >= 0:
-            d = popcount64(_substring(words, row, sub_start[i], sub_len[i]) ^ qsub[i])
-            if np.int64(d) <= limit:
-                return True
-    return False
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _heap_offer(heap, size, key):
-    """Offer ``key`` to the max-heap ``heap`` holding ``size`` keys; return the new size.
-
-    The caller has checked that ``key`` enters: the heap is not full or ``key < heap[0]``.
-    """
-    capacity = heap.shape[0]
-    if size < capacity:
-        at = size
-        heap[at] = key
-        while at > 0:
-            parent = (at - 1) >> 1
-            if heap[parent] >= heap[at]:
-                break
-            heap[parent], heap[at] = heap[at], heap[parent]
-            at = parent
-        return size + 1
-    at = 0
-    heap[0] = key
-    while True:
-        child = 2 * at + 1
-        if child >= capacity:
-            break
-        if child + 1 < capacity and heap[child + 1] > heap[child]:
-            child += 1
-        if heap[child] <= heap[at]:
-            break
-        heap[child], heap[at] = heap[at], heap[child]
-        at = child
-    return size
-
-
-@numba.njit(cache=True, nogil=True)
-def _knn_offer(
-    e, d, heap, size, entries, words, colocated, qsub, sub_start, sub_len, table, radius
-):
-    """Offer entry ``e`` (distance ``d``), met in ``table`` at ``radius``, to the top-k heap.
-
-    Returns the heap's new size.
-    """
-    key = (d << _RANK_BITS) | np.int64(entries[e])
-    if size == heap.shape[0] and key >= heap[0]:
-        return size
-    row = _row(e, entries, colocated)
-    if _seen_in_knn(words, row, qsub, sub_start, sub_len, table, radius):
-        return size
-    return _heap_offer(heap, size, key)
-
-
-@numba.njit(cache=True, nogil=True)
-def _knn_entries(
-    first, stop, queries, q, heap, size, entries, words, colocated, qsub, sub_start, sub_len,
-    table, radius,
-):  # fmt: skip
-    """Offer the entries ``first .. stop - 1``, met in ``table`` at ``radius``, to the top-k.
-
-    Most entries are farther than the current k-th best, so the loop only computes distances;
-    the rare closer ones take the slow path (key, duplicate check, heap). Returns the heap size.
-    """
-    kk = heap.shape[0]
-    limit = heap[0] >> _RANK_BITS if size == kk else _NO_LIMIT
-    if colocated and words.shape[1] == 1:  # one-word codes read in a row
-        query = queries[q, 0]
-        for e in range(first, stop):
-            d = np.int64(popcount64(words[e, 0] ^ query))
-            if d <= limit:
-                size = _knn_offer(e, d, heap, size, entries, words, colocated, qsub, sub_start,
-                                  sub_len, table, radius)  # fmt: skip
-                if size == kk:
-                    limit = heap[0] >> _RANK_BITS
-    else:
-        for e in range(first, stop):
-            d = _distance(words, _row(e, entries, colocated), queries, q)
-            if d <= limit:
-                size = _knn_offer(e, d, heap, size, entries, words, colocated, qsub, sub_start,
-                                  sub_len, table, radius)  # fmt: skip
-                if size == kk:
-                    limit = heap[0] >> _RANK_BITS
-    return size
-
-
-@numba.njit(cache=True, nogil=True)
-def _knn_one(
-    queries, q, heap, sub_start, sub_len, direct, off_ptr, offsets, key_ptr, keys, entries, words,
-    colocated, probe_cost,
-):  # fmt: skip
-    """Exact k-NN of query ``q`` into ``heap`` (its length is k <= n), sorted at the end."""
-    m = sub_start.shape[0]
-    n = entries.shape[0] // m
-    kk = heap.shape[0]
-    qsub = _query_substrings(queries, q, sub_start, sub_len)
-    max_len = sub_len.max()
-    lo_buf = np.empty(_BATCH, dtype=np.int64)
-    hi_buf = np.empty(_BATCH, dtype=np.int64)
-    size = 0
-    spent = 0
-    done = False
-    for radius in range(max_len + 1):
-        for table in range(m):
-            length = sub_len[table]
-            if radius <= length:
-                n_masks = _BINOMIAL[length, radius]
-                if n_masks > (n - spent) // probe_cost[table]:
-                    # Probing would cost more than looking at every item: finish with a scan
-                    # of the items not met yet (table 0's entries).
-                    size = _knn_entries(0, n, queries, q, heap, size, entries, words, colocated,
-                                        qsub, sub_start, sub_len, table, radius)  # fmt: skip
-                    done = True
-                    break
-                spent += n_masks * probe_cost[table]
-                base = table * n
-                mask = _first_mask(radius)
-                left = n_masks
-                while left > 0:
-                    count = min(left, _BATCH)
-                    mask, filled = _fill_batch(table, qsub[table], mask, count, left, direct,
-                                               off_ptr, offsets, key_ptr, keys, lo_buf, hi_buf)  # fmt: skip
-                    left -= count
-                    for t in range(min(_PREFETCH_AHEAD, filled)):
-                        _prefetch_entries(words, base + lo_buf[t], base + hi_buf[t], entries,
-                                          colocated)  # fmt: skip
-                    for t in range(filled):
-                        ahead = t + _PREFETCH_AHEAD
-                        if ahead < filled:
-                            _prefetch_entries(words, base + lo_buf[ahead], base + hi_buf[ahead],
-                                              entries, colocated)  # fmt: skip
-                        size = _knn_entries(base + lo_buf[t], base + hi_buf[t], queries, q, heap,
-                                            size, entries, words, colocated, qsub, sub_start,
-                                            sub_len, table, radius)  # fmt: skip
-            # Every item within m * radius + table of the query has now been met.
-            if size == kk and (heap[0] >> _RANK_BITS) <= m * radius + table:
-                done = True
-                break
-        if done:
-            break
-    heap[:size].sort()
-
-
-@numba.njit(cache=True, nogil=True)
-def _knn_kernel(
-    queries, q0, q1, out, sub_start, sub_len, direct, off_ptr, offsets, key_ptr, keys, entries,
-    words, colocated, probe_cost,
-):  # fmt: skip
-    """:func:`_knn_one` for queries ``q0 .. q1 - 1`` (``out`` is ``(nq, k)``)."""
-    for q in range(q0, q1):
-        _knn_one(queries, q, out[q], sub_start, sub_len, direct, off_ptr, offsets, key_ptr, keys,
-                 entries, words, colocated, probe_cost)  # fmt: skip
-
-
-@numba.njit(cache=True, nogil=True)
-def _range_offer(e, d, out, at, found, room, entries, words, colocated, qsub, sub_start, sub_len,
-                 table, probe_radius):  # fmt: skip
-    """Record entry ``e`` (within the radius, met in ``table``) unless an earlier table met it.
-
-    Returns the number of results found so far; only the first ``room`` are written.
-    """
-    row = _row(e, entries, colocated)
-    for i in range(table):
-        if probe_radius[i] >= 0:
-            sub = _substring(words, row, sub_start[i], sub_len[i])
-            if np.int64(popcount64(sub ^ qsub[i])) <= probe_radius[i]:
-                return found
-    if found < room:
-        out[at + found] = (d << _RANK_BITS) | np.int64(entries[e])
-    return found + 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _range_entries(
-    first, stop, queries, q, radius, out, at, found, room, entries, words, colocated, qsub,
-    sub_start, sub_len, table, probe_radius,
-):  # fmt: skip
-    """Record the entries ``first .. stop - 1`` (met in ``table``) within ``radius``."""
-    if colocated and words.shape[1] == 1:  # one-word codes read in a row
-        query = queries[q, 0]
-        for e in range(first, stop):
-            d = np.int64(popcount64(words[e, 0] ^ query))
-            if d <= radius:
-                found = _range_offer(e, d, out, at, found, room, entries, words, colocated, qsub,
-                                     sub_start, sub_len, table, probe_radius)  # fmt: skip
-    else:
-        for e in range(first, stop):
-            d = _distance(words, _row(e, entries, colocated), queries, q)
-            if d <= radius:
-                found = _range_offer(e, d, out, at, found, room, entries, words, colocated, qsub,
-                                     sub_start, sub_len, table, probe_radius)  # fmt: skip
-    return found
-
-
-@numba.njit(cache=True, nogil=True)
-def _range_kernel(
-    queries, q0, q1, radius, probe_radius, scan, starts, room, out, counts, sub_start, sub_len,
-    direct, off_ptr, offsets, key_ptr, keys, entries, words, colocated,
-):  # fmt: skip
-    """Keys of the items within ``radius`` of queries ``q0 .. q1 - 1``, probing table ``j`` up to
-    ``probe_radius[j]``.
-
-    With ``scan``, every item is checked instead (table 0's entries; for radii where probing
-    costs more). Query ``q`` writes at most ``room[q]`` keys from ``out[starts[q]]`` on, sorted,
-    and its true count to ``counts[q]`` (larger than ``room[q]`` when it ran out of room).
-    """
-    m = sub_start.shape[0]
-    n = entries.shape[0] // m
-    for q in range(q0, q1):
-        qsub = _query_substrings(queries, q, sub_start, sub_len)
-        lo_buf = np.empty(_BATCH, dtype=np.int64)
-        hi_buf = np.empty(_BATCH, dtype=np.int64)
-        at = starts[q]
-        found = 0
-        if scan:  # table 0 has no earlier table, so nothing is dropped as met before
-            found = _range_entries(0, n, queries, q, radius, out, at, found, room[q], entries,
-                                   words, colocated, qsub, sub_start, sub_len, 0, probe_radius)  # fmt: skip
-        else:
-            for table in range(m):
-                base = table * n
-                length = sub_len[table]
-                for weight in range(min(probe_radius[table], length) + 1):
-                    mask = _first_mask(weight)
-                    left = _BINOMIAL[length, weight]
-                    while left > 0:
-                        count = min(left, _BATCH)
-                        mask, filled = _fill_batch(table, qsub[table], mask, count, left, direct,
-                                                   off_ptr, offsets, key_ptr, keys, lo_buf, hi_buf)  # fmt: skip
-                        left -= count
-                        for t in range(filled):
-                            found = _range_entries(base + lo_buf[t], base + hi_buf[t], queries, q,
-                                                   radius, out, at, found, room[q], entries, words,
-                                                   colocated, qsub, sub_start, sub_len, table,
-                                                   probe_radius)  # fmt: skip
-        counts[q] = found
-        if found <= room[q]:
-            out[at : at + found].sort()
-
-
-@numba.njit(cache=True, nogil=True)
-def _fill_direct(words, start, length, offsets, entries, table_words):
-    """Counting sort of the items (rows of ``words``, in rank order) by one substring.
-
-    ``offsets`` (``2**length + 1``) receives the bucket starts, ``entries`` (n) the ranks in
-    bucket order (ascending within a bucket) and ``table_words`` (n rows, or 0) their codes.
-    """
-    n = words.shape[0]
-    offsets[:] = 0
-    for r in range(n):
-        offsets[np.int64(_substring(words, r, start, length)) + 1] += 1
-    for b in range(1, offsets.shape[0]):
-        offsets[b] += offsets[b - 1]
-    for r in range(n):
-        b = np.int64(_substring(words, r, start, length))
-        at = offsets[b]
-        offsets[b] = at + 1
-        entries[at] = r
-        if table_words.shape[0]:
-            table_words[at] = words[r]
-    for b in range(offsets.shape[0] - 1, 0, -1):  # the scatter moved each start to the next one
-        offsets[b] = offsets[b - 1]
-    offsets[0] = 0
-
-
-@numba.njit(cache=True, nogil=True)
-def _fill_sorted(words, start, length, entries, table_words):
-    """Sort the items by one substring; return the sorted distinct values and bucket offsets."""
-    n = words.shape[0]
-    values = np.empty(n, dtype=np.uint64)
-    for r in range(n):
-        values[r] = _substring(words, r, start, length)
-    order = np.argsort(values, kind="mergesort")  # stable: ranks ascend within a bucket
-    n_keys = 0
-    for i in range(n):
-        if i == 0 or values[order[i]] != values[order[i - 1]]:
-            n_keys += 1
-    keys = np.empty(n_keys, dtype=np.uint64)
-    offsets = np.empty(n_keys + 1, dtype=entries.dtype)
-    n_keys = 0
-    for i in range(n):
-        r = order[i]
-        if i == 0 or values[r] != values[order[i - 1]]:
-            keys[n_keys] = values[r]
-            offsets[n_keys] = i
-            n_keys += 1
-        entries[i] = r
-        if table_words.shape[0]:
-            table_words[i] = words[r]
-    offsets[n_keys] = n
-    return keys, offsets
-
-
-# ---------------------------------------------------------------------- tables
-@dataclass(frozen=True)
-class _Tables:
-    """The built hash tables, as the flat arrays the kernels take (layout above the kernels)."""
-
-    sub_start: NDArray[np.int64]
-    sub_len: NDArray[np.int64]
-    direct: NDArray[np.bool_]
-    off_ptr: NDArray[np.int64]
-    offsets: NDArray[np.integer]
-    key_ptr: NDArray[np.int64]
-    keys: NDArray[np.uint64]
-    entries: NDArray[np.integer]
-    words: NDArray[np.uint64]
-    colocated: bool
-    n_items: int
-    probe_cost: NDArray[np.int64]
-    # Ids ascending at build time: result keys hold ranks in it (the store's array, not a copy,
-    # so not counted in nbytes).
-    sorted_ids: NDArray[np.int64]
-
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.offsets, self.keys, self.entries, self.words, self.off_ptr, self.key_ptr)
-        return int(sum(a.nbytes for a in arrays))
-
-    def layout(self) -> tuple[Any, ...]:
-        """The kernels' table arguments, in their order."""
-        return (
-            self.sub_start, self.sub_len, self.direct, self.off_ptr, self.offsets, self.key_ptr,
-            self.keys, self.entries, self.words, self.colocated,
-        )  # fmt: skip
-
-
-def _substring_layout(n_bits: int, m: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Starts and lengths of ``m`` contiguous substrings; the first ``n_bits % m`` are 1 bit longer."""
-    lengths = np.full(m, n_bits // m, dtype=np.int64)
-    lengths[: n_bits % m] += 1
-    starts = np.zeros(m, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return starts, lengths
-
-
-def _is_direct(length: int, ntotal: int) -> bool:
-    return length <= _DIRECT_MAX_BITS and (1 << length) <= _DIRECT_SLACK * max(
-        ntotal, _DIRECT_MIN_ITEMS
-    )
-
-
-def _auto_substrings(n_bits: int, ntotal: int) -> int:
-    """The automatic number of substrings (see :class:`MultiIndexHashingIndex`)."""
-    target = max(math.log2(max(ntotal, 1)) - _BUCKET_LOG2, _MIN_AUTO_BITS)
-    chosen = round(n_bits / target)
-    return min(n_bits, max(-(-n_bits // _MAX_SUBSTRING_BITS), chosen, 1))
-
-
-def _build_tables(
-    words: NDArray[np.uint64], n_bits: int, m: int, sorted_ids: NDArray[np.int64]
-) -> _Tables:
-    """Build the ``m`` tables over ``words`` (``(n, n_words)`` codes of ``sorted_ids``).
-
-    Tables are built side by side on the index threads (:func:`hashlearn._parallel.parallel_map`).
-    """
-    n, n_words = words.shape
-    index_dtype = np.int32 if n < _INT32_LIMIT else np.int64
-    starts, lengths = _substring_layout(n_bits, m)
-    direct = np.array([_is_direct(int(s), n) for s in lengths], dtype=np.bool_)
-    colocated = n_words <= _COLOCATE_MAX_WORDS
-    entries = np.empty(m * n, dtype=index_dtype)
-    table_words = np.empty((m * n if colocated else 0, n_words), dtype=np.uint64)
-
-    def rows(j: int) -> NDArray[np.uint64]:
-        return table_words[j * n : (j + 1) * n]
-
-    sorted_tables = [int(j) for j in np.flatnonzero(~direct)]
-    sorted_parts = dict(
-        zip(
-            sorted_tables,
-            parallel_map(
-                _fill_sorted,
-                [
-                    (words, starts[j], lengths[j], entries[j * n : (j + 1) * n], rows(j))
-                    for j in sorted_tables
-                ],
-            ),
-            strict=True,
-        )
-    )
-    offset_sizes = [
-        (1 << int(lengths[j])) + 1 if direct[j] else len(sorted_parts[j][1]) for j in range(m)
-    ]
-    off_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(offset_sizes, out=off_ptr[1:])
-    key_sizes = [len(sorted_parts[j][0]) if j in sorted_parts else 0 for j in range(m)]
-    key_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(key_sizes, out=key_ptr[1:])
-    offsets = np.empty(off_ptr[-1], dtype=index_dtype)
-    keys = np.empty(key_ptr[-1], dtype=np.uint64)
-    # Cost of probing one bucket, in item checks: the lookup (1, or the steps of a binary
-    # search) plus the items of an average bucket (n / 2**s, or n / distinct values).
-    probe_cost = np.empty(m, dtype=np.int64)
-    for j in range(m):
-        if direct[j]:
-            probe_cost[j] = 1 + -(-n >> int(lengths[j]))
-        else:
-            n_keys = max(1, len(sorted_parts[j][0]))
-            probe_cost[j] = n_keys.bit_length() + -(-n // n_keys)
-    for j, (table_keys, table_offsets) in sorted_parts.items():
-        keys[key_ptr[j] : key_ptr[j + 1]] = table_keys
-        offsets[off_ptr[j] : off_ptr[j + 1]] = table_offsets
-    parallel_map(
-        _fill_direct,
-        [
-            (
-                words,
-                starts[j],
-                lengths[j],
-                offsets[off_ptr[j] : off_ptr[j + 1]],
-                entries[j * n : (j + 1) * n],
-                rows(j),
-            )
-            for j in map(int, np.flatnonzero(direct))
-        ],
-    )
-    return _Tables(
-        sub_start=starts,
-        sub_len=lengths,
-        direct=direct,
-        off_ptr=off_ptr,
-        offsets=offsets,
-        key_ptr=key_ptr,
-        keys=keys,
-        entries=entries,
-        words=table_words if colocated else words,
-        colocated=bool(colocated),
-        n_items=n,
-        probe_cost=probe_cost,
-        sorted_ids=sorted_ids,
-    )
-
-
-def _query_tasks(nq: int) -> list[tuple[int, int]]:
-    """Query ranges ``(q0, q1)`` for the index threads: a few per thread, to balance the load."""
-    step = max(1, -(-nq // (_TASKS_PER_THREAD * get_num_threads())))
-    return [(q0, min(q0 + step, nq)) for q0 in range(0, nq, step)]
-
-
-# ---------------------------------------------------------------------- the index
 class MultiIndexHashingIndex(BinaryIndex):
     """Exact k-NN and range search in Hamming space with multi-index hashing.
 
@@ -786,20 +136,20 @@ class MultiIndexHashingIndex(BinaryIndex):
     ([0, 2], [0, 1], [10, 20])
     """
 
-    type_name = "MultiIndexHashingIndex"
+    type_name = "mih"
 
     def __init__(self, n_bits: int, n_substrings: int | None = None) -> None:
         super().__init__(n_bits)
-        min_substrings = -(-self.n_bits // _MAX_SUBSTRING_BITS)
+        min_substrings = -(-self.n_bits // MAX_SUBSTRING_BITS)
         if n_substrings is not None:
             n_substrings = check_int(n_substrings, "n_substrings", minimum=1, maximum=self.n_bits)
             if n_substrings < min_substrings:
                 raise InvalidInputError(
                     f"n_substrings must be >= {min_substrings} for {self.n_bits}-bit codes (a "
-                    f"substring holds at most {_MAX_SUBSTRING_BITS} bits), got {n_substrings}"
+                    f"substring holds at most {MAX_SUBSTRING_BITS} bits), got {n_substrings}"
                 )
         self._n_substrings = n_substrings
-        self._tables: _Tables | None = None
+        self._tables: MihTables | None = None
         self._build_lock = threading.Lock()
         self._version = 0  # counts changes, so that tables built meanwhile are not kept
 
@@ -815,12 +165,12 @@ class MultiIndexHashingIndex(BinaryIndex):
         """Number of substrings (tables) for the current items: as given, or by the rule above."""
         if self._n_substrings is not None:
             return self._n_substrings
-        return _auto_substrings(self.n_bits, self.ntotal)
+        return auto_substrings(self.n_bits, self.ntotal)
 
     @property
     def substring_bits(self) -> list[int]:
         """Lengths in bits of the substrings for the current items (they differ by at most 1)."""
-        return _substring_layout(self.n_bits, self.n_substrings)[1].tolist()
+        return substring_layout(self.n_bits, self.n_substrings)[1].tolist()
 
     @property
     def nbytes(self) -> int:
@@ -864,7 +214,7 @@ class MultiIndexHashingIndex(BinaryIndex):
         """
         self._current_tables()
 
-    def _current_tables(self) -> _Tables:
+    def _current_tables(self) -> MihTables:
         with self._build_lock:
             tables = self._tables
             if tables is None:
@@ -875,7 +225,7 @@ class MultiIndexHashingIndex(BinaryIndex):
                     by_rank = np.empty_like(rank)
                     by_rank[rank] = np.arange(len(rank), dtype=rank.dtype)
                     codes = codes[by_rank]
-                tables = _build_tables(
+                tables = build_tables(
                     as_words(codes), self.n_bits, self.n_substrings, np.asarray(sorted_ids)
                 )
                 if version == self._version:  # else items changed meanwhile: not kept
@@ -894,12 +244,8 @@ class MultiIndexHashingIndex(BinaryIndex):
         tables = self._current_tables()
         query_words = as_words(queries)
         keys = np.empty((nq, kk), dtype=np.int64)
-        layout = (*tables.layout(), tables.probe_cost)
-        parallel_map(
-            _knn_kernel, [(query_words, q0, q1, keys, *layout) for q0, q1 in _query_tasks(nq)]
-        )
-        distances[:, :kk] = keys >> _RANK_BITS
-        labels[:, :kk] = tables.sorted_ids[keys & _RANK_MASK]
+        map_query_blocks(knn_block, (*tables.layout(), tables.probe_cost), (query_words, keys))
+        distances[:, :kk], labels[:, :kk] = decode_keys(keys, tables.sorted_ids)
         return distances, labels
 
     def range_search(
@@ -908,7 +254,7 @@ class MultiIndexHashingIndex(BinaryIndex):
         """Every item within ``radius`` (inclusive) of each query (see
         :meth:`BinaryIndex.range_search`)."""
         queries = self._check_codes(queries, "queries")
-        radius = min(self._check_radius(radius), self.n_bits)
+        radius = min(check_radius(radius), self.n_bits)
         nq = len(queries)
         lims = np.zeros(nq + 1, dtype=np.int64)
         if self.ntotal == 0 or nq == 0:
@@ -929,11 +275,8 @@ class MultiIndexHashingIndex(BinaryIndex):
         layout = tables.layout()
 
         def run(words, starts, room, out, counts) -> None:  # type: ignore[no-untyped-def]
-            tasks = [
-                (words, q0, q1, radius, probe_radius, scan, starts, room, out, counts, *layout)
-                for q0, q1 in _query_tasks(len(words))
-            ]
-            parallel_map(_range_kernel, tasks)
+            shared = (radius, probe_radius, scan, out, *layout)
+            map_query_blocks(range_block, shared, (words, starts, room, counts))
 
         query_words = as_words(queries)
         parts: list[NDArray[np.int64]] = []
@@ -962,6 +305,4 @@ class MultiIndexHashingIndex(BinaryIndex):
                 )  # fmt: skip
             lims[b0 + 1 : b0 + nb + 1] = block_lims[1:] + lims[b0]
             parts.append(keys)
-        all_keys = np.concatenate(parts)
-        distances = (all_keys >> _RANK_BITS).astype(np.int32)
-        return lims, distances, tables.sorted_ids[all_keys & _RANK_MASK]
+        return (lims, *decode_keys(np.concatenate(parts), tables.sorted_ids))

@@ -7,18 +7,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance
+from _reference import range_search
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import DuplicatePairs, group_pairs, near_duplicate_pairs
 
 
 def brute_pairs(codes, ids, radius):
-    distances = hamming_distance(codes, codes)
+    """Every (distance, first, second) with first < second, from the reference's self-join."""
+    lims, distances, found = range_search(codes, ids, codes, radius)
     out = []
-    for i in range(len(codes)):
-        for j in range(len(codes)):
-            if ids[i] < ids[j] and distances[i, j] <= radius:
-                out.append((int(distances[i, j]), int(ids[i]), int(ids[j])))
+    for i, first in enumerate(ids.tolist()):
+        for j in range(lims[i], lims[i + 1]):
+            if first < found[j]:
+                out.append((int(distances[j]), first, int(found[j])))
     return sorted(out)
 
 

@@ -1,4 +1,5 @@
-"""Tests of hashlearn.index.faiss_adapter: FaissIndex against brute force, faiss conversions."""
+"""Tests of hashlearn.index.faiss_adapter and faiss_convert: FaissIndex against the brute-force
+reference, conversions to and from faiss."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance, unpack_bits
+from _reference import hamming, knn, probed, range_search, to_codes
 from hashlearn.exceptions import (
     CodeFormatError,
     FileFormatError,
@@ -19,10 +20,8 @@ from hashlearn.exceptions import (
 )
 from hashlearn.index import PAD_DISTANCE, PAD_ID, LinearIndex, UnknownIdError, load_index
 from hashlearn.index._format import read_index_file, write_index_file
-from hashlearn.index.faiss_adapter import (
-    FAISS_KINDS,
-    FaissIndex,
-    FaissNotInstalledError,
+from hashlearn.index.faiss_adapter import FAISS_KINDS, FaissIndex, FaissNotInstalledError
+from hashlearn.index.faiss_convert import (
     from_faiss,
     read_faiss_index,
     to_faiss,
@@ -56,22 +55,11 @@ def random_codes(rng: np.random.Generator, n: int, n_bits: int, n_pool: int = 0)
 
 
 def candidates(queries, codes, n_bits, kind, params) -> np.ndarray:
-    """``(nq, n)`` bool: items a hash index probes for each query (all of them for "flat").
-
-    Table ``t`` keys an item by its bits ``[t * b, (t + 1) * b)``; a query probes the buckets
-    whose key is within ``nflip`` bits of its own key, in any table.
-    """
+    """``(nq, n)`` bool: items a hash index probes for each query (all of them for "flat"):
+    ``nhash`` tables of ``b`` bits, probed within ``nflip`` bits (see ``_reference.probed``)."""
     if kind == "flat":
         return np.ones((len(queries), len(codes)), dtype=bool)
-    bq = unpack_bits(queries, n_bits).astype(np.int32)
-    bx = unpack_bits(codes, n_bits).astype(np.int32)
-    b, nflip = params["b"], params.get("nflip", 0)
-    found = np.zeros((len(queries), len(codes)), dtype=bool)
-    for t in range(params.get("nhash", 1)):
-        cols = slice(t * b, (t + 1) * b)
-        key_distance = (bq[:, None, cols] != bx[None, :, cols]).sum(axis=2)
-        found |= key_distance <= nflip
-    return found
+    return probed(codes, queries, params.get("nhash", 1), params["b"], params.get("nflip", 0))
 
 
 def check_search(D, I, queries, codes, ids, allowed, k):
@@ -81,36 +69,23 @@ def check_search(D, I, queries, codes, ids, allowed, k):
     distance of a row are exactly the brute-force ones (sorted by distance, then id); ids at
     the k-th distance are distinct allowed items at that distance, ascending; padding at the end.
     """
-    distance = hamming_distance(queries, codes)
+    distance = hamming(queries, codes)
     assert D.dtype == np.int32 and I.dtype == np.int64
     assert D.shape == I.shape == (len(queries), k)
+    ref_d, ref_i = knn(codes, ids, queries, k, allowed=allowed)
     for q in range(len(queries)):
-        mine = np.flatnonzero(allowed[q])
-        ranked = sorted(zip(distance[q, mine].tolist(), ids[mine].tolist(), strict=True))[:k]
-        n = len(ranked)
-        expected_d = [d for d, _ in ranked] + [PAD_DISTANCE] * (k - n)
-        assert D[q].tolist() == expected_d
+        n = int((ref_i[q] != PAD_ID).sum())
+        assert D[q].tolist() == ref_d[q].tolist()  # padded with PAD_DISTANCE past n
         assert I[q, n:].tolist() == [PAD_ID] * (k - n)
         if not n:
             continue
-        kth = ranked[-1][0]
-        below = [(d, i) for d, i in ranked if d < kth]
-        assert list(zip(D[q, : len(below)].tolist(), I[q, : len(below)].tolist())) == below
-        tied = I[q, len(below) : n]
-        at_kth = set(ids[mine][distance[q, mine] == kth].tolist())
+        kth = ref_d[q, n - 1]
+        below = ref_d[q, :n] < kth
+        assert I[q, :n][below].tolist() == ref_i[q, :n][below].tolist()
+        tied = I[q, :n][~below]
+        at_kth = set(ids[allowed[q] & (distance[q] == kth)].tolist())
         assert set(tied.tolist()) <= at_kth
         assert np.all(np.diff(tied) > 0)
-
-
-def ref_range(queries, codes, ids, allowed, radius):
-    distance = hamming_distance(queries, codes)
-    return [
-        sorted(
-            (int(distance[q, j]), int(ids[j]))
-            for j in np.flatnonzero(allowed[q] & (distance[q] <= radius))
-        )
-        for q in range(len(queries))
-    ]
 
 
 def range_as_lists(lims, D, I):
@@ -147,7 +122,7 @@ def test_search_and_range_search_match_brute_force(faiss, kind, params, n_pool):
         check_search(D, I, queries, codes, ids, allowed, k)
     for radius in (0, 4, 9, n_bits):
         got = range_as_lists(*index.range_search(queries, radius))
-        assert got == ref_range(queries, codes, ids, allowed, radius)
+        assert got == range_as_lists(*range_search(codes, ids, queries, radius, allowed=allowed))
 
 
 @pytest.mark.parametrize("n_bits", [8, 64, 136])
@@ -189,16 +164,11 @@ def small_cases(draw):
     return kind, params, values, ids, removed, queries, k, radius
 
 
-def to_codes(values: list[int]) -> np.ndarray:
-    raw = b"".join(v.to_bytes(2, "little") for v in values)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), 2).copy()
-
-
 @SETTINGS
 @given(small_cases())
 def test_small_indexes_match_brute_force(faiss, case):
     kind, params, values, ids, removed, query_values, k, radius = case
-    codes, queries = to_codes(values), to_codes(query_values)
+    codes, queries = to_codes(values, 16), to_codes(query_values, 16)
     ids = np.array(ids, dtype=np.int64)
     index = FaissIndex(16, kind, **params)
     index.add_with_ids(codes, ids)
@@ -210,7 +180,7 @@ def test_small_indexes_match_brute_force(faiss, case):
     allowed = candidates(queries, codes, 16, kind, params)
     check_search(*index.search(queries, k), queries, codes, ids, allowed, k)
     got = range_as_lists(*index.range_search(queries, radius))
-    assert got == ref_range(queries, codes, ids, allowed, radius)
+    assert got == range_as_lists(*range_search(codes, ids, queries, radius, allowed=allowed))
 
 
 @pytest.mark.parametrize(
@@ -366,7 +336,7 @@ def test_save_load_round_trip(faiss, tmp_path, kind, params, mmap):
     path = tmp_path / "a.hlindex"
     index.save(path)
     file = read_index_file(path)
-    assert file.index_type == "FaissIndex" and file.params == {"kind": kind, **index.params}
+    assert file.index_type == "faiss" and file.params == {"kind": kind, **index.params}
     assert file.arrays["faiss"].dtype == np.uint8
     queries = random_codes(rng, 10, 32)
     for loaded in (FaissIndex.load(path, mmap=mmap), load_index(path, mmap=mmap)):

@@ -7,24 +7,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance, pack_bits
-from hashlearn.index import PAD_DISTANCE, PAD_ID, create_index, list_indexes, load_index
+from _reference import assert_results_equal, knn, range_search
+from hashlearn.codes import pack_bits
+from hashlearn.exceptions import InvalidInputError, UnknownNameError
+from hashlearn.index import (
+    PAD_DISTANCE,
+    PAD_ID,
+    create_index,
+    describe_indexes,
+    list_indexes,
+    load_index,
+)
+from hashlearn.index._format import read_index_file, write_index_file
+from hashlearn.index.registry import INDEX_TYPES
 
 EXACT_TYPES = ["linear", "hash-table", "mih"]
-
-
-def reference(codes, ids, queries, k, radius):
-    """Brute force: distances of every pair, sorted by (distance, id)."""
-    distances = hamming_distance(queries, codes) if len(codes) else np.empty((len(queries), 0))
-    knn_d, knn_i, ranges = [], [], []
-    for row in distances:
-        order = np.lexsort((ids, row))
-        top = order[:k]
-        knn_d.append([*row[top].tolist(), *[PAD_DISTANCE] * (k - len(top))])
-        knn_i.append([*ids[top].tolist(), *[PAD_ID] * (k - len(top))])
-        inside = order[row[order] <= radius]
-        ranges.append(list(zip(row[inside].tolist(), ids[inside].tolist())))
-    return knn_d, knn_i, ranges
 
 
 @st.composite
@@ -84,15 +81,9 @@ def test_exact_indexes_equal_brute_force(index_type, case, data):
             assert index.remove_ids(np.array(removed, dtype=np.int64)) == len(set(removed))
             keep = ~np.isin(ids, removed)
             codes, ids = codes[keep], ids[keep]
-        knn_d, knn_i, ranges = reference(codes, ids, queries, k, radius)
-        D, I = index.search(queries, k)
-        assert D.tolist() == knn_d and I.tolist() == knn_i
-        lims, RD, RI = index.range_search(queries, radius)
-        got = [
-            list(zip(RD[lims[q] : lims[q + 1]].tolist(), RI[lims[q] : lims[q + 1]].tolist()))
-            for q in range(len(queries))
-        ]
-        assert got == ranges
+        assert_results_equal(index.search(queries, k), knn(codes, ids, queries, k))
+        expected = range_search(codes, ids, queries, radius)
+        assert_results_equal(index.range_search(queries, radius), expected)
 
 
 @pytest.mark.parametrize("index_type", EXACT_TYPES)
@@ -116,3 +107,48 @@ def test_empty_index_and_round_trip(tmp_path, index_type):
 
 def test_every_registered_type_is_covered():
     assert set(EXACT_TYPES) | {"multi-table", "faiss"} == set(list_indexes())
+    assert list_indexes() == sorted(describe_indexes())
+    assert all(isinstance(text, str) and text for text in describe_indexes().values())
+
+
+def test_index_classes_know_their_registry_name():
+    for name in list_indexes():
+        assert INDEX_TYPES.get(name).type_name == name
+
+
+def test_create_index_by_name_and_its_errors():
+    multi = create_index("multi-table", 24, n_tables=2)
+    assert (multi.n_tables, multi.bits_per_table, multi.n_bits) == (2, 12, 24)
+    assert create_index("mih", 32, n_substrings=4).n_substrings == 4
+    with pytest.raises(
+        InvalidInputError, match="the multi-table index needs the parameter n_tables"
+    ):
+        create_index("multi-table", 24)
+    with pytest.raises(
+        InvalidInputError, match=r"n_bits \(24\) must be a multiple of n_tables \(5\)"
+    ):
+        create_index("multi-table", 24, n_tables=5)
+    with pytest.raises(InvalidInputError, match="n_tables must be <= 24"):
+        create_index("multi-table", 24, n_tables=25)
+    with pytest.raises(InvalidInputError, match=r"index type 'mih': .*bogus"):
+        create_index("mih", 32, bogus=1)
+    with pytest.raises(UnknownNameError, match="unknown index type 'nope'; available: faiss, "):
+        create_index("nope", 32)
+
+
+def test_files_of_hashlearn_0_1_name_the_class(tmp_path):
+    codes = np.arange(6, dtype=np.uint8).reshape(3, 2)
+    index = create_index("hash-table", 16, key_bits=8)
+    index.add(codes)
+    index.save(tmp_path / "new.hlindex")
+    assert read_index_file(tmp_path / "new.hlindex").index_type == "hash-table"
+    arrays = {"codes": codes, "ids": np.arange(3, dtype=np.int64)}
+    write_index_file(
+        tmp_path / "old.hlindex", index_type="HashTableIndex", n_bits=16, arrays=arrays,
+        params={"key_bits": 8},
+    )  # fmt: skip
+    for load in (load_index, type(index).load):
+        old = load(tmp_path / "old.hlindex")
+        assert type(old) is type(index)
+        for got, expected in zip(old.search(codes, 3), index.search(codes, 3), strict=True):
+            np.testing.assert_array_equal(got, expected)

@@ -1,4 +1,4 @@
-"""Tests of hashlearn.index: LinearIndex against a plain-Python reference, faiss, and the file format."""
+"""Tests of hashlearn.index: LinearIndex against the brute-force reference, faiss, and the file format."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _reference import assert_results_equal, hamming, knn, range_search, to_codes
 from hashlearn import _parallel
-from hashlearn.codes import _kernels, hamming_distance
+from hashlearn.codes import _kernels
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
 from hashlearn.index import (
     PAD_DISTANCE,
@@ -25,11 +26,11 @@ from hashlearn.index import (
     BinaryIndex,
     LinearIndex,
     UnknownIdError,
-    _format,
     load_index,
     set_num_threads,
 )
 from hashlearn.index._format import ALIGNMENT, MAGIC, read_index_file, write_index_file
+from hashlearn.index._format import writing as format_writing
 
 INT32_MAX = 2**31 - 1
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,46 +39,8 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 # ---------------------------------------------------------------------- reference
 
 
-def ref_distance(a: bytes, b: bytes) -> int:
-    """Hamming distance of two codes, bit by bit in plain Python."""
-    return sum(bin(x ^ y).count("1") for x, y in zip(a, b, strict=True))
-
-
-def ref_search(items: dict[int, bytes], queries: list[bytes], k: int):
-    """k nearest (distance, id) pairs per query, padded with (2**31 - 1, -1)."""
-    rows_d, rows_i = [], []
-    for q in queries:
-        ranked = sorted((ref_distance(q, code), i) for i, code in items.items())[:k]
-        ranked += [(INT32_MAX, -1)] * (k - len(ranked))
-        rows_d.append([d for d, _ in ranked])
-        rows_i.append([i for _, i in ranked])
-    return rows_d, rows_i
-
-
-def ref_range_search(items: dict[int, bytes], queries: list[bytes], radius: int):
-    """All (distance, id) pairs with distance <= radius, per query, sorted."""
-    return [
-        sorted((d, i) for i, code in items.items() if (d := ref_distance(q, code)) <= radius)
-        for q in queries
-    ]
-
-
-def to_codes(values: list[int], n_bits: int) -> np.ndarray:
-    """Codes from Python ints: bit i of the int is bit i of the code (LSB-first, as faiss)."""
-    width = (n_bits + 7) // 8
-    raw = b"".join(v.to_bytes(width, "little") for v in values)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), width).copy()
-
-
 def rows(codes: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in codes]
-
-
-def range_as_lists(lims, D, L):
-    return [
-        list(zip(D[lims[i] : lims[i + 1]].tolist(), L[lims[i] : lims[i + 1]].tolist(), strict=True))
-        for i in range(len(lims) - 1)
-    ]
 
 
 @contextmanager
@@ -91,18 +54,18 @@ def scan_plan(query_block: int, n_parts: int, block_codes: int):
 def check_against_reference(index: LinearIndex, items: dict[int, bytes], queries, ks, radii):
     assert index.ntotal == len(items)
     assert sorted(index.ids.tolist()) == sorted(items)
+    ids = np.array(list(items), dtype=np.int64)
+    codes = np.frombuffer(b"".join(items.values()), np.uint8).reshape(len(items), index.code_size)
     for k in ks:
         D, L = index.search(queries, k)
         assert D.dtype == np.int32 and L.dtype == np.int64
         assert D.shape == L.shape == (len(queries), k)
-        ref_d, ref_i = ref_search(items, rows(queries), k)
-        assert D.tolist() == ref_d
-        assert L.tolist() == ref_i
+        assert_results_equal((D, L), knn(codes, ids, queries, k))
     for radius in radii:
         lims, D, L = index.range_search(queries, radius)
         assert lims.dtype == np.int64 and lims.shape == (len(queries) + 1,)
         assert D.dtype == np.int32 and L.dtype == np.int64
-        assert range_as_lists(lims, D, L) == ref_range_search(items, rows(queries), radius)
+        assert_results_equal((lims, D, L), range_search(codes, ids, queries, radius))
 
 
 # ---------------------------------------------------------------------- property tests
@@ -266,13 +229,10 @@ def test_default_blocks_on_a_larger_index_match_hamming_distance():
     index = LinearIndex(32)
     index.add(codes)
     k = 25
-    D, L = index.search(queries, k)
-    full = hamming_distance(queries, codes)
-    expected = np.lexsort((np.broadcast_to(np.arange(5000), full.shape), full), axis=1)[:, :k]
-    np.testing.assert_array_equal(L, expected)
-    np.testing.assert_array_equal(D, np.take_along_axis(full, expected, axis=1))
-    lims, RD, _ = index.range_search(queries, 10)
-    assert lims[-1] == (full <= 10).sum()
+    ids = np.arange(5000)
+    assert_results_equal(index.search(queries, k), knn(codes, ids, queries, k))
+    lims, RD, RI = index.range_search(queries, 10)
+    assert_results_equal((lims, RD, RI), range_search(codes, ids, queries, 10))
     assert np.all(RD <= 10)
 
 
@@ -304,7 +264,7 @@ def test_search_matches_faiss(n_bits):
     ours.add(codes)
     reference = faiss.IndexBinaryFlat(n_bits)
     reference.add(codes)
-    full = hamming_distance(queries, codes)
+    full = hamming(queries, codes)
     for k in (1, 10, 100):
         D, L = ours.search(queries, k)
         fD, fL = reference.search(queries, k)
@@ -388,7 +348,7 @@ def test_file_layout(tmp_path):
     magic, version, header_length = struct.unpack("<8sII", data[:16])
     assert (magic, version) == (MAGIC, 1)
     header = json.loads(data[16 : 16 + header_length].decode("utf-8"))
-    assert header["index_type"] == "LinearIndex"
+    assert header["index_type"] == "linear"  # the registry name
     assert (header["n_bits"], header["code_size"], header["ntotal"]) == (12, 2, 9)
     assert len(header["sha256"]) == 64
     start = -(-(16 + header_length) // ALIGNMENT) * ALIGNMENT
@@ -440,7 +400,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         handle.write(b"partial")
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(_format, "_write_section", failing_write)
+    monkeypatch.setattr(format_writing, "_write_section", failing_write)
     with pytest.raises(OSError, match="disk full"):
         make_index(seed=2, n=80).save(path)
     assert calls
@@ -491,7 +451,7 @@ def test_corrupted_header_value_fails_the_checksum(saved):
     old = b'"ntotal":40'
     assert old in data
     # Same length, different meaning: only the checksum can tell.
-    path.write_bytes(data.replace(b'"index_type":"LinearIndex"', b'"index_type":"LinearIndey"'))
+    path.write_bytes(data.replace(b'"index_type":"linear"', b'"index_type":"lineaR"'))
     with pytest.raises(FileFormatError, match="checksum mismatch"):
         read_index_file(path)
     path.write_bytes(data.replace(old, b'"ntotal":41'))

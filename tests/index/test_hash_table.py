@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance, pack_bits, unpack_bits
+from _reference import assert_results_equal, hamming, knn, probed, range_search
+from hashlearn.codes import pack_bits
 from hashlearn.exceptions import (
     CodeFormatError,
     FileFormatError,
@@ -18,13 +19,16 @@ from hashlearn.index import (
     PAD_DISTANCE,
     PAD_ID,
     LinearIndex,
+    _blocks,
+    _table_probe,
+    _table_state,
     get_num_threads,
-    hash_table,
     load_index,
     set_num_threads,
 )
 from hashlearn.index._format import write_index_file
-from hashlearn.index.hash_table import HashTableIndex, MultiTableIndex, concatenate_codes
+from hashlearn.index.hash_table import HashTableIndex
+from hashlearn.index.multi_table import MultiTableIndex, concatenate_codes
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -38,48 +42,6 @@ def clustered_codes(rng: np.random.Generator, n: int, n_bits: int) -> np.ndarray
     bits = centres[rng.integers(0, len(centres), n)]
     flips = rng.random((n, n_bits)) < rng.choice([0.0, 0.02, 0.1, 0.5])
     return pack_bits(bits ^ flips)
-
-
-def brute_search(codes, ids, queries, k, max_radius=None, candidates=None):
-    """k nearest (distance, id) per query by a full scan, within ``max_radius`` (among
-    ``candidates[q]`` when given), padded."""
-    D = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
-    I = np.full((len(queries), k), PAD_ID, dtype=np.int64)
-    if len(codes):
-        dist = hamming_distance(queries, codes)
-        for q in range(len(queries)):
-            allowed = np.ones(len(codes), bool) if candidates is None else candidates[q]
-            within = dist[q] <= (np.inf if max_radius is None else max_radius)
-            keep = np.flatnonzero(within & allowed)
-            order = keep[np.lexsort((ids[keep], dist[q, keep]))][:k]
-            D[q, : len(order)] = dist[q, order]
-            I[q, : len(order)] = ids[order]
-    return D, I
-
-
-def brute_range(codes, ids, queries, radius):
-    """``(lims, D, I)`` of the items within ``radius``."""
-    lims, all_d, all_i = [0], [], []
-    dist = hamming_distance(queries, codes) if len(codes) else np.zeros((len(queries), 0), int)
-    for q in range(len(queries)):
-        keep = np.flatnonzero(dist[q] <= radius)
-        order = keep[np.lexsort((ids[keep], dist[q, keep]))]
-        all_d.extend(dist[q, order])
-        all_i.extend(ids[order])
-        lims.append(len(all_d))
-    return np.array(lims), np.array(all_d, dtype=np.int32), np.array(all_i, dtype=np.int64)
-
-
-def table_candidates(codes, queries, n_tables, bits_per_table, probe_radius):
-    """(nq, n) mask: item shares, in some table, a key within ``probe_radius`` of the query's."""
-    n_bits = n_tables * bits_per_table
-    a, b = unpack_bits(queries, n_bits), unpack_bits(codes, n_bits)
-    mask = np.zeros((len(queries), len(codes)), bool)
-    for t in range(n_tables):
-        part = slice(t * bits_per_table, (t + 1) * bits_per_table)
-        key_distance = (a[:, None, part] != b[None, :, part]).sum(axis=2)
-        mask |= key_distance <= probe_radius
-    return mask
 
 
 def feature_reference(query_feature, features, metric):
@@ -104,13 +66,6 @@ def brute_rerank(codes, ids, features, queries, query_features, k, metric, candi
         D[q, : len(order)] = dist[order]
         I[q, : len(order)] = ids[keep[order]]
     return D, I
-
-
-def assert_same(got, expected):
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected, strict=True):
-        np.testing.assert_array_equal(g, e)
-        assert g.dtype == e.dtype
 
 
 def integer_features(rng, n, d):
@@ -145,12 +100,12 @@ def test_hash_table_index_is_exact(case, data):
     index.add_with_ids(codes, ids)
     assert index.remove_ids(removed) == len(removed)
     keep = ~np.isin(ids, removed)
-    assert_same(index.search(queries, k), brute_search(codes[keep], ids[keep], queries, k))
-    expected_range = brute_range(codes[keep], ids[keep], queries, radius)
-    assert_same(index.range_search(queries, radius), expected_range)
-    assert_same(
+    assert_results_equal(index.search(queries, k), knn(codes[keep], ids[keep], queries, k))
+    expected_range = range_search(codes[keep], ids[keep], queries, radius)
+    assert_results_equal(index.range_search(queries, radius), expected_range)
+    assert_results_equal(
         index.search(queries, k, max_radius=radius),
-        brute_search(codes[keep], ids[keep], queries, k, max_radius=radius),
+        knn(codes[keep], ids[keep], queries, k, max_distance=radius),
     )
 
 
@@ -172,23 +127,25 @@ def test_multi_table_index_range_search_is_exact(seed, data):
     keep = ~np.isin(ids, removed)
     codes, ids = codes[keep], ids[keep]
     radius = data.draw(st.integers(0, n_bits + 1), label="radius")
-    assert_same(index.range_search(queries, radius), brute_range(codes, ids, queries, radius))
+    assert_results_equal(
+        index.range_search(queries, radius), range_search(codes, ids, queries, radius)
+    )
 
     # Approximate search: the best k among the probed candidates...
     k = data.draw(st.integers(1, 45), label="k")
     probe = data.draw(st.integers(0, 3), label="probe_radius")
-    candidates = table_candidates(codes, queries, n_tables, bits_per_table, probe)
-    expected = brute_search(codes, ids, queries, k, candidates=candidates)
-    assert_same(index.search(queries, k, probe_radius=probe), expected)
+    candidates = probed(codes, queries, n_tables, bits_per_table, probe)
+    expected = knn(codes, ids, queries, k, allowed=candidates)
+    assert_results_equal(index.search(queries, k, probe_radius=probe), expected)
     # ... and, probing every bucket, the exact k-NN.
-    expected = brute_search(codes, ids, queries, k)
-    assert_same(index.search(queries, k, probe_radius=bits_per_table), expected)
+    expected = knn(codes, ids, queries, k)
+    assert_results_equal(index.search(queries, k, probe_radius=bits_per_table), expected)
 
 
 @pytest.mark.parametrize("probe_cost", [0, 10**30], ids=["always-enumerate", "always-scan"])
 def test_bit_flip_enumeration_and_bucket_scan_agree(monkeypatch, probe_cost):
     """Both ways of finding the buckets within a radius give the exact results."""
-    monkeypatch.setattr(hash_table, "_PROBE_COST", probe_cost)
+    monkeypatch.setattr(_table_state, "PROBE_COST", probe_cost)
     rng = np.random.default_rng(5)
     n_bits = 75
     codes = clustered_codes(rng, 400, n_bits)
@@ -198,10 +155,10 @@ def test_bit_flip_enumeration_and_bucket_scan_agree(monkeypatch, probe_cost):
         index = HashTableIndex(n_bits, key_bits=key_bits)
         index.add(codes)
         for k in (1, 5, 500):
-            assert_same(index.search(queries, k), brute_search(codes, ids, queries, k))
+            assert_results_equal(index.search(queries, k), knn(codes, ids, queries, k))
         for radius in (0, 2, 6):
-            assert_same(
-                index.range_search(queries, radius), brute_range(codes, ids, queries, radius)
+            assert_results_equal(
+                index.range_search(queries, radius), range_search(codes, ids, queries, radius)
             )
     wide = np.ascontiguousarray(codes[:, :7])
     wide[:, 6] &= 0x03  # the first 50 bits
@@ -210,11 +167,11 @@ def test_bit_flip_enumeration_and_bucket_scan_agree(monkeypatch, probe_cost):
     q = np.ascontiguousarray(queries[:, :7])
     q[:, 6] &= 0x03
     for radius in (0, 5, 12):
-        assert_same(multi.range_search(q, radius), brute_range(wide, ids, q, radius))
+        assert_results_equal(multi.range_search(q, radius), range_search(wide, ids, q, radius))
     for probe in (0, 1, 3):  # an item found in several tables is counted once
-        candidates = table_candidates(wide, q, 5, 10, probe)
-        expected = brute_search(wide, ids, q, 20, candidates=candidates)
-        assert_same(multi.search(q, 20, probe_radius=probe), expected)
+        candidates = probed(wide, q, 5, 10, probe)
+        expected = knn(wide, ids, q, 20, allowed=candidates)
+        assert_results_equal(multi.search(q, 20, probe_radius=probe), expected)
 
 
 @pytest.mark.parametrize(
@@ -232,9 +189,9 @@ def test_probe_level_finds_the_keys_at_key_distance_d(width, d):
     flips[30:] = np.frombuffer(rng.bytes(8 * 30), dtype=np.uint64) & mask
     keys = np.unique(qkey ^ flips)
     n_slots = 256
-    slots = hash_table._build_slots(keys, n_slots, np.uint64(64 - 8))
+    slots = _table_probe.build_slots(keys, n_slots, np.uint64(64 - 8))
     found = np.empty(len(keys), dtype=np.int64)
-    n_found = hash_table._probe_level(qkey, width, d, keys, 100, slots, np.uint64(64 - 8), found)
+    n_found = _table_probe.probe_level(qkey, width, d, keys, 100, slots, np.uint64(64 - 8), found)
     expected = np.flatnonzero(np.bitwise_count(keys ^ qkey) == d) + 100
     np.testing.assert_array_equal(np.sort(found[:n_found]), expected)
 
@@ -251,9 +208,11 @@ def test_larger_index_matches_linear_index():
         index = HashTableIndex(n_bits, key_bits=key_bits)
         index.add(codes)
         for k in (1, 10, 100):
-            assert_same(index.search(queries, k), linear.search(queries, k))
+            assert_results_equal(index.search(queries, k), linear.search(queries, k))
         for radius in (0, 3):
-            assert_same(index.range_search(queries, radius), linear.range_search(queries, radius))
+            assert_results_equal(
+                index.range_search(queries, radius), linear.range_search(queries, radius)
+            )
 
 
 @pytest.fixture
@@ -266,8 +225,8 @@ def threads():
 
 def test_query_blocks(threads):
     threads(2)
-    assert hash_table._query_blocks(7) == [(0, 7)]  # a small batch runs in the calling thread
-    assert hash_table._query_blocks(20) == [
+    assert _blocks.query_blocks(7, 8) == [(0, 7)]  # a small batch runs in the calling thread
+    assert _blocks.query_blocks(20, 8) == [
         (0, 3),
         (3, 6),
         (6, 9),
@@ -277,7 +236,7 @@ def test_query_blocks(threads):
         (18, 20),
     ]
     threads(1)
-    assert hash_table._query_blocks(8) == [(0, 2), (2, 4), (4, 6), (6, 8)]
+    assert _blocks.query_blocks(8, 8) == [(0, 2), (2, 4), (4, 6), (6, 8)]
 
 
 def test_results_do_not_depend_on_the_threads(threads):
@@ -291,12 +250,12 @@ def test_results_do_not_depend_on_the_threads(threads):
     single, multi = HashTableIndex(n_bits, key_bits=10), MultiTableIndex(3, 8)
     for index in (single, multi):
         index.add(codes, features=features)
-    candidates = hamming_distance(queries, codes) <= 4
+    candidates = hamming(queries, codes) <= 4
     expected = [
-        brute_search(codes, ids, queries, 7),
-        brute_range(codes, ids, queries, 4),
+        knn(codes, ids, queries, 7),
+        range_search(codes, ids, queries, 4),
         brute_rerank(codes, ids, features, queries, query_features, 5, "l2", candidates),
-        brute_range(codes, ids, queries, 6),
+        range_search(codes, ids, queries, 6),
     ]
     for n_threads in (1, 3):
         threads(n_threads)
@@ -307,7 +266,7 @@ def test_results_do_not_depend_on_the_threads(threads):
             multi.range_search(queries, 6),
         ]
         for g, e in zip(got, expected, strict=True):
-            assert_same(g, e)
+            assert_results_equal(g, e)
 
 
 def test_nbytes_counts_features_and_tables():
@@ -433,12 +392,12 @@ def test_hash_table_rerank_matches_numpy(metric):
     query_features = integer_features(rng, len(queries), d)
     query_features[0] = 0
     for radius, k in [(0, 5), (3, 10), (21, 400)]:
-        candidates = hamming_distance(queries, codes[keep]) <= radius
+        candidates = hamming(queries, codes[keep]) <= radius
         expected = brute_rerank(
             codes[keep], ids[keep], features[keep], queries, query_features, k, metric, candidates
         )
         got = index.search_rerank(queries, query_features, k, radius, metric=metric)
-        assert_same(got, expected)
+        assert_results_equal(got, expected)
 
 
 def test_multi_table_rerank_matches_numpy():
@@ -452,12 +411,12 @@ def test_multi_table_rerank_matches_numpy():
     queries = clustered_codes(rng, 6, n_tables * bits_per_table)
     query_features = integer_features(rng, 6, d)
     for probe, metric in [(0, "cosine"), (1, "l2"), (6, "cosine")]:
-        candidates = table_candidates(codes, queries, n_tables, bits_per_table, probe)
+        candidates = probed(codes, queries, n_tables, bits_per_table, probe)
         expected = brute_rerank(
             codes, ids, features, queries, query_features, 7, metric, candidates
         )
         got = index.search_rerank(queries, query_features, 7, probe_radius=probe, metric=metric)
-        assert_same(got, expected)
+        assert_results_equal(got, expected)
 
 
 def test_rerank_hand_case():
@@ -489,17 +448,17 @@ def test_save_load_round_trip(tmp_path, mmap, with_features):
     for index in (single, multi):
         index.add_with_ids(codes, np.arange(60) * 2, features=features)
         index.remove_ids([0, 10])
-        path = tmp_path / f"{index.type_name}.hlindex"
+        path = tmp_path / f"{type(index).__name__}.hlindex"
         index.save(path)
         loaded = type(index).load(path, mmap=mmap)
         assert type(load_index(path, mmap=mmap)) is type(index)
         assert loaded.ntotal == 58 and loaded.has_features == with_features
         np.testing.assert_array_equal(loaded.ids, index.ids)
-        assert_same(loaded.search(queries, 7), index.search(queries, 7))
-        assert_same(loaded.range_search(queries, 9), index.range_search(queries, 9))
+        assert_results_equal(loaded.search(queries, 7), index.search(queries, 7))
+        assert_results_equal(loaded.range_search(queries, 9), index.range_search(queries, 9))
         if with_features:
             query_features = integer_features(rng, 5, 3)
-            assert_same(
+            assert_results_equal(
                 loaded.search_rerank(queries, query_features, 4, 12),
                 index.search_rerank(queries, query_features, 4, 12),
             )
@@ -508,9 +467,9 @@ def test_save_load_round_trip(tmp_path, mmap, with_features):
             target.remove_ids([4])
             target.add_with_ids(codes[:2], [1001, 1003], features=new_features)
         assert loaded.ntotal == 59
-        assert_same(loaded.search(queries, 9), index.search(queries, 9))
+        assert_results_equal(loaded.search(queries, 9), index.search(queries, 9))
         if with_features:
-            assert_same(
+            assert_results_equal(
                 loaded.search_rerank(queries, query_features, 9, 40, metric="l2"),
                 index.search_rerank(queries, query_features, 9, 40, metric="l2"),
             )
@@ -680,7 +639,9 @@ def test_huge_radius_is_bounded():
     codes = rng.integers(0, 256, (50, 8), dtype=np.uint8)
     index.add(codes)
     ids = np.arange(50, dtype=np.int64)
-    assert_same(index.range_search(codes[:2], 10**9), brute_range(codes, ids, codes[:2], 64))
+    assert_results_equal(
+        index.range_search(codes[:2], 10**9), range_search(codes, ids, codes[:2], 64)
+    )
     multi = MultiTableIndex(2, 32)
     multi.add(codes)
     assert (multi.search(codes[:1], 50, probe_radius=10**9)[1] >= 0).all()

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashlearn.codes import hamming_distance
+from _reference import assert_results_equal, knn, range_search, to_codes
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
-from hashlearn.index import LinearIndex, create_index, load_index, set_num_threads
+from hashlearn.index import LinearIndex, _mih_tables, create_index, load_index, set_num_threads
 from hashlearn.index import mih as mih_module
 from hashlearn.index._format import write_index_file
 from hashlearn.index.mih import MultiIndexHashingIndex
@@ -24,48 +24,20 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 # ---------------------------------------------------------------------- reference
 
 
-def to_codes(values: list[int], n_bits: int) -> np.ndarray:
-    """Codes from Python ints: bit i of the int is bit i of the code (LSB-first, as faiss)."""
-    width = (n_bits + 7) // 8
-    raw = b"".join(v.to_bytes(width, "little") for v in values)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), width).copy()
-
-
-def brute_force(
-    codes: np.ndarray, ids: np.ndarray, queries: np.ndarray
-) -> list[list[tuple[int, int]]]:
-    """Every (distance, id) pair per query, sorted by distance then id."""
-    if not len(codes):
-        return [[] for _ in range(len(queries))]
-    distances = hamming_distance(queries, codes)
-    return [sorted(zip(row.tolist(), ids.tolist(), strict=True)) for row in distances]
-
-
 def check_against_reference(index, codes, ids, queries, ks, radii):
     """Compare search and range_search with the brute-force reference on ``codes`` / ``ids``."""
     assert index.ntotal == len(ids)
     assert sorted(index.ids.tolist()) == sorted(ids.tolist())
-    ranked = brute_force(codes, ids, queries)
     for k in ks:
         D, I = index.search(queries, k)
         assert D.dtype == np.int32 and I.dtype == np.int64
         assert D.shape == I.shape == (len(queries), k)
-        for row_d, row_i, expected in zip(D, I, ranked, strict=True):
-            top = expected[:k] + [(INT32_MAX, -1)] * (k - len(expected[:k]))
-            assert list(zip(row_d.tolist(), row_i.tolist(), strict=True)) == top
+        assert_results_equal((D, I), knn(codes, ids, queries, k))
     for radius in radii:
         lims, D, I = index.range_search(queries, radius)
         assert lims.dtype == np.int64 and lims.shape == (len(queries) + 1,)
         assert D.dtype == np.int32 and I.dtype == np.int64
-        for q, expected in enumerate(ranked):
-            got = list(
-                zip(
-                    D[lims[q] : lims[q + 1]].tolist(),
-                    I[lims[q] : lims[q + 1]].tolist(),
-                    strict=True,
-                )
-            )
-            assert got == [pair for pair in expected if pair[0] <= radius]
+        assert_results_equal((lims, D, I), range_search(codes, ids, queries, radius))
 
 
 # ---------------------------------------------------------------------- property tests
@@ -206,7 +178,7 @@ def test_substrings_split_the_code_evenly():
     ],
 )
 def test_automatic_number_of_substrings(n_bits, ntotal, expected):
-    assert mih_module._auto_substrings(n_bits, ntotal) == expected
+    assert _mih_tables.auto_substrings(n_bits, ntotal) == expected
 
 
 def test_automatic_substrings_follow_the_number_of_items():
@@ -337,14 +309,14 @@ def test_concurrent_searches_share_one_build():
     expected.add(codes)
     want_d, want_i = expected.search(queries, 5)
     builds = []
-    real_build = mih_module._build_tables
+    real_build = mih_module.build_tables
 
     def counting_build(*args):
         builds.append(1)
         return real_build(*args)
 
     with (
-        mock.patch.object(mih_module, "_build_tables", counting_build),
+        mock.patch.object(mih_module, "build_tables", counting_build),
         ThreadPoolExecutor(max_workers=4) as pool,
     ):
         results = list(pool.map(lambda _: index.search(queries, 5), range(8)))
@@ -358,7 +330,7 @@ def test_tables_built_while_items_change_are_not_kept():
     codes = to_codes([0b1, 0b11, 0b111], 16)
     index = MultiIndexHashingIndex(16)
     index.add(codes)
-    real_build = mih_module._build_tables
+    real_build = mih_module.build_tables
 
     def build_then_add(*args):
         tables = real_build(*args)
@@ -366,7 +338,7 @@ def test_tables_built_while_items_change_are_not_kept():
         return tables
 
     query = to_codes([0], 16)
-    with mock.patch.object(mih_module, "_build_tables", build_then_add):
+    with mock.patch.object(mih_module, "build_tables", build_then_add):
         D, I = index.search(query, 2)
     assert (D.tolist(), I.tolist()) == ([[1, 2]], [[0, 1]])  # the items the build saw
     assert index._tables is None  # not kept: the next search rebuilds
@@ -382,7 +354,7 @@ def test_created_by_name():
 
 def test_int64_tables(monkeypatch):
     """Indexes of 2**31 items or more keep int64 entries and offsets; forced here on a small one."""
-    monkeypatch.setattr(mih_module, "_INT32_LIMIT", 0)
+    monkeypatch.setattr(_mih_tables, "INT32_LIMIT", 0)
     rng = np.random.default_rng(5)
     codes = rng.integers(0, 256, size=(300, 2), dtype=np.uint8)
     index = MultiIndexHashingIndex(16, n_substrings=2)
@@ -436,7 +408,7 @@ def test_file_with_invalid_n_substrings(tmp_path, bad):
     path = tmp_path / "bad.hlindex"
     codes = np.zeros((1, 2), dtype=np.uint8)
     write_index_file(
-        path, index_type="MultiIndexHashingIndex", n_bits=16,
+        path, index_type="MultiIndexHashingIndex", n_bits=16,  # the name files of 0.1 hold
         arrays={"codes": codes, "ids": np.zeros(1, dtype=np.int64)}, params={"n_substrings": bad},
     )  # fmt: skip
     with pytest.raises(FileFormatError, match="n_substrings"):
