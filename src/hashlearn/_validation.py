@@ -66,7 +66,7 @@ def check_random_state(random_state: Any, name: str = "random_state") -> int | N
     return check_int(random_state, name, minimum=0, maximum=2**32 - 1)
 
 
-def _as_numeric_array(X: Any, name: str) -> np.ndarray:
+def as_numeric_array(X: Any, name: str) -> np.ndarray:
     try:
         array = np.asarray(X)
     except (TypeError, ValueError) as exc:  # ragged lists and the like
@@ -80,7 +80,7 @@ def _as_numeric_array(X: Any, name: str) -> np.ndarray:
     return array
 
 
-def _check_finite(array: np.ndarray, name: str) -> None:
+def check_finite(array: np.ndarray, name: str) -> None:
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
         raise InvalidInputError(
@@ -93,7 +93,7 @@ def check_features(X: Any, name: str = "X", *, n_features: int | None = None) ->
 
     Image arrays ``(n, h, w)`` or ``(n, h, w, c)`` are flattened to ``(n, h*w*c)``.
     """
-    array = _as_numeric_array(X, name)
+    array = as_numeric_array(X, name)
     if array.ndim == 1:
         raise InvalidInputError(
             f"{name} must be 2-D (n_samples, n_features) or an image array, got a 1-D array of "
@@ -106,7 +106,7 @@ def check_features(X: Any, name: str = "X", *, n_features: int | None = None) ->
     array = array.reshape(array.shape[0], -1)
     if array.shape[1] == 0:
         raise InvalidInputError(f"{name} has 0 features")
-    _check_finite(array, name)
+    check_finite(array, name)
     if n_features is not None and array.shape[1] != n_features:
         raise InvalidInputError(
             f"{name} has {array.shape[1]} features per sample, but the hasher was fitted on {n_features}"
@@ -118,7 +118,7 @@ def check_images(
     X: Any, name: str = "X", *, image_shape: tuple[int, ...] | None = None
 ) -> np.ndarray:
     """Return ``X`` as a ``float32`` array of shape ``(n, h, w, c)``; ``(n, h, w)`` gains ``c = 1``."""
-    array = _as_numeric_array(X, name)
+    array = as_numeric_array(X, name)
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
@@ -128,7 +128,7 @@ def check_images(
         )
     if array.shape[0] == 0:
         raise InvalidInputError(f"{name} is empty: it has 0 images")
-    _check_finite(array, name)
+    check_finite(array, name)
     if image_shape is not None and tuple(array.shape[1:]) != tuple(image_shape):
         raise InvalidInputError(
             f"{name} has images of shape {tuple(array.shape[1:])}, but the hasher was fitted on {tuple(image_shape)}"
@@ -138,14 +138,14 @@ def check_images(
 
 def check_labels(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
     """Return class labels as ``int64`` of shape ``(n,)``, or multi-label indicators ``(n, c)`` as ``bool``."""
-    array = _as_numeric_array(y, name)
+    array = as_numeric_array(y, name)
     if array.ndim not in (1, 2):
         raise InvalidInputError(
             f"{name} must be 1-D class labels or a 2-D label-indicator matrix, got shape {array.shape}"
         )
     if array.shape[0] != n_samples:
         raise InvalidInputError(f"{name} has {array.shape[0]} labels for {n_samples} samples")
-    _check_finite(array, name)
+    check_finite(array, name)
     if array.ndim == 2:
         return array.astype(bool)
     if np.issubdtype(array.dtype, np.floating) and not np.all(array == np.round(array)):

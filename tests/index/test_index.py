@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from _reference import assert_results_equal, hamming, knn, range_search, to_codes
 from hashlearn import _parallel
-from hashlearn.codes import _kernels
+from hashlearn.codes import kernels
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
 from hashlearn.index import (
     PAD_DISTANCE,
@@ -46,7 +46,7 @@ def rows(codes: np.ndarray) -> list[bytes]:
 @contextmanager
 def scan_plan(query_block: int, n_parts: int, block_codes: int):
     """Force the kernels' work split: tiny query blocks, database parts and cache blocks."""
-    with mock.patch.object(_kernels, "_plan", lambda n, nq, code_size: plan):
+    with mock.patch.object(kernels, "_plan", lambda n, nq, code_size: plan):
         plan = (query_block, n_parts, block_codes)
         yield
 

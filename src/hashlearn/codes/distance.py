@@ -1,6 +1,6 @@
 """Hamming distances between two sets of packed codes, in numpy (blocks bound the temporaries).
 
-Searches over an index use the compiled scans of :mod:`hashlearn.codes._kernels` instead.
+Searches over an index use the compiled scans of :mod:`hashlearn.codes.kernels` instead.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._validation import _as_numeric_array, check_int, check_k, check_radius
+from hashlearn._validation import as_numeric_array, check_int, check_k, check_radius
 from hashlearn.codes.distance import hamming_distance
 from hashlearn.codes.packing import check_codes
 from hashlearn.exceptions import CodeFormatError, InvalidInputError
@@ -70,7 +70,7 @@ def _check_chunk_size(chunk_size: Any, n_db: int) -> int:
 
 def _check_binary_matrix(values: Any, name: str, what: str) -> np.ndarray:
     """Return a 2-D array of booleans or {0, 1} numbers as ``bool``; ``what`` describes the shape."""
-    array = _as_numeric_array(values, name)
+    array = as_numeric_array(values, name)
     if array.ndim != 2:
         hint = "; use relevant.reshape(1, -1) for a single query" if array.ndim == 1 else ""
         raise InvalidInputError(f"{name} must be 2-D {what}, got shape {array.shape}{hint}")
@@ -96,7 +96,7 @@ def _check_n_relevant(n_relevant: Any, relevant: np.ndarray) -> np.ndarray:
     retrieved = relevant.sum(axis=1, dtype=np.int64)
     if n_relevant is None:
         return retrieved
-    array = _as_numeric_array(n_relevant, "n_relevant")
+    array = as_numeric_array(n_relevant, "n_relevant")
     if array.ndim != 1 or array.shape[0] != relevant.shape[0]:
         raise InvalidInputError(
             f"n_relevant must have shape ({relevant.shape[0]},), one count per query of relevant, "
@@ -120,7 +120,7 @@ def _check_n_relevant(n_relevant: Any, relevant: np.ndarray) -> np.ndarray:
 
 
 def _check_distances(distances: Any, relevant: np.ndarray) -> np.ndarray:
-    array = _as_numeric_array(distances, "distances")
+    array = as_numeric_array(distances, "distances")
     if array.shape != relevant.shape:
         raise InvalidInputError(
             f"distances and relevant must have the same shape (n_queries, n_ranked), got "
@@ -137,7 +137,7 @@ def _check_distances(distances: Any, relevant: np.ndarray) -> np.ndarray:
 
 def check_labels(labels: Any, name: str) -> np.ndarray:
     """Return 1-D labels as ``int64`` or a 2-D indicator matrix as ``bool``."""
-    array = _as_numeric_array(labels, name)
+    array = as_numeric_array(labels, name)
     if array.ndim == 1:
         if np.issubdtype(array.dtype, np.floating):
             if not np.isfinite(array).all():

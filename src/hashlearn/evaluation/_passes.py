@@ -32,7 +32,7 @@ import numba
 import numpy as np
 
 from hashlearn._parallel import parallel_map
-from hashlearn.codes._kernels import popcount64
+from hashlearn.codes.kernels import popcount64
 
 BLOCK_ITEMS = 4096  # database items per cache block
 GROUP_QUERIES = 16  # queries that share a pass over one block

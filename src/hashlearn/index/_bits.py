@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hashlearn.codes._kernels import popcount64
+from hashlearn.codes.kernels import popcount64
 
 __all__ = ["code_bits", "first_mask", "next_mask"]
 

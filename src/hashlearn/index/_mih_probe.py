@@ -22,7 +22,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from hashlearn.codes._kernels import popcount64
+from hashlearn.codes.kernels import popcount64
 from hashlearn.index._bits import code_bits, next_mask
 
 __all__ = [

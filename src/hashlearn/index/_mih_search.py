@@ -3,7 +3,7 @@
 
 The algorithms, and why they are exact, are in the notes of
 :class:`~hashlearn.index.MultiIndexHashingIndex`; the table layout and the probing primitives in
-:mod:`hashlearn.index._mih_probe`. Results are result keys (:mod:`hashlearn.codes._keys`): the
+:mod:`hashlearn.index._mih_probe`. Results are result keys (:mod:`hashlearn.codes.keys`): the
 item's rank in id order under its distance.
 """
 
@@ -14,8 +14,8 @@ import math
 import numba
 import numpy as np
 
-from hashlearn.codes._kernels import popcount64
-from hashlearn.codes._keys import heap_push, heap_replace_top, key_distance, make_key
+from hashlearn.codes.kernels import popcount64
+from hashlearn.codes.keys import heap_push, heap_replace_top, key_distance, make_key
 from hashlearn.index._bits import code_bits, first_mask
 from hashlearn.index._mih_probe import (
     BATCH,

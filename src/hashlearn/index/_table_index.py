@@ -45,8 +45,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hashlearn._validation import check_k
-from hashlearn.codes._keys import FEATURE_RANK_BITS, decode_feature_keys, decode_keys
 from hashlearn.codes.distance import as_words
+from hashlearn.codes.keys import FEATURE_RANK_BITS, decode_feature_keys, decode_keys
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.index._blocks import map_query_blocks
 from hashlearn.index._format.layout import IndexFile

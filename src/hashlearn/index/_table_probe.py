@@ -4,7 +4,7 @@ A search walks, table by table, the buckets whose key lies within a radius of th
 by flipping key bits (:func:`probe_level`, one open-addressing lookup per flip mask) for low
 radii, by one pass over the table's bucket keys beyond (see :mod:`hashlearn.index._table_index`
 for when and why). The items met are checked by their full Hamming distance and kept as result
-keys (:mod:`hashlearn.codes._keys`) while the bound tightens. :func:`range_block` and
+keys (:mod:`hashlearn.codes.keys`) while the bound tightens. :func:`range_block` and
 :func:`top_block` search a block of queries; the Python side is
 :class:`~hashlearn.index._table_index.TableIndex`.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hashlearn.codes._kernels import popcount64
-from hashlearn.codes._keys import key_distance, make_key
+from hashlearn.codes.kernels import popcount64
+from hashlearn.codes.keys import key_distance, make_key
 from hashlearn.index._bits import code_bits, first_mask, next_mask
 from hashlearn.index._table_rerank import HAMMING, rank_by_features
 

@@ -5,7 +5,7 @@ Items of a hash-table index may carry ``float32`` features (:meth:`HashTableInde
 a Hamming search finds by the distance between the query's features and theirs, ties by id.
 Distances are computed in float64 (sums left to right over the features), then rounded to
 float32, which the ranking uses: the candidates' keys become feature keys
-(:func:`hashlearn.codes._keys.make_feature_key`), sorted.
+(:func:`hashlearn.codes.keys.make_feature_key`), sorted.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from hashlearn._validation import _as_numeric_array, _check_finite
-from hashlearn.codes._keys import key_rank, make_feature_key
+from hashlearn._validation import as_numeric_array, check_finite
+from hashlearn.codes.keys import key_rank, make_feature_key
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 
 __all__ = [
@@ -56,17 +56,17 @@ def float32_rows(values: Any, name: str, n_rows: int, n_columns: int | None, wha
         Another shape, values that are not numbers, or values not finite (also once rounded to
         float32).
     """
-    array = _as_numeric_array(values, name)
+    array = as_numeric_array(values, name)
     width = array.shape[1] if array.ndim == 2 else -1
     if array.ndim != 2 or len(array) != n_rows or width < 1 or width != (n_columns or width):
         expected = f"({n_rows}, {'d' if n_columns is None else n_columns})"
         raise InvalidInputError(
             f"{name} must be a 2-D array of shape {expected} ({what}), got {array.shape}"
         )
-    _check_finite(array, name)
+    check_finite(array, name)
     with np.errstate(over="ignore"):
         array = np.ascontiguousarray(array, dtype=np.float32)
-    _check_finite(array, f"{name} (as float32)")
+    check_finite(array, f"{name} (as float32)")
     return array
 
 

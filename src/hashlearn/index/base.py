@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from hashlearn._validation import check_int, check_k
 from hashlearn.codes import MAX_BITS, check_codes, n_bytes
-from hashlearn.codes._keys import MAX_RANKS
+from hashlearn.codes.keys import MAX_RANKS
 from hashlearn.exceptions import FileFormatError, HashlearnError, InvalidInputError
 from hashlearn.index._format.layout import IndexFile
 from hashlearn.index._format.reading import check_file_items, read_index_file

@@ -6,8 +6,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hashlearn._validation import check_radius
-from hashlearn.codes import _kernels
-from hashlearn.codes._keys import decode_keys
+from hashlearn.codes import kernels
+from hashlearn.codes.keys import decode_keys
 from hashlearn.index.base import BinaryIndex
 
 __all__ = ["LinearIndex"]
@@ -31,7 +31,7 @@ class LinearIndex(BinaryIndex):
     (``distance <= radius``), unlike faiss' strict ``< radius``.
 
     Search cost is ``O(nq * ntotal * code_size / 8)`` word operations, run by compiled kernels
-    on :func:`hashlearn.index.get_num_threads` threads (see :mod:`hashlearn.codes._kernels`):
+    on :func:`hashlearn.index.get_num_threads` threads (see :mod:`hashlearn.codes.kernels`):
     queries are split in groups and the database in cache-sized blocks, so each block is read
     from memory once per group of queries; only a running top-k (a heap of ``k`` keys) is kept
     per query, never the distance matrix. Memory per item is ``code_size`` bytes of code plus 8
@@ -53,7 +53,7 @@ class LinearIndex(BinaryIndex):
     # ------------------------------------------------------------------ search
     def _words(self) -> NDArray[np.unsignedinteger]:
         """The stored codes as ``(ntotal, w)`` words for the kernels (a view, no copy)."""
-        return _kernels.words_view(np.asarray(self._store.codes))
+        return kernels.words_view(np.asarray(self._store.codes))
 
     def search(
         self, queries: NDArray[np.uint8], k: int
@@ -64,7 +64,7 @@ class LinearIndex(BinaryIndex):
         if kk == 0 or nq == 0:
             return distances, labels
         sorted_ids, rank = self._store.order()
-        keys = _kernels.knn_search(self._words(), rank, _kernels.words_view(queries), kk)
+        keys = kernels.knn_search(self._words(), rank, kernels.words_view(queries), kk)
         distances[:, :kk], labels[:, :kk] = decode_keys(keys, sorted_ids)
         return distances, labels
 
@@ -80,7 +80,7 @@ class LinearIndex(BinaryIndex):
             lims = np.zeros(nq + 1, dtype=np.int64)
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
         sorted_ids, rank = self._store.order()
-        lims, keys = _kernels.range_search(
-            self._words(), rank, _kernels.words_view(queries), min(radius, self.n_bits)
+        lims, keys = kernels.range_search(
+            self._words(), rank, kernels.words_view(queries), min(radius, self.n_bits)
         )
         return (lims, *decode_keys(keys, sorted_ids))

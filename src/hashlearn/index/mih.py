@@ -23,8 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hashlearn._validation import check_int, check_radius
-from hashlearn.codes._keys import decode_keys
 from hashlearn.codes.distance import as_words
+from hashlearn.codes.keys import decode_keys
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index._blocks import map_query_blocks
 from hashlearn.index._mih_search import knn_block, range_block

@@ -17,7 +17,7 @@ from numba.extending import intrinsic
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from hashlearn._parallel import get_num_threads, parallel_map
-from hashlearn.codes._keys import (
+from hashlearn.codes.keys import (
     EMPTY_KEY,
     RANK_BITS,
     heap_replace_top,
@@ -43,7 +43,7 @@ def popcount64(typingctx, x):
 # ---------------------------------------------------------------------------------------------
 # Exact scans (LinearIndex)
 #
-# A result is one int64 key (hashlearn.codes._keys: ``distance << RANK_BITS | rank``, ``rank``
+# A result is one int64 key (hashlearn.codes.keys: ``distance << RANK_BITS | rank``, ``rank``
 # the item's position in ascending id order), so comparing keys compares (distance, id) and the
 # k smallest keys are the k nearest items with ties broken by id.
 #
