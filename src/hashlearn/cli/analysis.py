@@ -29,63 +29,18 @@ __all__ = ["cmd_dedup", "cmd_evaluate", "cmd_info", "register"]
 
 def register(sub: Any) -> None:
     """Add ``info``, ``dedup`` and ``evaluate`` to the sub-commands ``sub``."""
+    _register_info(sub)
+    _register_dedup(sub)
+    _register_evaluate(sub)
+
+
+def _register_info(sub: Any) -> None:
     p = sub.add_parser(
         "info",
         help="what a model, index or codes file holds (checked: checksums, format versions)",
     )
     p.add_argument("files", nargs="+", help=".safetensors model, index file, .npy or .npz")
     p.set_defaults(func=cmd_info)
-
-    p = sub.add_parser(
-        "dedup",
-        help="near-duplicates of a collection: every pair of codes within a radius, and groups",
-        description="Search every code of the collection for the others within --radius bits "
-        "(a self-join through an exact index, multi-index hashing by default), and join the "
-        "pairs into groups (connected components).",
-    )
-    p.add_argument(
-        "--codes",
-        required=True,
-        help=".npy of packed codes, or the .npz of hashlearn encode (codes, ids, paths)",
-    )
-    p.add_argument(
-        "--bits", type=int, default=None, help="code length (default: the .npz's, or 8 x bytes)"
-    )
-    p.add_argument(
-        "--radius", type=int, default=2, help="largest Hamming distance of a pair (default: 2)"
-    )
-    p.add_argument(
-        "--index",
-        default="mih",
-        choices=("mih", "linear", "hash-table"),
-        help="exact index that answers the self-join (default: mih)",
-    )
-    p.add_argument("--show", type=int, default=5, help="groups to print (default: 5)")
-    p.add_argument("--out", default=None, help="CSV of the groups: group, size, id, path")
-    p.add_argument("--pairs", default=None, help="CSV of the pairs: first, second, distance")
-    p.set_defaults(func=cmd_dedup)
-
-    p = sub.add_parser("evaluate", help="retrieval metrics of query codes against database codes")
-    p.add_argument("--query-codes", required=True)
-    p.add_argument("--query-labels", required=True, help=".npz with y, or .npy")
-    p.add_argument("--db-codes", required=True)
-    p.add_argument("--db-labels", required=True, help=".npz with y, or .npy")
-    p.add_argument(
-        "-k", type=int, nargs="+", default=[10], help="cut-offs for P@k, R@k, mAP@k and NDCG@k"
-    )
-    p.add_argument(
-        "--radius", type=int, default=2, help="Hamming radius for precision within radius"
-    )
-    p.add_argument(
-        "--ties",
-        choices=("position", "average"),
-        default="position",
-        help="order of items at equal distance: database position, or tie-averaged",
-    )
-    p.set_defaults(func=cmd_evaluate)
-
-
-# -- info ----------------------------------------------------------------------------------------
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -164,7 +119,39 @@ def _write_csv(path: str, header: list[str], rows: Any) -> None:
         handle.write(buffer.getvalue().encode())
 
 
+def _register_dedup(sub: Any) -> None:
+    p = sub.add_parser(
+        "dedup",
+        help="near-duplicates of a collection: every pair of codes within a radius, and groups",
+        description="Search every code of the collection for the others within --radius bits "
+        "(a self-join through an exact index, multi-index hashing by default), and join the "
+        "pairs into groups (connected components).",
+    )
+    p.add_argument(
+        "--codes",
+        required=True,
+        help=".npy of packed codes, or the .npz of hashlearn encode (codes, ids, paths)",
+    )
+    p.add_argument(
+        "--bits", type=int, default=None, help="code length (default: the .npz's, or 8 x bytes)"
+    )
+    p.add_argument(
+        "--radius", type=int, default=2, help="largest Hamming distance of a pair (default: 2)"
+    )
+    p.add_argument(
+        "--index",
+        default="mih",
+        choices=("mih", "linear", "hash-table"),
+        help="exact index that answers the self-join (default: mih)",
+    )
+    p.add_argument("--show", type=int, default=5, help="groups to print (default: 5)")
+    p.add_argument("--out", default=None, help="CSV of the groups: group, size, id, path")
+    p.add_argument("--pairs", default=None, help="CSV of the pairs: first, second, distance")
+    p.set_defaults(func=cmd_dedup)
+
+
 def cmd_dedup(args: argparse.Namespace) -> int:
+    """``hashlearn dedup``: the near-duplicate pairs and groups of a codes file."""
     stored = read_codes(args.codes)
     codes, ids, paths = stored.codes, stored.ids, stored.paths
     n_bits = args.bits or stored.code_length
@@ -211,7 +198,32 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 # -- evaluate ------------------------------------------------------------------------------------
 
 
+def _register_evaluate(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="retrieval metrics of query codes against database codes")
+    p.add_argument("--query-codes", required=True)
+    p.add_argument("--query-labels", required=True, help=".npz with y, or .npy")
+    p.add_argument("--db-codes", required=True)
+    p.add_argument("--db-labels", required=True, help=".npz with y, or .npy")
+    p.add_argument(
+        "-k", type=int, nargs="+", default=[10], help="cut-offs for P@k, R@k, mAP@k and NDCG@k"
+    )
+    p.add_argument(
+        "--radius", type=int, default=2, help="Hamming radius for precision within radius"
+    )
+    p.add_argument(
+        "--ties",
+        choices=("position", "average"),
+        default="position",
+        help="order of items at equal distance: database position, or tie-averaged",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+
+# -- info ----------------------------------------------------------------------------------------
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``hashlearn evaluate``: the retrieval metrics of query codes against database codes."""
     metrics = evaluate_codes(
         load_array(args.query_codes, "codes"),
         load_array(args.query_labels, "y"),

@@ -18,21 +18,17 @@ __all__ = ["cmd_list", "cmd_split", "register"]
 
 def register(sub: Any) -> None:
     """Add ``list`` and ``split`` to the sub-commands ``sub``."""
+    _register_list(sub)
+    _register_split(sub)
+
+
+def _register_list(sub: Any) -> None:
     p = sub.add_parser("list", help="list hashers, datasets and protocols")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser(
-        "split", help="write a dataset's query/database/train/validation parts as .npz"
-    )
-    p.add_argument("--dataset", default="mnist5k")
-    p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
-    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=cmd_split)
-
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``hashlearn list``: the registered hashers, features, datasets, protocols and indexes."""
     for title, names in (
         ("hashers", describe_hashers()),
         ("features (chain with +, e.g. gist+l2-center)", describe_features()),
@@ -46,7 +42,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_split(sub: Any) -> None:
+    p = sub.add_parser(
+        "split", help="write a dataset's query/database/train/validation parts as .npz"
+    )
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_split)
+
+
 def cmd_split(args: argparse.Namespace) -> int:
+    """``hashlearn split``: a dataset's protocol parts written as ``.npz`` files."""
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     split = apply_protocol(data, args.protocol, args.seed)
     os.makedirs(args.out, exist_ok=True)

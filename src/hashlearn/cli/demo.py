@@ -61,6 +61,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``hashlearn demo``: the demo's table and report, or (``--serve``) its search page."""
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if args.serve:
         return _serve_demo(args, methods)

@@ -137,6 +137,7 @@ def _int_list(text: str | None) -> list[int] | None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    """``hashlearn benchmark``: run the configured grid, print the summaries, write the results."""
     methods = _benchmark_methods(args.methods) if args.methods else None
     params: dict[str, dict[str, Any]] = {}
     for key, value in args.param or []:
@@ -270,6 +271,7 @@ def _register_tune(sub: Any) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    """``hashlearn tune``: choose the parameters on the validation part, print the trials."""
     grid: dict[str, list[Any]] = {}
     for key, values in args.grid:
         grid.setdefault(key, []).extend(values)
@@ -338,6 +340,7 @@ def _register_report(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``hashlearn report``: the HTML report of a results file."""
     from hashlearn.report import build_report  # imports matplotlib: not on every command's start
 
     out = build_report(

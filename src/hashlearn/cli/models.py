@@ -18,6 +18,11 @@ __all__ = ["cmd_encode", "cmd_fit", "register"]
 
 def register(sub: Any) -> None:
     """Add ``fit`` and ``encode`` to the sub-commands ``sub``."""
+    _register_fit(sub)
+    _register_encode(sub)
+
+
+def _register_fit(sub: Any) -> None:
     p = sub.add_parser(
         "fit", help="fit a hasher on an .npz (X, y) or .npy (X) file and save the model"
     )
@@ -43,6 +48,28 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
     p.set_defaults(func=cmd_fit)
 
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``hashlearn fit``: fit a hasher (behind features, if asked) and save it."""
+    X = load_array(args.data, args.x_key)
+    y = load_array(args.data, args.y_key) if args.data.endswith(".npz") else None
+    params = dict(args.param or [])
+    if args.seed is not None:
+        params["random_state"] = args.seed
+    hasher = create_hasher(args.method, n_bits=args.bits, **params)
+    if hasher.supervised and y is None:
+        raise InvalidInputError(
+            f"{args.method!r} is supervised: give an .npz with labels under {args.y_key!r}"
+        )
+    if args.features:
+        hasher = FeatureHasher(create_features(args.features), hasher)
+    hasher.fit(X, y)
+    hasher.save(args.out)
+    print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
+    return 0
+
+
+def _register_encode(sub: Any) -> None:
     p = sub.add_parser(
         "encode", help="encode samples with a saved model into packed uint8 codes (.npy)"
     )
@@ -75,26 +102,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_encode)
 
 
-def cmd_fit(args: argparse.Namespace) -> int:
-    X = load_array(args.data, args.x_key)
-    y = load_array(args.data, args.y_key) if args.data.endswith(".npz") else None
-    params = dict(args.param or [])
-    if args.seed is not None:
-        params["random_state"] = args.seed
-    hasher = create_hasher(args.method, n_bits=args.bits, **params)
-    if hasher.supervised and y is None:
-        raise InvalidInputError(
-            f"{args.method!r} is supervised: give an .npz with labels under {args.y_key!r}"
-        )
-    if args.features:
-        hasher = FeatureHasher(create_features(args.features), hasher)
-    hasher.fit(X, y)
-    hasher.save(args.out)
-    print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
-    return 0
-
-
 def cmd_encode(args: argparse.Namespace) -> int:
+    """``hashlearn encode``: codes of an array file, or of a folder of pictures."""
     hasher = load_hasher(args.model)
     if args.images:
         return _encode_images(hasher, args)

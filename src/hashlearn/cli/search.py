@@ -27,6 +27,11 @@ __all__ = ["cmd_index", "cmd_search", "register"]
 
 def register(sub: Any) -> None:
     """Add ``index`` and ``search`` to the sub-commands ``sub``."""
+    _register_index(sub)
+    _register_search(sub)
+
+
+def _register_index(sub: Any) -> None:
     index_types = describe_indexes()
     p = sub.add_parser(
         "index",
@@ -62,43 +67,9 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, help="index file to write")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser(
-        "search", help="search an index with query codes (k nearest, or all within a radius)"
-    )
-    p.add_argument("--index", required=True)
-    p.add_argument("--queries", required=True, help=".npy of packed uint8 query codes")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("-k", type=int, default=10, help="neighbours per query (default: 10)")
-    group.add_argument("--radius", type=int, help="return every item within this Hamming distance")
-    add_threads(p)
-    p.add_argument(
-        "--mmap", action="store_true", help="memory-map the index file instead of reading it"
-    )
-    p.add_argument(
-        "--rerank",
-        metavar="QUERY_FEATURES",
-        help=".npy (or .npz with X) of the queries' features: re-rank the candidates by feature "
-        "distance to the items' stored features (`hashlearn index --features`), k best",
-    )
-    p.add_argument(
-        "--metric",
-        choices=("cosine", "l2"),
-        default="cosine",
-        help="feature distance of --rerank (default: cosine)",
-    )
-    p.add_argument(
-        "--probe-radius",
-        type=int,
-        default=None,
-        help="candidates of --rerank: items within this Hamming distance (hash-table, default 2) "
-        "or keys within it in each table (multi-table, default 0)",
-    )
-    p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
-    p.add_argument("--out", help="write distances and ids to this .npz")
-    p.set_defaults(func=cmd_search)
-
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """``hashlearn index``: an index over a codes file, saved."""
     stored = read_codes(args.codes)  # one read: codes, and the code length and ids if stored
     if args.bits:
         n_bits = args.bits
@@ -152,7 +123,45 @@ def _search_operation(
     )
 
 
+def _register_search(sub: Any) -> None:
+    p = sub.add_parser(
+        "search", help="search an index with query codes (k nearest, or all within a radius)"
+    )
+    p.add_argument("--index", required=True)
+    p.add_argument("--queries", required=True, help=".npy of packed uint8 query codes")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-k", type=int, default=10, help="neighbours per query (default: 10)")
+    group.add_argument("--radius", type=int, help="return every item within this Hamming distance")
+    add_threads(p)
+    p.add_argument(
+        "--mmap", action="store_true", help="memory-map the index file instead of reading it"
+    )
+    p.add_argument(
+        "--rerank",
+        metavar="QUERY_FEATURES",
+        help=".npy (or .npz with X) of the queries' features: re-rank the candidates by feature "
+        "distance to the items' stored features (`hashlearn index --features`), k best",
+    )
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "l2"),
+        default="cosine",
+        help="feature distance of --rerank (default: cosine)",
+    )
+    p.add_argument(
+        "--probe-radius",
+        type=int,
+        default=None,
+        help="candidates of --rerank: items within this Hamming distance (hash-table, default 2) "
+        "or keys within it in each table (multi-table, default 0)",
+    )
+    p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
+    p.add_argument("--out", help="write distances and ids to this .npz")
+    p.set_defaults(func=cmd_search)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    """``hashlearn search``: search an index with query codes, print and save the hits."""
     apply_threads(args)
     index = load_index(args.index, mmap=args.mmap)
     if args.rerank and args.radius is not None:

@@ -101,6 +101,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``hashlearn serve``: open the service (over an index, or a folder made ready) and serve it."""
     from hashlearn.serve import run_server  # imports FastAPI, so only when serving
 
     require_web_dependencies()
