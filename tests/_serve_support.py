@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+N_BITS = 12  # codes of lsh_files: 2 bytes per code; the 4 high bits of byte 1 must be 0
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -31,6 +33,53 @@ def decoded(png: bytes) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(png)), dtype=np.float32) / 255.0
+
+
+def lsh_files(folder: Path) -> dict:
+    """LSH (12 bits) on the 8x8 digits, indexed with ids 100.., labels, and PNGs of 30 items."""
+    from hashlearn import LinearIndex, create_hasher, load_dataset
+
+    data = load_dataset("digits")
+    X, y = data.X[:600], data.y[:600]
+    hasher = create_hasher("lsh", n_bits=N_BITS, random_state=0).fit(X)
+    hasher.save(folder / "lsh.safetensors")
+    ids = np.arange(100, 100 + len(X), dtype=np.int64)
+    index = LinearIndex(N_BITS)
+    index.add_with_ids(hasher.encode(X), ids)
+    index.save(folder / "db.hlindex")
+    np.save(folder / "y.npy", y)
+    (folder / "images").mkdir()
+    for item_id, image in zip(ids[:30].tolist(), X[:30]):
+        (folder / "images" / f"{item_id}.png").write_bytes(png_bytes(image))
+    return {"folder": folder, "hasher": hasher, "index": index, "X": X, "y": y, "ids": ids}
+
+
+def open_test_service(files, data_dir, **limits):
+    """The service over :func:`lsh_files` (images 8x8, labels), its writes in ``data_dir``."""
+    from hashlearn.serve import ServeLimits, open_service
+
+    folder = files["folder"]
+    return open_service(
+        folder / "lsh.safetensors",
+        folder / "db.hlindex",
+        data_dir=data_dir,
+        images_dir=folder / "images",
+        labels=folder / "y.npy",
+        image_shape=(8, 8),
+        limits=ServeLimits(**limits) if limits else None,
+    )
+
+
+def hits(response):
+    """``(id, distance)`` of the hits of a 200 search answer."""
+    assert response.status_code == 200, response.text
+    return [(h["id"], h["distance"]) for h in response.json()["hits"]]
+
+
+def library_search(files, code, k):
+    """``(id, distance)`` of the ``k`` nearest by the library's own index of :func:`lsh_files`."""
+    D, I = files["index"].search(code, k)
+    return list(zip(I[0].tolist(), D[0].tolist()))
 
 
 @dataclass(frozen=True)

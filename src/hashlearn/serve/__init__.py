@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from hashlearn.encoding import parse_image_shape, read_image
 from hashlearn.exceptions import HashlearnError
 from hashlearn.serve.errors import (
     AuthenticationError,
@@ -28,10 +29,12 @@ from hashlearn.serve.errors import (
     TooLargeError,
     UnsupportedMediaTypeError,
 )
-from hashlearn.serve.images import QueryEncoder, parse_image_shape, read_image
 from hashlearn.serve.limits import ServeLimits, parse_item_id
-from hashlearn.serve.service import NewItem, SearchService, load_labels, open_service
+from hashlearn.serve.loading import load_labels, open_service
+from hashlearn.serve.queries import QueryEncoder
+from hashlearn.serve.service import SearchService
 from hashlearn.serve.store import ItemStore, StoredItem
+from hashlearn.serve.writes import NewItem
 
 __all__ = [
     "AuthenticationError",
@@ -87,7 +90,7 @@ def __getattr__(name: str) -> Any:
     """``create_app`` and ``run_server`` import FastAPI, so they are loaded on first use."""
     if name in _WEB_NAMES:
         require_web_dependencies()
-        from hashlearn.serve import app
+        from hashlearn.serve import app  # imports FastAPI: only when the web layer is asked for
 
         return getattr(app, name)
     raise AttributeError(f"module 'hashlearn.serve' has no attribute {name!r}")

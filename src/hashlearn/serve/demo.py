@@ -25,6 +25,9 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write
+from hashlearn.datasets import default_split, load_dataset
+from hashlearn.hashers import create_hasher, get_hasher_class
+from hashlearn.index import LinearIndex
 
 __all__ = ["DemoFiles", "prepare_demo", "save_png"]
 
@@ -100,10 +103,6 @@ def prepare_demo(
     -------
     DemoFiles
     """
-    from hashlearn.datasets import default_split, load_dataset
-    from hashlearn.hashers import create_hasher, get_hasher_class
-    from hashlearn.index import LinearIndex
-
     log = log or (lambda message: None)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

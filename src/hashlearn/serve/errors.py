@@ -3,11 +3,13 @@
 Every class derives from :class:`~hashlearn.exceptions.InvalidInputError` (so from ``ValueError``)
 or :class:`~hashlearn.exceptions.HashlearnError`; the web application answers any of them with
 ``status_code`` and a JSON body ``{"error": message}``. Other ``InvalidInputError`` (bad shapes,
-NaN values, wrong code widths) are answered with 400.
+NaN values, wrong code widths) are answered with 400. :class:`TooLargeError` (413) is shared with
+the reading of image files (:mod:`hashlearn.encoding`), where it is defined.
 """
 
 from __future__ import annotations
 
+from hashlearn.encoding import TooLargeError
 from hashlearn.exceptions import HashlearnError, InvalidInputError
 
 __all__ = [
@@ -40,12 +42,6 @@ class ItemExistsError(ServiceError, InvalidInputError):
     """An added item's id is already in use (HTTP 409)."""
 
     status_code = 409
-
-
-class TooLargeError(ServiceError, InvalidInputError):
-    """A request body, an image file or an image's pixel count is over its limit (HTTP 413)."""
-
-    status_code = 413
 
 
 class UnsupportedMediaTypeError(ServiceError, InvalidInputError):

@@ -34,11 +34,14 @@ import numpy as np
 from hashlearn._io import atomic_write
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
-__all__ = ["STORE_FORMAT", "ItemStore", "StoredItem"]
+__all__ = ["MEDIA_TYPES", "STORE_FORMAT", "ItemStore", "StoredItem"]
 
 STORE_FORMAT = "hashlearn.serve-store"
 STORE_VERSION = 1
 _IMAGE_EXTENSIONS = ("png", "jpg")
+
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
+"""Content type of each stored image extension."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

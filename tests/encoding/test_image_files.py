@@ -8,14 +8,15 @@ from PIL import Image
 
 from _serve_support import png_bytes
 from hashlearn import create_hasher, load_hasher
-from hashlearn.exceptions import InvalidInputError
-from hashlearn.imagefiles import (
+from hashlearn.encoding import (
     encode_image_files,
     list_image_files,
+    read_image,
     read_image_names,
     write_image_codes,
 )
-from hashlearn.serve.images import QueryEncoder, read_image
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.serve import QueryEncoder
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +84,9 @@ def test_integer_file_names_become_the_ids(model, tmp_path, digits_small):
 
 
 def test_a_file_over_the_size_limit_is_refused(model, folder, monkeypatch):
-    import hashlearn.imagefiles
+    import hashlearn.encoding.files
 
-    monkeypatch.setattr(hashlearn.imagefiles, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(hashlearn.encoding.files, "MAX_FILE_BYTES", 100)
     with pytest.raises(InvalidInputError, match=r"bytes long; the limit is 100 bytes"):
         encode_image_files(model, folder, verbose=False)
 

@@ -1,0 +1,7 @@
+"""``python -m hashlearn.cli``: the ``hashlearn`` command."""
+
+import sys
+
+from hashlearn.cli.main import main
+
+sys.exit(main())

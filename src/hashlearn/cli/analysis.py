@@ -1,0 +1,241 @@
+"""``hashlearn info``, ``dedup`` and ``evaluate``: what a file holds, the near-duplicates of a
+collection of codes, and the retrieval metrics of query codes against database codes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from hashlearn._io import atomic_write, read_arrays
+from hashlearn.cli._args import load_array
+from hashlearn.encoding import read_codes
+from hashlearn.evaluation import evaluate_codes
+from hashlearn.exceptions import FileFormatError, InvalidInputError
+from hashlearn.experiments.demo import METRIC_NOTE
+from hashlearn.hashers import FeatureHasher, load_hasher, read_model_file
+from hashlearn.index import INDEX_FILE_MAGIC, group_pairs, load_index, near_duplicate_pairs
+
+__all__ = ["cmd_dedup", "cmd_evaluate", "cmd_info", "register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``info``, ``dedup`` and ``evaluate`` to the sub-commands ``sub``."""
+    _register_info(sub)
+    _register_dedup(sub)
+    _register_evaluate(sub)
+
+
+def _register_info(sub: Any) -> None:
+    p = sub.add_parser(
+        "info",
+        help="what a model, index or codes file holds (checked: checksums, format versions)",
+    )
+    p.add_argument("files", nargs="+", help=".safetensors model, index file, .npy or .npz")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """What a model, index or codes file holds, after checking it."""
+    for number, path in enumerate(args.files):
+        if number:
+            print()
+        for line in _describe_file(path):
+            print(line)
+    return 0
+
+
+def _describe_file(path: str) -> list[str]:
+    """Lines describing a model (.safetensors), an index file, or an .npy / .npz of arrays."""
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"file not found: {path!r}")
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    size = f"{os.path.getsize(path):,} bytes"
+    if path.endswith((".npy", ".npz")):
+        arrays = read_arrays(path)
+        lines = [f"{path}: arrays ({size})"]
+        for name, array in arrays.items():
+            shown = f"{array.item()!r}" if array.ndim == 0 else f"{array.dtype} {array.shape}"
+            lines.append(f"  {name or '(array)'}: {shown}")
+        return lines
+    if head.startswith(INDEX_FILE_MAGIC):
+        index = load_index(path, mmap=True)
+        return [
+            f"{path}: {type(index).__name__} index ({size}, checksum verified)",
+            f"  {index.ntotal:,} items, {index.n_bits} bits, {index.nbytes / max(index.ntotal, 1):.1f}"
+            " bytes per item",
+        ]
+    if head[8:9] != b"{":  # a safetensors file: 8 bytes of header length, then a JSON header
+        raise FileFormatError(
+            f"{path!r} is none of what hashlearn writes: not a model (.safetensors), an index "
+            "file or an .npy / .npz array file"
+        )
+    metadata = read_model_file(path)[0]
+    model = load_hasher(path)
+    inner = model.hasher if isinstance(model, FeatureHasher) else model
+    lines = [
+        f"{path}: {model.name} model, {model.n_bits} bits ({size}, format version "
+        f"{metadata.get('format_version')}, written by hashlearn {metadata.get('hashlearn_version')}"
+        ", checksum verified)",
+        f"  parameters: {json.dumps(inner.get_params(deep=False), default=str)}",
+        f"  input: {_model_input(model)}",
+    ]
+    if isinstance(model, FeatureHasher):
+        lines.append(f"  features: {json.dumps(model.features.get_config())}")
+    return lines
+
+
+def _model_input(model: Any) -> str:
+    """What a loaded model encodes, in words."""
+    shape = "x".join(map(str, model.image_shape_)) if model.image_shape_ else ""
+    if isinstance(model, FeatureHasher):
+        return f"{'images ' + shape if shape else 'vectors'}, through the features below"
+    if model.input_kind == "images":
+        return f"images {shape}"
+    if shape:
+        return f"images {shape}, flattened to {int(np.prod(model.image_shape_))} values"
+    return "feature vectors (give services --image-shape to take images)"
+
+
+# -- dedup ---------------------------------------------------------------------------------------
+
+
+def _write_csv(path: str, header: list[str], rows: Any) -> None:
+    """A CSV file of ``header`` and ``rows``, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue().encode())
+
+
+def _register_dedup(sub: Any) -> None:
+    p = sub.add_parser(
+        "dedup",
+        help="near-duplicates of a collection: every pair of codes within a radius, and groups",
+        description="Search every code of the collection for the others within --radius bits "
+        "(a self-join through an exact index, multi-index hashing by default), and join the "
+        "pairs into groups (connected components).",
+    )
+    p.add_argument(
+        "--codes",
+        required=True,
+        help=".npy of packed codes, or the .npz of hashlearn encode (codes, ids, paths)",
+    )
+    p.add_argument(
+        "--bits", type=int, default=None, help="code length (default: the .npz's, or 8 x bytes)"
+    )
+    p.add_argument(
+        "--radius", type=int, default=2, help="largest Hamming distance of a pair (default: 2)"
+    )
+    p.add_argument(
+        "--index",
+        default="mih",
+        choices=("mih", "linear", "hash-table"),
+        help="exact index that answers the self-join (default: mih)",
+    )
+    p.add_argument("--show", type=int, default=5, help="groups to print (default: 5)")
+    p.add_argument("--out", default=None, help="CSV of the groups: group, size, id, path")
+    p.add_argument("--pairs", default=None, help="CSV of the pairs: first, second, distance")
+    p.set_defaults(func=cmd_dedup)
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    """``hashlearn dedup``: the near-duplicate pairs and groups of a codes file."""
+    stored = read_codes(args.codes)
+    codes, ids, paths = stored.codes, stored.ids, stored.paths
+    n_bits = args.bits or stored.code_length
+    start = time.perf_counter()
+    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=ids, index=args.index)
+    groups = group_pairs(pairs)
+    elapsed = time.perf_counter() - start
+    where = {}
+    if paths is not None:
+        item_ids = ids if ids is not None else np.arange(len(codes))
+        where = dict(zip(np.asarray(item_ids).tolist(), np.asarray(paths).tolist()))
+    in_groups = sum(len(g) for g in groups)
+    print(
+        f"{len(codes):,} codes of {n_bits} bits: {len(pairs):,} pairs within {args.radius} bits, "
+        f"{len(groups):,} groups holding {in_groups:,} items"
+        + (f" (largest: {len(groups[0])})" if groups else "")
+        + f", {elapsed:.2f} s"
+    )
+    for number, group in enumerate(groups[: args.show]):
+        shown = ", ".join(str(where.get(i, i)) for i in group[:8].tolist())
+        more = f" ... ({len(group)} items)" if len(group) > 8 else ""
+        print(f"  group {number}: {shown}{more}")
+    if args.out:
+        _write_csv(
+            args.out,
+            ["group", "size", "id", "path"],
+            (
+                [number, len(group), item, where.get(item, "")]
+                for number, group in enumerate(groups)
+                for item in group.tolist()
+            ),
+        )
+        print(f"groups -> {args.out}")
+    if args.pairs:
+        _write_csv(
+            args.pairs,
+            ["first", "second", "distance"],
+            zip(pairs.first.tolist(), pairs.second.tolist(), pairs.distances.tolist()),
+        )
+        print(f"pairs -> {args.pairs}")
+    return 0
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def _register_evaluate(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="retrieval metrics of query codes against database codes")
+    p.add_argument("--query-codes", required=True)
+    p.add_argument("--query-labels", required=True, help=".npz with y, or .npy")
+    p.add_argument("--db-codes", required=True)
+    p.add_argument("--db-labels", required=True, help=".npz with y, or .npy")
+    p.add_argument(
+        "-k", type=int, nargs="+", default=[10], help="cut-offs for P@k, R@k, mAP@k and NDCG@k"
+    )
+    p.add_argument(
+        "--radius", type=int, default=2, help="Hamming radius for precision within radius"
+    )
+    p.add_argument(
+        "--ties",
+        choices=("position", "average"),
+        default="position",
+        help="order of items at equal distance: database position, or tie-averaged",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+
+# -- info ----------------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``hashlearn evaluate``: the retrieval metrics of query codes against database codes."""
+    metrics = evaluate_codes(
+        load_array(args.query_codes, "codes"),
+        load_array(args.query_labels, "y"),
+        load_array(args.db_codes, "codes"),
+        load_array(args.db_labels, "y"),
+        ks=tuple(args.k),
+        map_at=tuple(args.k),
+        ndcg_at=tuple(args.k),
+        radius=args.radius,
+        ties=args.ties,
+    )
+    for key, value in metrics.items():
+        print(f"{key:8s} {value:.4f}")
+    print(METRIC_NOTE)
+    if args.ties == "average":
+        print("Ties: every rank metric is its expected value over all orders of tied items.")
+    return 0

@@ -1,0 +1,139 @@
+"""``hashlearn fit`` and ``encode``: a hasher fitted on arrays and saved; samples or a folder of
+pictures encoded with it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hashlearn.cli._args import image_shape, load_array, parse_param
+from hashlearn.encoding import encode_image_files, write_codes, write_image_codes
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.features import create_features
+from hashlearn.hashers import FeatureHasher, Hasher, create_hasher, load_hasher
+
+__all__ = ["cmd_encode", "cmd_fit", "register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``fit`` and ``encode`` to the sub-commands ``sub``."""
+    _register_fit(sub)
+    _register_encode(sub)
+
+
+def _register_fit(sub: Any) -> None:
+    p = sub.add_parser(
+        "fit", help="fit a hasher on an .npz (X, y) or .npy (X) file and save the model"
+    )
+    p.add_argument("--method", required=True, help="hasher name (see `hashlearn list`)")
+    p.add_argument("--bits", type=int, default=32, help="code length (default: 32)")
+    p.add_argument("--data", required=True, help=".npz with X and y, or .npy with X")
+    p.add_argument("--x-key", default="X")
+    p.add_argument("--y-key", default="y")
+    p.add_argument("--seed", type=int, default=None, help="random_state of the hasher")
+    p.add_argument(
+        "--features",
+        default=None,
+        help="feature extractor fitted first and kept in the model file, which then encodes "
+        "images: hog, gist, or with post-processing, e.g. gist+l2-center (shallow methods)",
+    )
+    p.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="hasher parameter, e.g. --param epochs=10 (repeatable; values are JSON)",
+    )
+    p.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    p.set_defaults(func=cmd_fit)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``hashlearn fit``: fit a hasher (behind features, if asked) and save it."""
+    X = load_array(args.data, args.x_key)
+    y = load_array(args.data, args.y_key) if args.data.endswith(".npz") else None
+    params = dict(args.param or [])
+    if args.seed is not None:
+        params["random_state"] = args.seed
+    hasher = create_hasher(args.method, n_bits=args.bits, **params)
+    if hasher.supervised and y is None:
+        raise InvalidInputError(
+            f"{args.method!r} is supervised: give an .npz with labels under {args.y_key!r}"
+        )
+    if args.features:
+        hasher = FeatureHasher(create_features(args.features), hasher)
+    hasher.fit(X, y)
+    hasher.save(args.out)
+    print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
+    return 0
+
+
+def _register_encode(sub: Any) -> None:
+    p = sub.add_parser(
+        "encode", help="encode samples with a saved model into packed uint8 codes (.npy)"
+    )
+    p.add_argument("--model", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help=".npz (uses X) or .npy")
+    source.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder of PNG/JPEG files (sub-folders too): writes an .npz of codes, ids (the file "
+        "names when all are integers, else 0..n-1) and paths, for hashlearn index and serve",
+    )
+    p.add_argument("--x-key", default="X")
+    p.add_argument(
+        "--image-shape",
+        default=None,
+        help="with --images: HxW or HxWxC of a model fitted on flattened pixel vectors",
+    )
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="with --images: skip files that do not decode (listed) instead of stopping",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="codes file to write: .npy, or .npz with the code length (always .npz with --images)",
+    )
+    p.set_defaults(func=cmd_encode)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """``hashlearn encode``: codes of an array file, or of a folder of pictures."""
+    hasher = load_hasher(args.model)
+    if args.images:
+        return _encode_images(hasher, args)
+    codes = hasher.encode(load_array(args.data, args.x_key))
+    write_codes(args.out, codes, hasher.n_bits)
+    print(f"{len(codes)} codes of {hasher.n_bits} bits ({codes.shape[1]} bytes each) -> {args.out}")
+    return 0
+
+
+def _encode_images(hasher: Hasher, args: argparse.Namespace) -> int:
+    """``hashlearn encode --images DIR``: codes, ids and paths of the folder's files in an .npz."""
+    if not args.out.endswith(".npz"):
+        raise InvalidInputError(
+            f"--images writes codes, ids and paths together: give an .npz --out, not {args.out!r}"
+        )
+    result = encode_image_files(
+        hasher,
+        args.images,
+        image_shape=image_shape(args.image_shape),
+        skip_unreadable=args.skip_unreadable,
+        verbose=not args.quiet,
+    )
+    write_image_codes(result, args.out)
+    for name, reason in result.skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    named = "ids from the file names" if result.named else "ids 0..n-1 in path order"
+    print(
+        f"{len(result.codes)} images of {args.images} -> {len(result.codes)} codes of "
+        f"{hasher.n_bits} bits, {named}"
+        + (f", {len(result.skipped)} unreadable files skipped" if result.skipped else "")
+        + f" -> {args.out}"
+    )
+    return 0

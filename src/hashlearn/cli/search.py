@@ -1,0 +1,205 @@
+"""``hashlearn index`` and ``search``: a Hamming index built over codes, and searched."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hashlearn.cli._args import (
+    add_threads,
+    apply_threads,
+    load_array,
+    load_features,
+    parse_param,
+    save_npz,
+)
+from hashlearn.encoding import read_codes
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.hashers import load_hasher
+from hashlearn.index import HashTableIndex, create_index, describe_indexes, load_index
+
+__all__ = ["cmd_index", "cmd_search", "register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``index`` and ``search`` to the sub-commands ``sub``."""
+    _register_index(sub)
+    _register_search(sub)
+
+
+def _register_index(sub: Any) -> None:
+    index_types = describe_indexes()
+    p = sub.add_parser(
+        "index",
+        help="build a Hamming index over codes and save it",
+        description="Index types: "
+        + "; ".join(f"{name}: {text}" for name, text in index_types.items()),
+    )
+    p.add_argument(
+        "--codes",
+        required=True,
+        help=".npy of packed uint8 codes, or .npz of hashlearn encode (codes, code length, ids)",
+    )
+    p.add_argument(
+        "--ids", help=".npy of int64 ids (default: the ids of a --codes .npz, else 0..n-1)"
+    )
+    p.add_argument("--type", default="linear", choices=sorted(index_types), help="index type")
+    p.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="index parameter, e.g. --param n_substrings=4 (repeatable; values are JSON)",
+    )
+    bits = p.add_mutually_exclusive_group()
+    bits.add_argument("--bits", type=int, default=None, help="code length in bits")
+    bits.add_argument("--model", help="take the code length from this model file")
+    p.add_argument(
+        "--features",
+        help=".npy (or .npz with X) of the items' features (images are flattened), kept for "
+        "`hashlearn search --rerank` (hash-table and multi-table indexes)",
+    )
+    p.add_argument("--out", required=True, help="index file to write")
+    p.set_defaults(func=cmd_index)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """``hashlearn index``: an index over a codes file, saved."""
+    stored = read_codes(args.codes)  # one read: codes, and the code length and ids if stored
+    if args.bits:
+        n_bits = args.bits
+    elif args.model:
+        n_bits = load_hasher(args.model).n_bits
+    else:
+        n_bits = stored.code_length
+    index = create_index(args.type, n_bits, **dict(args.param))
+    extra = {}
+    if args.features:
+        if not hasattr(index, "search_rerank"):
+            raise InvalidInputError(
+                f"a {args.type} index keeps no features; re-ranking by features takes a "
+                "hash-table or multi-table index"
+            )
+        extra["features"] = load_features(args.features)
+    # ids of their own, else those of the codes file (hashlearn encode --images writes them)
+    ids = load_array(args.ids, "ids") if args.ids else stored.ids
+    if ids is not None:
+        index.add_with_ids(stored.codes, ids, **extra)
+    else:
+        index.add(stored.codes, **extra)
+    index.save(args.out)
+    with_features = f" and {index.n_features} features each" if extra else ""
+    print(
+        f"{args.type} index of {index.ntotal} codes of {index.n_bits} bits{with_features} "
+        f"-> {args.out}"
+    )
+    return 0
+
+
+def _search_operation(
+    index: Any, queries: np.ndarray, args: argparse.Namespace
+) -> Callable[[slice], tuple]:
+    """The search ``hashlearn search`` asks for, as a function of a slice of the queries."""
+    if args.radius is not None:
+        return lambda part: index.range_search(queries[part], args.radius)
+    if not args.rerank:
+        return lambda part: index.search(queries[part], args.k)
+    if not getattr(index, "has_features", False):
+        raise InvalidInputError(
+            f"{args.index!r} keeps no item features to re-rank by; build it with "
+            "`hashlearn index --type hash-table (or multi-table) --features FEATURES.npy`"
+        )
+    features = load_features(args.rerank)
+    radius = args.probe_radius
+    if radius is None:  # one table: items within 2 bits; several: the query's own buckets
+        radius = 2 if isinstance(index, HashTableIndex) else 0
+    return lambda part: index.search_rerank(
+        queries[part], features[part], args.k, radius, metric=args.metric
+    )
+
+
+def _register_search(sub: Any) -> None:
+    p = sub.add_parser(
+        "search", help="search an index with query codes (k nearest, or all within a radius)"
+    )
+    p.add_argument("--index", required=True)
+    p.add_argument("--queries", required=True, help=".npy of packed uint8 query codes")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-k", type=int, default=10, help="neighbours per query (default: 10)")
+    group.add_argument("--radius", type=int, help="return every item within this Hamming distance")
+    add_threads(p)
+    p.add_argument(
+        "--mmap", action="store_true", help="memory-map the index file instead of reading it"
+    )
+    p.add_argument(
+        "--rerank",
+        metavar="QUERY_FEATURES",
+        help=".npy (or .npz with X) of the queries' features: re-rank the candidates by feature "
+        "distance to the items' stored features (`hashlearn index --features`), k best",
+    )
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "l2"),
+        default="cosine",
+        help="feature distance of --rerank (default: cosine)",
+    )
+    p.add_argument(
+        "--probe-radius",
+        type=int,
+        default=None,
+        help="candidates of --rerank: items within this Hamming distance (hash-table, default 2) "
+        "or keys within it in each table (multi-table, default 0)",
+    )
+    p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
+    p.add_argument("--out", help="write distances and ids to this .npz")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """``hashlearn search``: search an index with query codes, print and save the hits."""
+    apply_threads(args)
+    index = load_index(args.index, mmap=args.mmap)
+    if args.rerank and args.radius is not None:
+        raise InvalidInputError(
+            "--rerank returns the k best re-ranked items: give -k, not --radius"
+        )
+    if args.probe_radius is not None and not args.rerank:
+        raise InvalidInputError("--probe-radius sets the candidates of --rerank; give --rerank too")
+    queries = load_array(args.queries, "codes")
+    operation = _search_operation(index, queries, args)
+    if len(queries):  # compiled kernels load on first use: outside the timing
+        operation(slice(0, 1))
+    start = time.perf_counter()
+    if args.radius is not None:
+        lims, D, I = operation(slice(None))
+    else:
+        D, I = operation(slice(None))
+    elapsed = time.perf_counter() - start
+    if args.out:
+        if args.radius is not None:
+            save_npz(args.out, lims=lims, distances=D, ids=I)
+        else:
+            save_npz(args.out, distances=D, ids=I)
+    for q in range(min(len(queries), args.show)):
+        if args.radius is not None:
+            row = slice(lims[q], lims[q + 1])
+            hits = ", ".join(f"{i}:{d}" for i, d in zip(I[row][:10], D[row][:10]))
+            print(f"query {q}: {lims[q + 1] - lims[q]} within radius {args.radius}  {hits}")
+        else:
+            shown = (
+                f"{i}:{d:.4g}" if args.rerank else f"{i}:{d}" for i, d in zip(I[q], D[q]) if i >= 0
+            )
+            print(f"query {q}: " + ", ".join(shown))
+    rate = f"{len(queries) / elapsed:,.0f} queries/s" if elapsed > 0 else ""
+    print(
+        f"{len(queries)} queries against {index.ntotal} items ({type(index).__name__}) in "
+        f"{elapsed * 1000:.1f} ms, {rate}"
+    )
+    if args.out:
+        print(f"results -> {args.out}")
+    return 0

@@ -1,0 +1,66 @@
+"""Image files -> codes: one path for the command line, the search service and batch workers.
+
+Pictures are read and prepared once, the same way everywhere (:mod:`~hashlearn.encoding.images`:
+PNG and JPEG checked and decoded, made arrays of the model's input shape;
+:class:`ImageEncoder`: a hasher and the image shape it takes), whole folders encoded in batches
+(:func:`encode_image_files`), their codes saved with ids and paths
+(:mod:`~hashlearn.encoding.codes_file`), and a folder indexed and made ready to serve
+(:func:`index_folder`, :func:`prepare_folder`).
+
+>>> from hashlearn.encoding import encode_image_files, write_image_codes
+>>> from hashlearn.hashers import load_hasher
+>>> result = encode_image_files(load_hasher("model.safetensors"), "photos/")  # doctest: +SKIP
+>>> write_image_codes(result, "photos.npz")  # doctest: +SKIP
+"""
+
+from hashlearn.encoding.codes_file import (
+    CodesFile,
+    read_codes,
+    read_image_names,
+    write_codes,
+    write_image_codes,
+)
+from hashlearn.encoding.encode import ImageCodes, encode_image_files
+from hashlearn.encoding.encoder import ImageEncoder
+from hashlearn.encoding.errors import TooLargeError
+from hashlearn.encoding.files import IMAGE_SUFFIXES, image_ids, list_image_files, read_image_file
+from hashlearn.encoding.folder import (
+    FolderIndex,
+    PreparedFolder,
+    default_work_dir,
+    index_folder,
+    prepare_folder,
+)
+from hashlearn.encoding.images import (
+    IMAGE_FORMATS,
+    DecodedImage,
+    as_model_array,
+    parse_image_shape,
+    read_image,
+)
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "IMAGE_SUFFIXES",
+    "CodesFile",
+    "DecodedImage",
+    "FolderIndex",
+    "ImageCodes",
+    "ImageEncoder",
+    "PreparedFolder",
+    "TooLargeError",
+    "as_model_array",
+    "default_work_dir",
+    "encode_image_files",
+    "image_ids",
+    "index_folder",
+    "list_image_files",
+    "parse_image_shape",
+    "prepare_folder",
+    "read_codes",
+    "read_image",
+    "read_image_file",
+    "read_image_names",
+    "write_codes",
+    "write_image_codes",
+]

@@ -1,0 +1,88 @@
+"""Image files on disk: finding them in a folder, naming them by id, reading one as a model input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hashlearn.encoding.errors import TooLargeError
+from hashlearn.encoding.images import as_model_array, read_image
+from hashlearn.exceptions import InvalidInputError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_FILE_BYTES",
+    "MAX_FILE_PIXELS",
+    "image_ids",
+    "list_image_files",
+    "read_image_file",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""File name endings read as images (any case)."""
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""Largest image file read from a folder; a longer one is refused before it is read."""
+
+MAX_FILE_PIXELS = 64_000_000
+"""Largest ``width * height`` of an image file read from a folder, checked before decoding."""
+
+
+def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+    """PNG and JPEG files under ``root`` (by suffix, any case), sorted by relative path.
+
+    Raises
+    ------
+    InvalidInputError
+        ``root`` is not a folder.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        raise InvalidInputError(f"images folder not found: {os.fspath(root)!r}")
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = [p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def read_image_file(path: Path, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """One image file as a model input ``float32 (h, w, c)``, decoded as the search service
+    decodes an upload (see :mod:`hashlearn.encoding.images`), under :data:`MAX_FILE_BYTES` and
+    :data:`MAX_FILE_PIXELS`.
+
+    Raises
+    ------
+    TooLargeError
+        The file or its pixel count is over the limit.
+    InvalidInputError
+        The file is not a PNG or JPEG image, or does not decode.
+    OSError
+        The file cannot be read.
+    """
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:  # refused before it is read
+        raise TooLargeError(
+            f"the image file is {size} bytes long; the limit is {MAX_FILE_BYTES} bytes"
+        )
+    data = path.read_bytes()
+    image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
+    return as_model_array(image, image_shape)
+
+
+def image_ids(paths: list[str]) -> tuple[np.ndarray, bool]:
+    """Ids of image files: their names when all are distinct non-negative integers
+    (``17.png`` -> 17), else their positions in ``paths``.
+
+    Returns
+    -------
+    ids : numpy.ndarray of int64, shape (n,)
+    named : bool
+        Whether the ids are the file names.
+    """
+    stems = [Path(p).stem for p in paths]
+    if all(s.isascii() and s.isdigit() for s in stems):
+        ids = [int(s) for s in stems]
+        if len(set(ids)) == len(ids) and max(ids) < 2**63:
+            return np.array(ids, dtype=np.int64), True
+    return np.arange(len(paths), dtype=np.int64), False

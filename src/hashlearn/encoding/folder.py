@@ -1,0 +1,203 @@
+"""A folder of pictures made ready to serve: its codes and index built once, reused while nothing
+changes, and the service's earlier writes kept aside when they no longer apply.
+
+Work folder layout (by default ``FOLDER.hashlearn`` next to the folder)::
+
+    WORK/codes.npz                 codes, ids and paths of the pictures (see
+                                   :func:`~hashlearn.encoding.codes_file.write_image_codes`)
+    WORK/index.hlindex             the index of the codes (multi-index hashing by default)
+    WORK/manifest.json             what they were made from: written last, so a half-built folder
+                                   is never reused
+    WORK/writes/                   the search service's store of added and deleted items
+    WORK/writes-before-TIME/       writes made over an earlier index, kept when it was rebuilt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashlearn._io import atomic_write
+from hashlearn.encoding.codes_file import write_image_codes
+from hashlearn.encoding.encode import encode_image_files
+from hashlearn.encoding.files import list_image_files
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.hashers import load_hasher
+from hashlearn.index import create_index
+
+__all__ = ["FolderIndex", "PreparedFolder", "default_work_dir", "index_folder", "prepare_folder"]
+
+
+@dataclass(frozen=True)
+class FolderIndex:
+    """The files :func:`index_folder` wrote (or found) and what it did."""
+
+    index: Path
+    codes: Path
+    reused: bool
+    skipped: list[tuple[str, str]]  # (path, reason) of files that did not decode; [] if reused
+
+
+def index_folder(
+    model_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    work_dir: str | os.PathLike[str],
+    *,
+    index_type: str = "mih",
+    image_shape: tuple[int, ...] | None = None,
+    verbose: bool = True,
+) -> FolderIndex:
+    """Encode and index every image under ``folder`` with the model at ``model_path``, into
+    ``work_dir`` (``codes.npz``, ``index.hlindex`` and a ``manifest.json``).
+
+    The work is reused while the model file and the folder's image files (names, sizes and
+    modification times) stay the same. Files that do not decode are skipped and listed.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`~hashlearn.encoding.encode.encode_image_files`, or ``work_dir`` cannot be
+        created.
+    """
+    if not os.path.isfile(model_path):
+        raise InvalidInputError(f"model file not found: {os.fspath(model_path)!r}")
+    work = Path(work_dir)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot create the work folder {os.fspath(work)!r}: {exc}"
+        ) from None
+    digest = hashlib.sha256(Path(model_path).read_bytes())
+    for file in list_image_files(folder):
+        stat = file.stat()
+        digest.update(
+            f"{file.relative_to(folder).as_posix()}|{stat.st_size}|{stat.st_mtime_ns};".encode()
+        )
+    manifest = {
+        "inputs_sha256": digest.hexdigest(),
+        "index_type": index_type,
+        "image_shape": image_shape and list(image_shape),
+    }
+    index_path, codes_path, manifest_path = (
+        work / "index.hlindex",
+        work / "codes.npz",
+        work / "manifest.json",
+    )
+    try:
+        reusable = json.loads(manifest_path.read_text()) == manifest
+    except (OSError, ValueError):
+        reusable = False
+    if reusable and index_path.is_file() and codes_path.is_file():
+        return FolderIndex(index_path, codes_path, True, [])
+    manifest_path.unlink(missing_ok=True)  # until the new files are complete, nothing is reusable
+    hasher = load_hasher(model_path)
+    result = encode_image_files(
+        hasher, folder, image_shape=image_shape, skip_unreadable=True, verbose=verbose
+    )
+    write_image_codes(result, codes_path)
+    index = create_index(index_type, hasher.n_bits)
+    index.add_with_ids(result.codes, result.ids)
+    index.save(index_path)
+    with atomic_write(manifest_path) as handle:  # last: the files it vouches for are complete
+        handle.write(json.dumps(manifest).encode())
+    return FolderIndex(index_path, codes_path, False, result.skipped)
+
+
+@dataclass(frozen=True)
+class PreparedFolder:
+    """A folder of pictures ready to serve (see :func:`prepare_folder`).
+
+    Attributes
+    ----------
+    index : Path
+        The index file (the service's read-only base).
+    codes : Path
+        The ``.npz`` of codes, ids and paths (the picture of each id).
+    reused : bool
+        Whether the codes and index were reused rather than built.
+    skipped : list of (path, reason)
+        Files that did not decode; ``[]`` when reused.
+    work_dir : Path
+    data_dir : Path
+        Where the service keeps its writes.
+    kept_writes : Path or None
+        Where the writes made over the previous index were moved, when it was rebuilt.
+    """
+
+    index: Path
+    codes: Path
+    reused: bool
+    skipped: list[tuple[str, str]]
+    work_dir: Path
+    data_dir: Path
+    kept_writes: Path | None = None
+
+
+def default_work_dir(folder: str | os.PathLike[str]) -> Path:
+    """``FOLDER.hashlearn``, next to the folder."""
+    return Path(f"{os.path.normpath(folder)}.hashlearn")
+
+
+def prepare_folder(
+    model_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    work_dir: str | os.PathLike[str] | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    index_type: str = "mih",
+    image_shape: tuple[int, ...] | None = None,
+    verbose: bool = True,
+) -> PreparedFolder:
+    """Build (or reuse) the codes and index of a folder of pictures and choose where the search
+    service keeps its writes.
+
+    Parameters
+    ----------
+    model_path : path
+        Model file written by ``Hasher.save``.
+    folder : path
+        The pictures (PNG and JPEG, sub-folders too).
+    work_dir : path or None
+        Where the work is kept (see the module docstring); default :func:`default_work_dir`.
+    data_dir : path or None
+        Folder of the service's writes. Default ``WORK/writes``: when the index is rebuilt, the
+        writes made over the previous one no longer apply and are moved to
+        ``WORK/writes-before-YYYYmmdd-HHMMSS``. A given folder is used as it is.
+    index_type, image_shape, verbose
+        As :func:`index_folder`.
+
+    Returns
+    -------
+    PreparedFolder
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`index_folder`.
+    OSError
+        The earlier writes cannot be moved aside.
+    """
+    work = default_work_dir(folder) if work_dir is None else Path(work_dir)
+    built = index_folder(
+        model_path, folder, work, index_type=index_type, image_shape=image_shape, verbose=verbose
+    )
+    kept = None
+    if data_dir is None:
+        data_dir = work / "writes"
+        if not built.reused and data_dir.exists():
+            kept = Path(f"{data_dir}-before-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.rename(data_dir, kept)
+    return PreparedFolder(
+        index=built.index,
+        codes=built.codes,
+        reused=built.reused,
+        skipped=built.skipped,
+        work_dir=work,
+        data_dir=Path(data_dir),
+        kept_writes=kept,
+    )

@@ -1,0 +1,153 @@
+"""Image files as the models' input: PNG and JPEG bytes checked and decoded, then made arrays.
+
+:func:`read_image` opens only PNG and JPEG, checks the pixel count from the header before any
+pixel is decoded (decompression bombs), and refuses a file that fails to decode (truncated,
+corrupt) with an :class:`~hashlearn.exceptions.InvalidInputError`. :func:`as_model_array` turns a
+decoded image into an array of the model's input shape: grey (``c = 1``) or RGB (``c = 3``),
+resized with bilinear filtering when its size differs, ``float32`` in [0, 1] (``uint8 / 255``,
+16-bit PNGs ``/ 65535``); transparent pixels are laid over black. Folders of files
+(:mod:`hashlearn.encoding.files`) and the search service's uploads go through these same two
+steps, so a picture gets the same code either way.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hashlearn._validation import check_image_shape
+from hashlearn.encoding.errors import TooLargeError
+from hashlearn.exceptions import InvalidInputError
+
+__all__ = ["IMAGE_FORMATS", "DecodedImage", "as_model_array", "parse_image_shape", "read_image"]
+
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg"}
+"""Image formats read (Pillow format name -> file extension the service stores them under)."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image file that passed the checks and decoded completely.
+
+    Attributes
+    ----------
+    data : bytes
+        The file as read (stored as is when the search service adds the image).
+    image : PIL.Image.Image
+        The decoded image.
+    extension : str
+        ``"png"`` or ``"jpg"``.
+    """
+
+    data: bytes
+    image: Any
+    extension: str
+
+
+def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+    """Check and decode a PNG or JPEG file.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes.
+    max_bytes : int
+        Largest accepted file size.
+    max_pixels : int
+        Largest accepted ``width * height``, checked before decoding.
+
+    Returns
+    -------
+    DecodedImage
+
+    Raises
+    ------
+    TooLargeError
+        The file is longer than ``max_bytes`` or has more than ``max_pixels`` pixels.
+    InvalidInputError
+        The bytes are empty, not a PNG or JPEG image, or do not decode (truncated or corrupt).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise InvalidInputError("the image file is empty")
+    if len(data) > max_bytes:
+        raise TooLargeError(
+            f"the image file is {len(data)} bytes long; the limit is {max_bytes} bytes"
+        )
+    try:
+        image = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))
+    except Image.DecompressionBombError as exc:  # Pillow's own, far larger, bound
+        raise TooLargeError(f"the image has too many pixels: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InvalidInputError(
+            f"the file is not a PNG or JPEG image (it starts with {data[:8]!r})"
+        ) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise TooLargeError(
+            f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} "
+            "pixels"
+        )
+    if width == 0 or height == 0:
+        raise InvalidInputError(f"the image is empty ({width}x{height} pixels)")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidInputError(
+            f"the {image.format} image cannot be decoded, it is truncated or corrupt: {exc}"
+        ) from None
+    return DecodedImage(data=data, image=image, extension=IMAGE_FORMATS[image.format])
+
+
+def as_model_array(image: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """A decoded image as a model's input.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        A decoded image (see :func:`read_image`).
+    image_shape : tuple of int
+        ``(h, w, c)`` the model takes, ``c`` 1 (grey) or 3 (RGB).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (h, w, c)
+        Values in [0, 1]; EXIF rotation applied, transparency laid over black, resized with
+        bilinear filtering when the size differs.
+    """
+    from PIL import Image, ImageOps
+
+    height, width, channels = image_shape
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit grey
+        values = np.asarray(image, dtype=np.float32) / 65535.0
+        image = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+    image = image.convert("L" if channels == 1 else "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return array.reshape(height, width, channels)
+
+
+def parse_image_shape(text: str) -> tuple[int, int, int]:
+    """``"28x28"`` or ``"32x32x3"`` -> ``(h, w, c)``.
+
+    Raises
+    ------
+    InvalidInputError
+        ``text`` is not two or three positive integers joined by ``x``.
+    """
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InvalidInputError(
+            f"image shape must look like 28x28 or 32x32x3, got {text!r}"
+        ) from None
+    return check_image_shape(values)

@@ -1,0 +1,130 @@
+"""A search service from files: the model, the index, the labels and images of its items, and the
+store of writes made over them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from hashlearn._io import read_arrays
+from hashlearn.encoding import read_image_names
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.hashers import load_hasher, read_model_file
+from hashlearn.index import load_index
+from hashlearn.serve.limits import ServeLimits
+from hashlearn.serve.queries import QueryEncoder
+from hashlearn.serve.service import SearchService
+from hashlearn.serve.store import ItemStore
+
+__all__ = ["load_labels", "open_service"]
+
+
+def _file_digest(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_labels(
+    path: str | os.PathLike[str], index_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of base items from a file: ``.npy`` of labels in the index's storage order, or
+    ``.npz`` with ``y`` (labels) and optionally ``ids`` (without, the index's storage order).
+
+    Raises
+    ------
+    InvalidInputError
+        The file is missing, unreadable without pickle, or its length does not match.
+    """
+    path = os.fspath(path)
+    arrays = read_arrays(path, ("y", "ids"), require="y")
+    values, ids = (arrays[""], None) if "" in arrays else (arrays["y"], arrays.get("ids"))
+    if ids is None:
+        if len(values) != len(index_ids):
+            raise InvalidInputError(
+                f"{path!r} holds {len(values)} labels but the index holds {len(index_ids)} items"
+            )
+        ids = index_ids
+    return np.asarray(ids), np.asarray(values)
+
+
+def open_service(
+    model: str | os.PathLike[str],
+    index: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    images_dir: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    limits: ServeLimits | None = None,
+    mmap: bool = False,
+) -> SearchService:
+    """Load a model and a base index, open (or create) the store of writes, and replay it.
+
+    Parameters
+    ----------
+    model : path
+        Model file written by ``Hasher.save``.
+    index : path
+        Index file (any type); read only.
+    data_dir : path or None
+        Folder of the store; default: ``INDEX.data`` next to the index file.
+    images_dir : path or None
+        Folder of base item images, named by id (``ID.png``, ``ID.jpg``, ``ID.jpeg``), or the
+        ``.npz`` of ``hashlearn encode --images`` (the image file of each id).
+    labels : path or None
+        Class labels of base items (see :func:`load_labels`).
+    image_shape : tuple or None
+        Input image shape of a ``"features"`` model fitted on raw pixels (see
+        :class:`~hashlearn.encoding.ImageEncoder`).
+    limits : ServeLimits or None
+    mmap : bool
+        Memory-map the index file.
+
+    Returns
+    -------
+    SearchService
+
+    Raises
+    ------
+    FileFormatError
+        A file is not what it should be, or the store belongs to another model or index.
+    InvalidInputError
+        The model and index disagree on the code width, or an option is malformed.
+    """
+    for name, path in (("model", model), ("index", index)):
+        if not os.path.isfile(path):
+            raise InvalidInputError(f"{name} file not found: {os.fspath(path)!r}")
+    image_names = None
+    if images_dir is not None and os.fspath(images_dir).endswith(".npz"):
+        images_dir, image_names = read_image_names(images_dir)
+    elif images_dir is not None and not os.path.isdir(images_dir):
+        raise InvalidInputError(f"images folder not found: {os.fspath(images_dir)!r}")
+    hasher = load_hasher(model)
+    encoder = QueryEncoder(hasher, image_shape)
+    base = load_index(index, mmap=mmap)
+    base_labels = load_labels(labels, base.ids) if labels is not None else None
+    identity = {
+        "n_bits": str(hasher.n_bits),
+        "model_sha256": read_model_file(model)[0].get("sha256", ""),
+        "index_sha256": _file_digest(index),
+    }
+    store = ItemStore(data_dir if data_dir is not None else f"{os.fspath(index)}.data", identity)
+    try:
+        return SearchService(
+            encoder,
+            base,
+            store,
+            method=hasher.name,
+            limits=limits,
+            base_labels=base_labels,
+            images_dir=images_dir,
+            image_names=image_names,
+        )
+    except BaseException:
+        store.close()
+        raise

@@ -1,0 +1,187 @@
+"""The items: ``GET /items`` (a page or a sample), ``GET /items/{id}``, ``GET /items/{id}/image``,
+and the writes ``POST /items`` and ``DELETE /items/{id}``, which need the bearer token when the
+service has one (401 without a token, 403 with a wrong one)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from hashlearn.encoding import TooLargeError, read_image
+from hashlearn.serve.errors import (
+    AuthenticationError,
+    ItemNotFoundError,
+    PermissionDeniedError,
+    UnsupportedMediaTypeError,
+)
+from hashlearn.serve.http_errors import error_responses
+from hashlearn.serve.limits import MAX_ID, parse_item_id
+from hashlearn.serve.request_parsing import (
+    exactly_one,
+    form_item,
+    image_bytes_from_base64,
+    media_type,
+    parse_json,
+    read_form,
+)
+from hashlearn.serve.schemas import AddRequest, AddResponse, Item, ItemPage
+from hashlearn.serve.service import SearchService
+from hashlearn.serve.writes import NewItem
+
+__all__ = ["add_item_routes"]
+
+# Documents bearer authentication in the OpenAPI schema; the token itself is checked by the write
+# routes (401 without a token, 403 with a wrong one).
+_BEARER = HTTPBearer(auto_error=False, description="needed for writes when the service has a token")
+
+_ADD_BODY = {
+    "content": {
+        "application/json": {"schema": AddRequest.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "image": {"type": "string", "format": "binary"},
+                    "id": {"type": "integer"},
+                    "label": {"type": "integer"},
+                    "metadata": {"type": "string", "description": "a JSON object"},
+                },
+            }
+        },
+    },
+    "required": True,
+}
+"""The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
+
+
+def add_item_routes(app: Any, service: SearchService, token: str | None) -> None:
+    """Add the item routes of ``service`` to ``app``; writes need ``token`` unless it is None."""
+    _add_reads(app, service)
+    _add_writes(app, service, token)
+
+
+def _add_reads(app: Any, service: SearchService) -> None:
+    errors = error_responses(400, 404, 408, 413, 415, 503)
+
+    @app.get("/items", response_model=ItemPage, summary="items by ascending id")
+    def list_items(
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+        limit: Annotated[int, Query(ge=1)] = 24,
+        sample_seed: Annotated[
+            int | None,
+            Query(ge=0, le=MAX_ID, description="draw a random sample with this seed instead"),
+        ] = None,
+    ) -> Any:
+        return service.list_items(offset, limit, sample_seed)
+
+    @app.get("/items/{item_id}", response_model=Item, responses=errors)
+    def get_item(item_id: str) -> Any:
+        return service.get_item(parse_item_id(item_id))
+
+    @app.get(
+        "/items/{item_id}/image",
+        response_class=Response,
+        responses={**errors, 200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+    )
+    def get_image(item_id: str) -> Any:
+        path, media = service.image_of(parse_item_id(item_id))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # deleted meanwhile
+            raise ItemNotFoundError(f"item {item_id} has no image") from None
+        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=60"})
+
+
+def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
+    limits = service.limits
+    errors = error_responses(400, 401, 403, 404, 408, 409, 413, 415, 503)
+
+    def check_token(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization")
+        if not header:
+            raise AuthenticationError(
+                "writes need a bearer token: send the header 'Authorization: Bearer TOKEN'"
+            )
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthenticationError("the Authorization header must be 'Bearer TOKEN'")
+        if not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise PermissionDeniedError("the bearer token is not the service's token")
+
+    def new_item(item: Any) -> NewItem:
+        encoder = service.encoder
+        kind = exactly_one(
+            {
+                name: getattr(item, name)
+                for name in ("vector", "code_hex", "code_base64", "image_base64")
+            },
+            "an item",
+        )
+        image = None
+        if kind == "image_base64":
+            image = read_image(
+                image_bytes_from_base64(item.image_base64, limits.max_image_bytes),
+                max_bytes=limits.max_image_bytes,
+                max_pixels=limits.max_image_pixels,
+            )
+            code = encoder.encode_image(image.image)
+        elif kind == "vector":
+            code = encoder.encode_vector(item.vector)
+        elif kind == "code_hex":
+            code = encoder.code_from_hex(item.code_hex)
+        else:
+            code = encoder.code_from_base64(item.code_base64)
+        return NewItem(code=code, id=item.id, label=item.label, metadata=item.metadata, image=image)
+
+    def add_items(items: list[Any]) -> dict[str, Any]:
+        if len(items) > limits.max_items_per_request:
+            raise TooLargeError(
+                f"{len(items)} items in one request; the limit is {limits.max_items_per_request}"
+            )
+        return {"items": service.add([new_item(item) for item in items])}
+
+    @app.post(
+        "/items",
+        status_code=201,
+        response_model=AddResponse,
+        responses=errors,
+        dependencies=[Depends(check_token)],
+        summary="add items (durable before the answer): images, vectors or codes",
+        openapi_extra={"requestBody": _ADD_BODY},
+    )
+    async def add(request: Request) -> Any:
+        media = media_type(request)
+        if media == "application/json":
+            payload = parse_json(await request.body(), AddRequest)
+            items = payload.items
+        elif media == "multipart/form-data":
+            data, fields = await read_form(request, ("id", "label", "metadata"))
+            items = [form_item(data, fields)]
+        else:
+            raise UnsupportedMediaTypeError(
+                "POST /items reads application/json ({'items': [...]}) or multipart/form-data "
+                f"(an 'image' file), not {media or 'a body without Content-Type'!r}"
+            )
+        return await run_in_threadpool(add_items, items)
+
+    @app.delete(
+        "/items/{item_id}",
+        responses=errors,
+        dependencies=[Depends(check_token)],
+        summary="delete an item (durable before the answer)",
+    )
+    def delete(item_id: str) -> dict[str, int]:
+        item = parse_item_id(item_id)
+        service.delete(item)
+        return {"deleted": item}

@@ -1,0 +1,88 @@
+"""``POST /search``: the nearest items of an image, a feature vector, a code or a stored item."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from hashlearn.encoding import read_image
+from hashlearn.serve.http_errors import error_responses
+from hashlearn.serve.limits import parse_item_id
+from hashlearn.serve.request_parsing import SearchQuery, merge_param, read_search
+from hashlearn.serve.schemas import SearchRequest, SearchResponse
+from hashlearn.serve.service import SearchService
+
+__all__ = ["add_search_routes"]
+
+_SEARCH_BODY = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "image": {"type": "string", "format": "binary"},
+                    "k": {"type": "integer"},
+                    "radius": {"type": "integer"},
+                },
+            }
+        },
+        "application/json": {"schema": SearchRequest.model_json_schema()},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    },
+    "required": True,
+}
+"""The OpenAPI request body of ``POST /search``: it is read by hand, in four forms."""
+
+
+def add_search_routes(app: Any, service: SearchService) -> None:
+    """Add ``POST /search`` over ``service`` to ``app``."""
+    limits = service.limits
+
+    def run_search(query: SearchQuery, k: int | None, radius: int | None) -> dict[str, Any]:
+        query_id = query_label = None
+        encoder = service.encoder
+        if query.image is not None:
+            upload = read_image(
+                query.image,
+                max_bytes=limits.max_image_bytes,
+                max_pixels=limits.max_image_pixels,
+            )
+            code = encoder.encode_image(upload.image)
+        elif query.vector is not None:
+            code = encoder.encode_vector(query.vector)
+        elif query.code_hex is not None:
+            code = encoder.code_from_hex(query.code_hex)
+        elif query.code_base64 is not None:
+            code = encoder.code_from_base64(query.code_base64)
+        else:
+            item = service.get_item(parse_item_id(query.item_id))
+            query_id, query_label = item["id"], item["label"]
+            code = encoder.code_from_hex(item["code"])
+        result = service.search(code, k=k, radius=radius)
+        return {**result, "query_id": query_id, "query_label": query_label}
+
+    @app.post(
+        "/search",
+        response_model=SearchResponse,
+        responses=error_responses(400, 404, 408, 413, 415, 503),
+        summary="nearest items of an image, a feature vector, a code or a stored item",
+        openapi_extra={"requestBody": _SEARCH_BODY},
+    )
+    async def search(
+        request: Request,
+        k: Annotated[int | None, Query(description="number of neighbours (default 10)")] = None,
+        radius: Annotated[
+            int | None, Query(description="every item within this Hamming distance")
+        ] = None,
+    ) -> Any:
+        query, body_k, body_radius = await read_search(request, limits.max_image_bytes)
+        return await run_in_threadpool(
+            run_search,
+            query,
+            merge_param("k", k, body_k),
+            merge_param("radius", radius, body_radius),
+        )

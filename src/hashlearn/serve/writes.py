@@ -1,0 +1,162 @@
+"""The service's writes before they reach the index: items checked, ids given, the store replayed.
+
+A write is made durable in the :class:`~hashlearn.serve.store.ItemStore` before the index changes
+(see :class:`~hashlearn.serve.service.SearchService`); at start, :func:`replay` applies the store's
+deletions and additions to the freshly loaded base index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hashlearn.encoding import DecodedImage
+from hashlearn.exceptions import InvalidInputError
+from hashlearn.index import BinaryIndex
+from hashlearn.serve.catalog import MAX_LABEL, NO_LABEL, ItemCatalog
+from hashlearn.serve.errors import ItemExistsError, TooLargeError
+from hashlearn.serve.limits import MAX_ID, ServeLimits
+from hashlearn.serve.queries import QueryEncoder
+from hashlearn.serve.store import ItemStore, StoredItem
+
+__all__ = ["NewItem", "assign_ids", "check_new_item", "replay"]
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item to add: its code, and optionally an id, a label, metadata and an image file.
+
+    Attributes
+    ----------
+    code : numpy.ndarray of uint8, shape (1, code_size)
+    id : int or None
+        None: the service assigns the next free id.
+    label : int or None
+    metadata : dict or None
+        A JSON object.
+    image : DecodedImage or None
+        Stored and served at ``/items/{id}/image``.
+    """
+
+    code: np.ndarray
+    id: int | None = None
+    label: int | None = None
+    metadata: dict[str, Any] | None = None
+    image: DecodedImage | None = None
+
+
+def check_new_item(item: NewItem, encoder: QueryEncoder, limits: ServeLimits) -> None:
+    """Check one item to add: its code's width, id, label and metadata.
+
+    Raises
+    ------
+    InvalidInputError
+        The code is not one code of the model's width, the id or label is out of range, or the
+        metadata is not a JSON object.
+    TooLargeError
+        The metadata is longer than ``limits.max_metadata_bytes`` as JSON.
+    """
+    encoder.check_code(item.code)
+    if item.id is not None and not 0 <= item.id <= MAX_ID:
+        raise InvalidInputError(f"an item id must be between 0 and {MAX_ID}, got {item.id}")
+    if item.label is not None and not NO_LABEL < item.label <= MAX_LABEL:
+        raise InvalidInputError(
+            f"label must be an integer between {NO_LABEL + 1} and {MAX_LABEL}, got {item.label}"
+        )
+    if item.metadata is not None:
+        if not isinstance(item.metadata, dict):
+            raise InvalidInputError("metadata must be a JSON object")
+        try:
+            text = json.dumps(item.metadata, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"metadata cannot be stored as JSON: {exc}") from None
+        if len(text.encode()) > limits.max_metadata_bytes:
+            raise TooLargeError(
+                f"metadata is {len(text.encode())} bytes as JSON; the limit is "
+                f"{limits.max_metadata_bytes}"
+            )
+
+
+def assign_ids(
+    items: Sequence[NewItem], next_id: int, is_present: Callable[[int], bool]
+) -> list[StoredItem]:
+    """Stored records of ``items`` with their ids: given ones checked, missing ones assigned
+    from ``next_id`` on (skipping the given ones).
+
+    Raises
+    ------
+    InvalidInputError
+        An id is given to more than one item, or no free ids are left.
+    ItemExistsError
+        A given id is present already.
+    """
+    given = [item.id for item in items if item.id is not None]
+    if len(set(given)) != len(given):
+        repeated = next(i for i in given if given.count(i) > 1)
+        raise InvalidInputError(f"id {repeated} is given to more than one item")
+    present = next((i for i in given if is_present(i)), None)
+    if present is not None:
+        raise ItemExistsError(f"item {present} is already in the index")
+    taken = set(given)
+    records = []
+    for item in items:
+        item_id = item.id
+        if item_id is None:
+            while next_id in taken:
+                next_id += 1
+            item_id = next_id
+            next_id += 1
+        if item_id > MAX_ID:
+            raise InvalidInputError("no free item ids are left")
+        records.append(
+            StoredItem(
+                id=item_id,
+                code=np.asarray(item.code, dtype=np.uint8).tobytes(),
+                label=item.label,
+                metadata=item.metadata,
+                image=item.image.extension if item.image else None,
+                image_data=item.image.data if item.image else None,
+            )
+        )
+    return records
+
+
+def replay(store: ItemStore, index: BinaryIndex, catalog: ItemCatalog) -> int:
+    """Apply the store's deletions and additions to the freshly loaded base ``index`` and record
+    them in ``catalog``.
+
+    Returns
+    -------
+    int
+        The next id to hand out: above every base id, every stored id and the store's own count.
+
+    Raises
+    ------
+    InvalidInputError
+        The store holds codes of another width than the index.
+    """
+    deleted = store.deleted_ids()
+    index.remove_ids(deleted)
+    catalog.deleted_base.update(int(i) for i in deleted)
+    items = store.items()
+    if items:
+        width = index.code_size
+        bad = next((item for item in items if len(item.code) != width), None)
+        if bad is not None:
+            raise InvalidInputError(
+                f"the item store holds a {len(bad.code)}-byte code (item {bad.id}), but codes "
+                f"here are {width} bytes"
+            )
+        codes = np.frombuffer(b"".join(item.code for item in items), dtype=np.uint8)
+        index.add_with_ids(codes.reshape(len(items), width), np.array([item.id for item in items]))
+    catalog.record_added(items)
+    base_ids = catalog.base_ids
+    return max(
+        [store.next_id()]
+        + [int(base_ids[-1]) + 1 if len(base_ids) else 0]
+        + [item.id + 1 for item in items[-1:]]
+    )
