@@ -1,4 +1,4 @@
-"""Tests of hashlearn.codes.ranking and the evaluation driver: hand-computed cases, loop references, bad input."""
+"""Tests of hashlearn.codes.ranking / .metrics and the evaluation driver: hand-computed cases, loop references, bad input."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
   unpacking and checking;
 - :mod:`.distance`: Hamming distances between two sets of codes;
 - :mod:`.statistics`: how a set of codes uses its bits and buckets;
-- :mod:`.ranking`: Hamming ranking, relevance, AP, precision and recall (pure functions);
+- :mod:`.ranking`: Hamming ranking and relevance; :mod:`.metrics`: AP, precision and recall over
+  ranked relevance (pure functions);
 - :mod:`.kernels`: the compiled Hamming scans (and ``popcount64``) that the indexes, the
   evaluation engine and the near-duplicate join build on;
 - :mod:`.keys`: the one result-key encoding, ``distance << 40 | rank``, and its top-k heap.

@@ -1,4 +1,4 @@
-"""Ranking primitives for binary codes: Hamming ranking, relevance, AP, precision and recall.
+"""Ranking primitives for binary codes: Hamming ranking and relevance.
 
 Every function here is pure numpy: no model, no index, no torch. The pipeline is::
 
@@ -19,14 +19,7 @@ unstable sort, a GPU top-k, a faiss index...), which can move relevant items wit
 tied items and so change mAP, mAP@k and P@k / R@k slightly; precision and recall within a
 Hamming radius do not depend on the order of ties.
 
-Ranked relevance
-----------------
-The metric functions take ``relevant``, a boolean array of shape ``(nq, L)`` whose column ``j``
-says whether the item ranked ``j + 1`` (best first) is relevant to the query, and optionally
-``n_relevant``, an integer array of shape ``(nq,)`` giving the number of relevant items in the
-*whole* database for each query. When ``L`` is smaller than the database, ``n_relevant`` is
-needed for recall and for full-ranking average precision; when it is omitted it defaults to
-``relevant.sum(axis=1)``, which is right only when ``relevant`` covers the full ranking.
+The metrics over ranked relevance are in :mod:`hashlearn.codes.metrics`.
 """
 
 from __future__ import annotations
@@ -35,19 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._validation import as_numeric_array, check_int, check_k, check_radius
+from hashlearn._validation import as_numeric_array, check_int, check_k
 from hashlearn.codes.distance import hamming_distance
 from hashlearn.codes.packing import check_codes
 from hashlearn.exceptions import CodeFormatError, InvalidInputError
 
 __all__ = [
-    "average_precision",
+    "check_code_pair",
+    "check_label_pair",
+    "check_labels",
     "hamming_ranking",
-    "mean_average_precision",
-    "precision_at_k",
-    "precision_within_radius",
-    "recall_at_k",
-    "recall_within_radius",
+    "relevance",
     "relevance_matrix",
 ]
 
@@ -68,7 +59,7 @@ def _check_chunk_size(chunk_size: Any, n_db: int) -> int:
     return check_int(chunk_size, "chunk_size", minimum=1)
 
 
-def _check_binary_matrix(values: Any, name: str, what: str) -> np.ndarray:
+def check_binary_matrix(values: Any, name: str, what: str) -> np.ndarray:
     """Return a 2-D array of booleans or {0, 1} numbers as ``bool``; ``what`` describes the shape."""
     array = as_numeric_array(values, name)
     if array.ndim != 2:
@@ -87,54 +78,6 @@ def _check_binary_matrix(values: Any, name: str, what: str) -> np.ndarray:
     return array.astype(bool)
 
 
-def _check_relevant(relevant: Any) -> np.ndarray:
-    return _check_binary_matrix(relevant, "relevant", "(n_queries, n_ranked)")
-
-
-def _check_n_relevant(n_relevant: Any, relevant: np.ndarray) -> np.ndarray:
-    """Return the per-query number of relevant database items as ``int64`` of shape ``(nq,)``."""
-    retrieved = relevant.sum(axis=1, dtype=np.int64)
-    if n_relevant is None:
-        return retrieved
-    array = as_numeric_array(n_relevant, "n_relevant")
-    if array.ndim != 1 or array.shape[0] != relevant.shape[0]:
-        raise InvalidInputError(
-            f"n_relevant must have shape ({relevant.shape[0]},), one count per query of relevant, "
-            f"got shape {array.shape}"
-        )
-    if np.issubdtype(array.dtype, np.floating) and not np.all(
-        np.isfinite(array) & (array == np.round(array))
-    ):
-        raise InvalidInputError("n_relevant must hold whole numbers (counts of relevant items)")
-    array = array.astype(np.int64)
-    if (array < 0).any():
-        raise InvalidInputError(f"n_relevant must be >= 0, got {int(array.min())}")
-    short = array < retrieved
-    if short.any():
-        q = int(np.flatnonzero(short)[0])
-        raise InvalidInputError(
-            f"n_relevant is smaller than the number of relevant items in the ranking for query {q} "
-            f"({int(array[q])} < {int(retrieved[q])}); it must count the relevant items of the whole database"
-        )
-    return array
-
-
-def _check_distances(distances: Any, relevant: np.ndarray) -> np.ndarray:
-    array = as_numeric_array(distances, "distances")
-    if array.shape != relevant.shape:
-        raise InvalidInputError(
-            f"distances and relevant must have the same shape (n_queries, n_ranked), got "
-            f"{array.shape} and {relevant.shape}"
-        )
-    if np.issubdtype(array.dtype, np.bool_):
-        raise InvalidInputError("distances must hold Hamming distances (integers), got dtype bool")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise InvalidInputError("distances holds NaN or infinite values")
-    if array.size and array.min() < 0:
-        raise InvalidInputError(f"distances must be >= 0, got {array.min()}")
-    return array
-
-
 def check_labels(labels: Any, name: str) -> np.ndarray:
     """Return 1-D labels as ``int64`` or a 2-D indicator matrix as ``bool``."""
     array = as_numeric_array(labels, name)
@@ -148,7 +91,7 @@ def check_labels(labels: Any, name: str) -> np.ndarray:
                 )
         return array.astype(np.int64)
     if array.ndim == 2:
-        return _check_binary_matrix(array, name, "(n, n_classes)")
+        return check_binary_matrix(array, name, "(n, n_classes)")
     raise InvalidInputError(
         f"{name} must be 1-D class labels (n,) or a 2-D label-indicator matrix (n, n_classes), "
         f"got shape {array.shape}"
@@ -179,15 +122,6 @@ def check_code_pair(query_codes: Any, db_codes: Any) -> tuple[np.ndarray, np.nda
             f"query_codes and db_codes have different widths: {q.shape[1]} and {d.shape[1]} bytes"
         )
     return q, d
-
-
-def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """``numerator / denominator`` as float64, 0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros(np.broadcast_shapes(numerator.shape, denominator.shape), dtype=np.float64)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,226 +232,3 @@ def hamming_ranking(
         distances[start : start + rows] = np.take_along_axis(chunk, order, axis=1)
         indices[start : start + rows] = order
     return distances, indices
-
-
-# --------------------------------------------------------------------------------------------
-# metrics on ranked relevance
-# --------------------------------------------------------------------------------------------
-
-
-def precision_sum(relevant: np.ndarray) -> np.ndarray:
-    """Per row, ``sum over relevant positions i (1-based) of (#relevant in top i) / i``."""
-    nq = relevant.shape[0]
-    rows, cols = np.nonzero(relevant)  # row-major: each row's hits in rank order
-    counts = np.bincount(rows, minlength=nq)
-    starts = np.cumsum(counts) - counts
-    hits_so_far = np.arange(1, rows.size + 1, dtype=np.float64) - starts[rows]
-    return np.bincount(rows, weights=hits_so_far / (cols + 1.0), minlength=nq).astype(np.float64)
-
-
-def average_precision(relevant: Any, n_relevant: Any = None, k: int | None = None) -> np.ndarray:
-    """Average precision of each query's ranking, over the full ranking or its top ``k``.
-
-    With ``P@i = (number of relevant items in the top i) / i`` and ``rel_i`` true when the item at
-    rank ``i`` (1-based) is relevant:
-
-    * ``k`` given (AP@k): ``AP@k = (1 / R_k) * sum_{i <= k, rel_i} P@i`` where ``R_k`` is the
-      number of relevant items *retrieved in the top k*. This is the convention of the deep
-      hashing literature (the evaluation code of HashNet, DPSH and their successors report
-      "mAP@k" this way); it is not normalised by ``min(k, n_relevant)`` as some IR tools do.
-      ``n_relevant`` is not used.
-    * ``k=None`` (full ranking): ``AP = (1 / R) * sum_{i, rel_i} P@i`` with ``R = n_relevant``,
-      the number of relevant items in the whole database: the classic average precision. When
-      ``relevant`` covers the full ranking (``L = n``), this equals AP@n. When it covers only a
-      prefix, relevant items beyond it contribute a precision of 0.
-
-    A query whose denominator is 0 (no relevant item in its top ``k``, or none in the database)
-    scores 0; such queries count as 0 in :func:`mean_average_precision` (some published scripts
-    leave them out of the mean instead).
-
-    Rankings from :func:`hamming_ranking` order items at equal Hamming distance by database
-    position, so the result is deterministic; tools that order ties differently may report
-    slightly different values.
-
-    Parameters
-    ----------
-    relevant : array-like of bool or {0, 1}, shape (nq, L)
-        ``relevant[q, j]``: the item ranked ``j + 1`` for query ``q`` is relevant.
-    n_relevant : array-like of int, shape (nq,), optional
-        Number of relevant items in the whole database per query (>= the count in
-        ``relevant``). Defaults to ``relevant.sum(axis=1)``. Used only when ``k`` is None.
-    k : int >= 1 or None, default None
-        Cut-off. Only the first ``min(k, L)`` columns are used, so pass a ranking of at least
-        ``k`` items (or the full ranking, when the database holds fewer than ``k`` items).
-
-    Returns
-    -------
-    numpy.ndarray of dtype float64 and shape (nq,)
-        Values in [0, 1].
-
-    Raises
-    ------
-    InvalidInputError
-        If ``relevant`` is not 2-D booleans / 0-1 values, ``n_relevant`` has the wrong shape or
-        is smaller than the relevant count in the ranking, or ``k`` is not an integer >= 1.
-    """
-    relevant = _check_relevant(relevant)
-    n_relevant = _check_n_relevant(n_relevant, relevant)
-    if k is None:
-        return safe_divide(precision_sum(relevant), n_relevant)
-    k = check_k(k)
-    top = relevant[:, :k]
-    return safe_divide(precision_sum(top), top.sum(axis=1))
-
-
-def mean_average_precision(relevant: Any, n_relevant: Any = None, k: int | None = None) -> float:
-    """Mean over queries of :func:`average_precision` (mAP, or mAP@k when ``k`` is given).
-
-    Queries that score 0 because they have no relevant item (in the top ``k``, or in the
-    database) are included in the mean. See :func:`average_precision` for the exact definition
-    and the parameters.
-
-    Returns
-    -------
-    float
-        ``average_precision(relevant, n_relevant, k).mean()``.
-
-    Raises
-    ------
-    InvalidInputError
-        As :func:`average_precision`, and if there are no queries.
-    """
-    ap = average_precision(relevant, n_relevant, k)
-    if ap.size == 0:
-        raise InvalidInputError("relevant has no queries (0 rows): the mean is undefined")
-    return float(ap.mean())
-
-
-def precision_at_k(relevant: Any, k: int) -> np.ndarray:
-    """Precision of the top ``k``: ``P@k = (number of relevant items in the top k) / k``.
-
-    The denominator is always ``k``: when the ranking holds fewer than ``k`` items (a database
-    smaller than ``k``), the missing positions count as not relevant.
-
-    Parameters
-    ----------
-    relevant : array-like of bool or {0, 1}, shape (nq, L)
-        Ranked relevance, best first (see the module docstring).
-    k : int >= 1
-        Cut-off.
-
-    Returns
-    -------
-    numpy.ndarray of dtype float64 and shape (nq,)
-
-    Raises
-    ------
-    InvalidInputError
-        If ``relevant`` is malformed or ``k`` is not an integer >= 1.
-    """
-    relevant = _check_relevant(relevant)
-    k = check_k(k)
-    return relevant[:, :k].sum(axis=1, dtype=np.int64) / np.float64(k)
-
-
-def recall_at_k(relevant: Any, k: int, n_relevant: Any = None) -> np.ndarray:
-    """Recall of the top ``k``: ``R@k = (number of relevant items in the top k) / n_relevant``.
-
-    A query with ``n_relevant = 0`` (nothing relevant in the database) gets recall 0.
-
-    Parameters
-    ----------
-    relevant : array-like of bool or {0, 1}, shape (nq, L)
-        Ranked relevance, best first.
-    k : int >= 1
-        Cut-off; only the first ``min(k, L)`` columns are used.
-    n_relevant : array-like of int, shape (nq,), optional
-        Number of relevant items in the whole database per query. Defaults to
-        ``relevant.sum(axis=1)``, correct only when ``relevant`` covers the full ranking.
-
-    Returns
-    -------
-    numpy.ndarray of dtype float64 and shape (nq,)
-
-    Raises
-    ------
-    InvalidInputError
-        If ``relevant`` or ``n_relevant`` is malformed or ``k`` is not an integer >= 1.
-    """
-    relevant = _check_relevant(relevant)
-    k = check_k(k)
-    n_relevant = _check_n_relevant(n_relevant, relevant)
-    return safe_divide(relevant[:, :k].sum(axis=1, dtype=np.int64), n_relevant)
-
-
-def precision_within_radius(distances: Any, relevant: Any, radius: int = 2) -> np.ndarray:
-    """Precision of the items within Hamming radius ``radius`` of the query.
-
-    ``P@r = |{j : distances[q, j] <= radius and relevant[q, j]}| / |{j : distances[q, j] <= radius}|``.
-    A query with no item within the radius gets precision 0, the convention of the spectral
-    hashing (Weiss et al.) and KSH (Liu et al.) evaluations. The value does not depend on the
-    order of the columns, but only the items present in ``distances`` count: pass the full
-    ranking, or one long enough to hold every item within the radius.
-
-    Parameters
-    ----------
-    distances : array-like of int, shape (nq, L)
-        Hamming distances of the ranked items (as returned by :func:`hamming_ranking`).
-    relevant : array-like of bool or {0, 1}, shape (nq, L)
-        Relevance of the same items, aligned with ``distances``.
-    radius : int >= 0, default 2
-        Hamming radius (inclusive).
-
-    Returns
-    -------
-    numpy.ndarray of dtype float64 and shape (nq,)
-
-    Raises
-    ------
-    InvalidInputError
-        If the shapes differ, ``distances`` are negative or not finite, ``relevant`` is
-        malformed, or ``radius`` is not an integer >= 0.
-    """
-    relevant = _check_relevant(relevant)
-    distances = _check_distances(distances, relevant)
-    radius = check_radius(radius)
-    within = distances <= radius
-    hits = (within & relevant).sum(axis=1, dtype=np.int64)
-    return safe_divide(hits, within.sum(axis=1, dtype=np.int64))
-
-
-def recall_within_radius(
-    distances: Any, relevant: Any, radius: int = 2, n_relevant: Any = None
-) -> np.ndarray:
-    """Recall of the items within Hamming radius ``radius`` of the query.
-
-    ``R@r = |{j : distances[q, j] <= radius and relevant[q, j]}| / n_relevant[q]``. A query with
-    ``n_relevant = 0`` gets recall 0.
-
-    Parameters
-    ----------
-    distances : array-like of int, shape (nq, L)
-        Hamming distances of the ranked items.
-    relevant : array-like of bool or {0, 1}, shape (nq, L)
-        Relevance of the same items, aligned with ``distances``.
-    radius : int >= 0, default 2
-        Hamming radius (inclusive).
-    n_relevant : array-like of int, shape (nq,), optional
-        Number of relevant items in the whole database per query. Defaults to
-        ``relevant.sum(axis=1)``, correct only when ``relevant`` covers the full ranking.
-
-    Returns
-    -------
-    numpy.ndarray of dtype float64 and shape (nq,)
-
-    Raises
-    ------
-    InvalidInputError
-        As :func:`precision_within_radius`, and if ``n_relevant`` is malformed.
-    """
-    relevant = _check_relevant(relevant)
-    distances = _check_distances(distances, relevant)
-    radius = check_radius(radius)
-    n_relevant = _check_n_relevant(n_relevant, relevant)
-    hits = ((distances <= radius) & relevant).sum(axis=1, dtype=np.int64)
-    return safe_divide(hits, n_relevant)

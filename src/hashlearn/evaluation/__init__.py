@@ -4,16 +4,15 @@ See :mod:`hashlearn.codes.ranking` for the exact definitions (tie order, mAP vs.
 empty-result conventions).
 """
 
-from hashlearn.codes.ranking import (
+from hashlearn.codes.metrics import (
     average_precision,
-    hamming_ranking,
     mean_average_precision,
     precision_at_k,
     precision_within_radius,
     recall_at_k,
     recall_within_radius,
-    relevance_matrix,
 )
+from hashlearn.codes.ranking import hamming_ranking, relevance_matrix
 from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
 from hashlearn.evaluation.protocols import Protocol, apply_protocol
 from hashlearn.evaluation.registry import describe_protocols, get_protocol, list_protocols

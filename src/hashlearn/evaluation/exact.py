@@ -18,13 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hashlearn._validation import check_features, check_k
-from hashlearn.codes.ranking import (
-    average_precision,
-    check_label_pair,
-    precision_at_k,
-    recall_at_k,
-    relevance,
-)
+from hashlearn.codes.metrics import average_precision, precision_at_k, recall_at_k
+from hashlearn.codes.ranking import check_label_pair, relevance
 from hashlearn.evaluation.retrieval import check_cutoffs
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 

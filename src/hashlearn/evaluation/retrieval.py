@@ -18,12 +18,8 @@ from tqdm.auto import tqdm
 
 from hashlearn._validation import check_int, check_radius
 from hashlearn.codes.distance import as_words
-from hashlearn.codes.ranking import (
-    check_code_pair,
-    check_label_pair,
-    precision_sum,
-    safe_divide,
-)
+from hashlearn.codes.metrics import precision_sum, safe_divide
+from hashlearn.codes.ranking import check_code_pair, check_label_pair
 from hashlearn.evaluation._passes import run_passes
 from hashlearn.evaluation._tie_averaged import tie_averaged
 from hashlearn.exceptions import InvalidInputError

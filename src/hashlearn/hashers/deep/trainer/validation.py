@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from hashlearn.codes import pack_signs
-from hashlearn.codes.ranking import average_precision, hamming_ranking, relevance_matrix
+from hashlearn.codes.metrics import average_precision
+from hashlearn.codes.ranking import hamming_ranking, relevance_matrix
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.deep.trainer.data import BatchSource
 
