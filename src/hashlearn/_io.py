@@ -38,6 +38,15 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
+def write_arrays(path: str | os.PathLike[str], **arrays: Any) -> None:
+    """Write ``arrays`` by name to an ``.npz`` file, atomically (nothing pickled is read back:
+    :func:`read_arrays` refuses object arrays)."""
+    import numpy as np
+
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
+
+
 def read_arrays(
     path: str | os.PathLike[str], names: tuple[str, ...] = (), require: str | None = None
 ) -> dict[str, Any]:

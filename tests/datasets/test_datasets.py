@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hashlearn import load_dataset, retrieval_split
-from hashlearn.datasets import Dataset, default_split, list_datasets, load_arrays
+from hashlearn.datasets import Dataset, default_split, list_datasets, load_arrays, save_split
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 
 
@@ -71,6 +71,22 @@ def test_split_fractions_and_errors():
         InvalidInputError, match=r"2 labels for 100 samples|has 100 samples but y has 2"
     ):
         retrieval_split(X, y[:2], n_query=1)
+
+
+def test_save_split_writes_each_part_as_npz(tmp_path):
+    split = retrieval_split(
+        np.arange(40.0).reshape(20, 2), np.arange(20) % 2, n_query=4, n_validation=2
+    )
+    paths = save_split(split, tmp_path / "parts")
+    assert list(paths) == ["query", "database", "train", "validation"]
+    for part, path in paths.items():
+        subset = getattr(split, part)
+        assert path == str(tmp_path / "parts" / f"{part}.npz")
+        with np.load(path, allow_pickle=False) as saved:
+            assert sorted(saved.files) == ["X", "indices", "y"]
+            np.testing.assert_array_equal(saved["X"], subset.X)
+            np.testing.assert_array_equal(saved["y"], subset.y)
+            np.testing.assert_array_equal(saved["indices"], subset.indices)
 
 
 def test_embedded_datasets_have_no_test_mask():

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from hashlearn.cli._args import save_npz
-from hashlearn.datasets import describe_datasets, load_dataset
+from hashlearn.datasets import describe_datasets, load_dataset, save_split
 from hashlearn.evaluation import apply_protocol, describe_protocols
 from hashlearn.features import describe_features
 from hashlearn.hashers import describe_hashers
@@ -58,11 +56,8 @@ def cmd_split(args: argparse.Namespace) -> int:
     """``hashlearn split``: a dataset's protocol parts written as ``.npz`` files."""
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     split = apply_protocol(data, args.protocol, args.seed)
-    os.makedirs(args.out, exist_ok=True)
-    for part in ("query", "database", "train", "validation"):
+    for part, path in save_split(split, args.out).items():
         subset = getattr(split, part)
-        path = os.path.join(args.out, f"{part}.npz")
-        save_npz(path, X=subset.X, y=subset.y, indices=subset.indices)
         print(f"{path}: {len(subset)} items, X {subset.X.shape}")
     print(f"protocol {args.protocol}, seed {args.seed}, manifest {split.manifest}")
     return 0

@@ -5,9 +5,9 @@
 (int64 labels, or a bool multi-label indicator). The standard benchmarks ("mnist",
 "fashion-mnist", "cifar10") are downloaded once, checked against their published SHA-256, and
 mark their official test set in ``Dataset.test_mask``. ``retrieval_split`` carves a dataset into
-query / database / train / validation parts; :mod:`hashlearn.evaluation.protocols` names the
-splits of the literature. A new dataset is one loader plus one ``register`` line in
-:mod:`hashlearn.datasets.registry`.
+query / database / train / validation parts, which :func:`save_split` writes as ``.npz`` files;
+:mod:`hashlearn.evaluation.protocols` names the splits of the literature. A new dataset is one
+loader plus one ``register`` line in :mod:`hashlearn.datasets.registry`.
 """
 
 from hashlearn.datasets.arrays import load_arrays
@@ -16,7 +16,13 @@ from hashlearn.datasets.download import data_home
 from hashlearn.datasets.folder import load_image_folder
 from hashlearn.datasets.load import load_dataset
 from hashlearn.datasets.registry import describe_datasets, list_datasets
-from hashlearn.datasets.split import RetrievalSplit, Subset, default_split, retrieval_split
+from hashlearn.datasets.split import (
+    RetrievalSplit,
+    Subset,
+    default_split,
+    retrieval_split,
+    save_split,
+)
 
 __all__ = [
     "Dataset",
@@ -30,4 +36,5 @@ __all__ = [
     "load_dataset",
     "load_image_folder",
     "retrieval_split",
+    "save_split",
 ]

@@ -4,16 +4,19 @@ The protocol of the hashing literature: a held-out **query** set, a **database**
 item that queries are searched against, and a **train** set drawn from the database to learn the
 codes. A **validation** set, also drawn from the database and disjoint from train, is the only
 data model selection (early stopping, hyper-parameters) may look at; queries never are.
+:func:`save_split` writes the parts as ``.npz`` files (what ``hashlearn split`` writes).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hashlearn._io import write_arrays
 from hashlearn._validation import check_labels, check_random_state
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import InvalidInputError
@@ -186,3 +189,30 @@ def retrieval_split(
 def default_split(dataset: Dataset, random_state: int = 0) -> RetrievalSplit:
     """The dataset's standard split (``dataset.default_split``) with the given seed."""
     return retrieval_split(dataset.X, dataset.y, random_state=random_state, **dataset.default_split)
+
+
+def save_split(split: RetrievalSplit, out_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Write each part of ``split`` to ``out_dir/PART.npz`` (the folder is made if missing).
+
+    Each file holds ``X`` (the part's samples as they are), ``y`` (its labels) and ``indices``
+    (int64, the rows of the dataset they came from), written atomically, nothing pickled; parts
+    in the order query, database, train, validation.
+
+    Returns
+    -------
+    dict of str to str
+        ``{part: path}`` of the files written, ``path`` being ``os.path.join(out_dir, PART.npz)``.
+
+    >>> import numpy as np
+    >>> split = retrieval_split(np.eye(20), np.arange(20) % 2, n_query=4, n_validation=2)
+    >>> paths = save_split(split, "split/")  # doctest: +SKIP
+    >>> np.load(paths["train"])["X"].shape  # doctest: +SKIP
+    (14, 20)
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {}
+    for part in PARTS:
+        subset = getattr(split, part)
+        paths[part] = os.path.join(out_dir, f"{part}.npz")
+        write_arrays(paths[part], X=subset.X, y=subset.y, indices=subset.indices)
+    return paths
