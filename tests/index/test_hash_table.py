@@ -434,6 +434,20 @@ def test_rerank_hand_case():
     assert I.tolist() == [[0, 2]] and D.tolist() == [[1.0, np.float32(np.sqrt(2))]]
 
 
+def test_rerank_probes_two_bits_on_one_table_and_own_buckets_on_several_by_default():
+    rng = np.random.default_rng(5)
+    codes = clustered_codes(rng, 120, 16)
+    features = integer_features(rng, 120, 3)
+    queries, query_features = codes[:6], integer_features(rng, 6, 3)
+    single, multi = HashTableIndex(16, key_bits=8), MultiTableIndex(2, 8)
+    for index, default in ((single, 2), (multi, 0)):
+        index.add(codes, features=features)
+        assert_results_equal(
+            index.search_rerank(queries, query_features, 9),
+            index.search_rerank(queries, query_features, 9, default),
+        )
+
+
 # ---------------------------------------------------------------------- persistence
 
 

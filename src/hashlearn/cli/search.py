@@ -20,7 +20,7 @@ from hashlearn.cli._args import (
 from hashlearn.encoding import read_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import load_hasher
-from hashlearn.index import HashTableIndex, create_index, describe_indexes, load_index
+from hashlearn.index import create_index, describe_indexes, load_index
 
 __all__ = ["cmd_index", "cmd_search", "register"]
 
@@ -115,11 +115,11 @@ def _search_operation(
             "`hashlearn index --type hash-table (or multi-table) --features FEATURES.npy`"
         )
     features = load_features(args.rerank)
-    radius = args.probe_radius
-    if radius is None:  # one table: items within 2 bits; several: the query's own buckets
-        radius = 2 if isinstance(index, HashTableIndex) else 0
+    # without --probe-radius, the index's own default: within 2 bits (one table), or the
+    # query's own buckets (several)
+    probe = () if args.probe_radius is None else (args.probe_radius,)
     return lambda part: index.search_rerank(
-        queries[part], features[part], args.k, radius, metric=args.metric
+        queries[part], features[part], args.k, *probe, metric=args.metric
     )
 
 

@@ -129,7 +129,7 @@ class HashTableIndex(TableIndex):
         queries: NDArray[np.uint8],
         query_features: Any,
         k: int,
-        radius: int,
+        radius: int = 2,
         metric: str = "cosine",
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Items within Hamming ``radius`` of each query, re-ranked by feature distance.
@@ -145,8 +145,11 @@ class HashTableIndex(TableIndex):
             Features of the queries, finite; converted to ``float32``.
         k : int
             Number of results per query, >= 1.
-        radius : int
-            Hamming radius of the candidates, >= 0.
+        radius : int, default 2
+            Hamming radius of the candidates, >= 0. The default, items within 2 bits, is also
+            that of ``hashlearn search --rerank`` on one table (on several tables,
+            :meth:`~hashlearn.index.MultiTableIndex.search_rerank` probes the query's own bucket
+            of each table by default).
         metric : {"cosine", "l2"}, default "cosine"
             ``"cosine"``: ``1 - <q, x> / (|q| |x|)``, clipped below at 0, and 1 when either
             vector is zero. ``"l2"``: ``|q - x|``. Computed in float64 (sums left to right over

@@ -188,7 +188,8 @@ class MultiTableIndex(TableIndex):
         k : int
             Number of results, >= 1.
         probe_radius : int, default 0
-            Per-table key radius probed.
+            Per-table key radius probed; the default, the query's own bucket of each table, is
+            also that of ``hashlearn search --rerank`` on several tables.
         metric : {"cosine", "l2"}, default "cosine"
             As in :meth:`HashTableIndex.search_rerank`.
 
