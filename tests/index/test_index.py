@@ -745,3 +745,23 @@ def test_every_word_of_a_code_counts(n_bits):
     query[0, -1] = 1
     assert index.search(query, 1)[0].tolist() == [[1]]
     assert index.range_search(query, 0)[0].tolist() == [0, 0]
+
+
+def test_search_results_are_written_as_npz_by_name(tmp_path):
+    from hashlearn.index import write_search_results
+
+    index = LinearIndex(16)
+    index.add(to_codes([v * 7 for v in range(20)], 16))
+    queries = to_codes([0, 5, 300], 16)
+    D, I = index.search(queries, 3)
+    write_search_results(tmp_path / "knn.npz", D, I)
+    lims, RD, RI = index.range_search(queries, 4)
+    write_search_results(tmp_path / "range.npz", RD, RI, lims)
+    with np.load(tmp_path / "knn.npz", allow_pickle=False) as saved:
+        assert saved.files == ["distances", "ids"]
+        np.testing.assert_array_equal(saved["distances"], D)
+        np.testing.assert_array_equal(saved["ids"], I)
+    with np.load(tmp_path / "range.npz", allow_pickle=False) as saved:
+        assert saved.files == ["lims", "distances", "ids"]
+        for name, array in (("lims", lims), ("distances", RD), ("ids", RI)):
+            np.testing.assert_array_equal(saved[name], array)

@@ -15,12 +15,11 @@ from hashlearn.cli._args import (
     load_array,
     load_features,
     parse_param,
-    save_npz,
 )
 from hashlearn.encoding import read_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import load_hasher
-from hashlearn.index import create_index, describe_indexes, load_index
+from hashlearn.index import create_index, describe_indexes, load_index, write_search_results
 
 __all__ = ["cmd_index", "cmd_search", "register"]
 
@@ -175,16 +174,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     if len(queries):  # compiled kernels load on first use: outside the timing
         operation(slice(0, 1))
     start = time.perf_counter()
+    lims = None
     if args.radius is not None:
         lims, D, I = operation(slice(None))
     else:
         D, I = operation(slice(None))
     elapsed = time.perf_counter() - start
     if args.out:
-        if args.radius is not None:
-            save_npz(args.out, lims=lims, distances=D, ids=I)
-        else:
-            save_npz(args.out, distances=D, ids=I)
+        write_search_results(args.out, D, I, lims)
     for q in range(min(len(queries), args.show)):
         if args.radius is not None:
             row = slice(lims[q], lims[q + 1])

@@ -8,7 +8,7 @@ registry name (:func:`list_indexes`, :func:`describe_indexes`). :func:`near_dupl
 :func:`group_pairs` find the near-duplicates of a collection. Every index derives from
 :class:`BinaryIndex`, saves itself to one versioned, checksummed file (format in
 :mod:`hashlearn.index._format`, which starts with :data:`INDEX_FILE_MAGIC`) and is read back by
-:func:`load_index`, whatever its type.
+:func:`load_index`, whatever its type; :func:`write_search_results` saves what a search returns.
 
 Searches run on :func:`get_num_threads` threads, set by :func:`set_num_threads`: the one thread
 setting of hashlearn (:mod:`hashlearn._parallel`), for index searches and evaluation alike.
@@ -32,6 +32,7 @@ from hashlearn.index.linear import LinearIndex
 from hashlearn.index.mih import MultiIndexHashingIndex
 from hashlearn.index.multi_table import MultiTableIndex, concatenate_codes
 from hashlearn.index.registry import describe_indexes, list_indexes
+from hashlearn.index.results_file import write_search_results
 
 __all__ = [
     "INDEX_FILE_MAGIC",
@@ -59,4 +60,5 @@ __all__ = [
     "set_num_threads",
     "to_faiss",
     "write_faiss_index",
+    "write_search_results",
 ]
