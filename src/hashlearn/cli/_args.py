@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 import numpy as np
 
-from hashlearn._io import atomic_write, read_arrays
+from hashlearn._io import read_arrays
 from hashlearn._parallel import set_num_threads
 from hashlearn.encoding import parse_image_shape
 
@@ -22,7 +21,6 @@ __all__ = [
     "load_features",
     "parse_grid",
     "parse_param",
-    "save_npz",
 ]
 
 
@@ -79,12 +77,6 @@ def load_features(path: str) -> np.ndarray:
     """Features from an .npy, or ``X`` of an .npz; image arrays flattened to ``(n, h*w*c)``."""
     array = load_array(path, "X")
     return array.reshape(len(array), -1) if array.ndim > 2 else array
-
-
-def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to an .npz file atomically."""
-    with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
 
 
 # -- threads -------------------------------------------------------------------------------------
