@@ -9,8 +9,10 @@ from PIL import Image
 from _serve_support import png_bytes
 from hashlearn import create_hasher, load_hasher
 from hashlearn.encoding import (
+    CodesFile,
     encode_image_files,
     list_image_files,
+    read_codes,
     read_image,
     read_image_names,
     write_image_codes,
@@ -135,6 +137,19 @@ def test_the_npz_round_trip_keeps_paths_inside_the_folder(model, folder, tmp_pat
     np.savez(tmp_path / "codes-only.npz", codes=result.codes)
     with pytest.raises(InvalidInputError, match="has no ids, paths, root"):
         read_image_names(tmp_path / "codes-only.npz")
+
+
+def test_a_codes_file_names_the_image_of_each_id(model, folder, tmp_path):
+    result = encode_image_files(model, folder, verbose=False)
+    write_image_codes(result, tmp_path / "codes.npz")
+    stored = read_codes(tmp_path / "codes.npz")
+    assert stored.paths_by_id() == dict(zip(result.ids.tolist(), result.paths))
+    codes = np.zeros((2, 1), np.uint8)
+    assert CodesFile(codes, paths=np.array(["a.png", "b.png"])).paths_by_id() == {
+        0: "a.png",
+        1: "b.png",
+    }
+    assert CodesFile(codes).paths_by_id() == {}
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

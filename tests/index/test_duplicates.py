@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from _reference import range_search
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.index import DuplicatePairs, group_pairs, near_duplicate_pairs
+from hashlearn.index import (
+    DuplicatePairs,
+    group_pairs,
+    near_duplicate_pairs,
+    write_groups_csv,
+    write_pairs_csv,
+)
 
 
 def brute_pairs(codes, ids, radius):
@@ -102,6 +108,30 @@ def test_bad_requests():
         near_duplicate_pairs(codes, 8, 9)
     with pytest.raises(InvalidInputError):
         near_duplicate_pairs(codes, 8, 1, ids=[0, 0, 1])
+
+
+def test_groups_and_pairs_are_written_as_csv(tmp_path):
+    codes = np.array([[0b0001], [0b0011], [0b1111_0000], [0b0111], [0b1111_0001]], np.uint8)
+    pairs = near_duplicate_pairs(codes, 8, 1, ids=[10, 11, 12, 13, 14])
+    groups = group_pairs(pairs)
+    write_groups_csv(tmp_path / "groups.csv", groups, {10: "a.png", 12: "c.png"})
+    write_pairs_csv(tmp_path / "pairs.csv", pairs)
+    with open(tmp_path / "groups.csv", newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            ["group", "size", "id", "path"],
+            ["0", "3", "10", "a.png"],
+            ["0", "3", "11", ""],
+            ["0", "3", "13", ""],
+            ["1", "2", "12", "c.png"],
+            ["1", "2", "14", ""],
+        ]
+    with open(tmp_path / "pairs.csv", newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            ["first", "second", "distance"],
+            ["10", "11", "1"],
+            ["11", "13", "1"],
+            ["12", "14", "1"],
+        ]
 
 
 def test_dedup_command_writes_groups_with_paths(tmp_path, capsys):

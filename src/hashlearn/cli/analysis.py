@@ -4,8 +4,6 @@ collection of codes, and the retrieval metrics of query codes against database c
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import time
@@ -13,14 +11,21 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._io import atomic_write, read_arrays
+from hashlearn._io import read_arrays
 from hashlearn.cli._args import load_array
 from hashlearn.encoding import read_codes
 from hashlearn.evaluation import evaluate_codes
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.experiments.demo import METRIC_NOTE
 from hashlearn.hashers import FeatureHasher, load_hasher, read_model_file
-from hashlearn.index import INDEX_FILE_MAGIC, group_pairs, load_index, near_duplicate_pairs
+from hashlearn.index import (
+    INDEX_FILE_MAGIC,
+    group_pairs,
+    load_index,
+    near_duplicate_pairs,
+    write_groups_csv,
+    write_pairs_csv,
+)
 
 __all__ = ["cmd_dedup", "cmd_evaluate", "cmd_info", "register"]
 
@@ -107,16 +112,6 @@ def _model_input(model: Any) -> str:
 # -- dedup ---------------------------------------------------------------------------------------
 
 
-def _write_csv(path: str, header: list[str], rows: Any) -> None:
-    """A CSV file of ``header`` and ``rows``, written atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue().encode())
-
-
 def _register_dedup(sub: Any) -> None:
     p = sub.add_parser(
         "dedup",
@@ -151,16 +146,13 @@ def _register_dedup(sub: Any) -> None:
 def cmd_dedup(args: argparse.Namespace) -> int:
     """``hashlearn dedup``: the near-duplicate pairs and groups of a codes file."""
     stored = read_codes(args.codes)
-    codes, ids, paths = stored.codes, stored.ids, stored.paths
+    codes = stored.codes
     n_bits = args.bits or stored.code_length
     start = time.perf_counter()
-    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=ids, index=args.index)
+    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=stored.ids, index=args.index)
     groups = group_pairs(pairs)
     elapsed = time.perf_counter() - start
-    where = {}
-    if paths is not None:
-        item_ids = ids if ids is not None else np.arange(len(codes))
-        where = dict(zip(np.asarray(item_ids).tolist(), np.asarray(paths).tolist()))
+    where = stored.paths_by_id()
     in_groups = sum(len(g) for g in groups)
     print(
         f"{len(codes):,} codes of {n_bits} bits: {len(pairs):,} pairs within {args.radius} bits, "
@@ -173,22 +165,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         more = f" ... ({len(group)} items)" if len(group) > 8 else ""
         print(f"  group {number}: {shown}{more}")
     if args.out:
-        _write_csv(
-            args.out,
-            ["group", "size", "id", "path"],
-            (
-                [number, len(group), item, where.get(item, "")]
-                for number, group in enumerate(groups)
-                for item in group.tolist()
-            ),
-        )
+        write_groups_csv(args.out, groups, where)
         print(f"groups -> {args.out}")
     if args.pairs:
-        _write_csv(
-            args.pairs,
-            ["first", "second", "distance"],
-            zip(pairs.first.tolist(), pairs.second.tolist(), pairs.distances.tolist()),
-        )
+        write_pairs_csv(args.pairs, pairs)
         print(f"pairs -> {args.pairs}")
     return 0
 

@@ -55,6 +55,14 @@ class CodesFile:
             return self.n_bits
         return 8 * self.codes.shape[1] if self.codes.ndim == 2 else 0
 
+    def paths_by_id(self) -> dict[int, str]:
+        """``{id: image file}`` of the stored items (ids ``0 .. n-1`` when the file stores none);
+        empty when the file stores no paths."""
+        if self.paths is None:
+            return {}
+        ids = self.ids if self.ids is not None else np.arange(len(self.codes))
+        return dict(zip(np.asarray(ids).tolist(), np.asarray(self.paths).tolist()))
+
 
 def read_codes(path: str | os.PathLike[str]) -> CodesFile:
     """The codes of an ``.npy`` file, or ``codes`` (with ``n_bits``, ``ids`` and ``paths`` when

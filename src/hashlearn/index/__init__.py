@@ -5,7 +5,8 @@
 :class:`MultiTableIndex` are hash tables with multi-probe search and feature re-ranking;
 :class:`FaissIndex` wraps faiss' binary indexes. :func:`create_index` builds any of them by its
 registry name (:func:`list_indexes`, :func:`describe_indexes`). :func:`near_duplicate_pairs` and
-:func:`group_pairs` find the near-duplicates of a collection. Every index derives from
+:func:`group_pairs` find the near-duplicates of a collection (saved as CSV by
+:func:`write_groups_csv` and :func:`write_pairs_csv`). Every index derives from
 :class:`BinaryIndex`, saves itself to one versioned, checksummed file (format in
 :mod:`hashlearn.index._format`, which starts with :data:`INDEX_FILE_MAGIC`) and is read back by
 :func:`load_index`, whatever its type; :func:`write_search_results` saves what a search returns.
@@ -18,7 +19,13 @@ from hashlearn._parallel import get_num_threads, set_num_threads
 from hashlearn.index._faiss import FaissNotInstalledError
 from hashlearn.index._format.layout import MAGIC as INDEX_FILE_MAGIC
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, UnknownIdError
-from hashlearn.index.duplicates import DuplicatePairs, group_pairs, near_duplicate_pairs
+from hashlearn.index.duplicates import (
+    DuplicatePairs,
+    group_pairs,
+    near_duplicate_pairs,
+    write_groups_csv,
+    write_pairs_csv,
+)
 from hashlearn.index.factory import create_index, load_index
 from hashlearn.index.faiss_adapter import FaissIndex
 from hashlearn.index.faiss_convert import (
@@ -60,5 +67,7 @@ __all__ = [
     "set_num_threads",
     "to_faiss",
     "write_faiss_index",
+    "write_groups_csv",
+    "write_pairs_csv",
     "write_search_results",
 ]

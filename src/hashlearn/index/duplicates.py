@@ -6,21 +6,34 @@ collection (multi-index hashing by default: exact and sublinear for small radii,
 CVPR 2012), so a million codes are compared without a million-by-million scan.
 :func:`group_pairs` joins the pairs into groups (connected components: ``a ~ b`` and ``b ~ c``
 put ``a``, ``b`` and ``c`` in one group even when ``a`` and ``c`` are further apart).
+:func:`write_groups_csv` and :func:`write_pairs_csv` save them as the CSV files of
+``hashlearn dedup --out`` and ``--pairs``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hashlearn._io import atomic_write
 from hashlearn._validation import check_int
 from hashlearn.codes import check_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index.factory import create_index
 
-__all__ = ["DuplicatePairs", "group_pairs", "near_duplicate_pairs"]
+__all__ = [
+    "DuplicatePairs",
+    "group_pairs",
+    "near_duplicate_pairs",
+    "write_groups_csv",
+    "write_pairs_csv",
+]
 
 
 @dataclass(frozen=True)
@@ -125,3 +138,44 @@ def group_pairs(pairs: DuplicatePairs) -> list[np.ndarray]:
     boundaries = np.flatnonzero(np.diff(labels[order])) + 1
     groups = np.split(members[order], boundaries)
     return sorted(groups, key=lambda g: (-len(g), int(g[0])))
+
+
+def write_groups_csv(
+    path: str | os.PathLike[str],
+    groups: Sequence[np.ndarray],
+    paths: Mapping[int, str] | None = None,
+) -> None:
+    """Save ``groups`` (of :func:`group_pairs`) as CSV, atomically: a header ``group, size, id,
+    path``, then one row per member: the group's number (its position in ``groups``), its size,
+    the member's id and its file from ``paths`` (id -> path, e.g.
+    :meth:`hashlearn.encoding.CodesFile.paths_by_id`; empty when it has none)."""
+    paths = paths or {}
+    _write_csv(
+        path,
+        ["group", "size", "id", "path"],
+        (
+            [number, len(group), item, paths.get(item, "")]
+            for number, group in enumerate(groups)
+            for item in np.asarray(group).tolist()
+        ),
+    )
+
+
+def write_pairs_csv(path: str | os.PathLike[str], pairs: DuplicatePairs) -> None:
+    """Save ``pairs`` as CSV, atomically: a header ``first, second, distance``, then one row per
+    pair, in the order of ``pairs``."""
+    _write_csv(
+        path,
+        ["first", "second", "distance"],
+        zip(pairs.first.tolist(), pairs.second.tolist(), pairs.distances.tolist()),
+    )
+
+
+def _write_csv(path: str | os.PathLike[str], header: list[str], rows: Iterable[Any]) -> None:
+    """A CSV file of ``header`` and ``rows``, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue().encode())
