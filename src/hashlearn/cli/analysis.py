@@ -4,24 +4,15 @@ collection of codes, and the retrieval metrics of query codes against database c
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from typing import Any
 
-import numpy as np
-
-from hashlearn._io import read_arrays
 from hashlearn.cli._args import load_array
-from hashlearn.encoding import read_codes
+from hashlearn.encoding import describe_file, read_codes
 from hashlearn.evaluation import evaluate_codes
-from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.experiments.demo import METRIC_NOTE
-from hashlearn.hashers import FeatureHasher, load_hasher, read_model_file
 from hashlearn.index import (
-    INDEX_FILE_MAGIC,
     group_pairs,
-    load_index,
     near_duplicate_pairs,
     write_groups_csv,
     write_pairs_csv,
@@ -35,6 +26,9 @@ def register(sub: Any) -> None:
     _register_info(sub)
     _register_dedup(sub)
     _register_evaluate(sub)
+
+
+# -- info ----------------------------------------------------------------------------------------
 
 
 def _register_info(sub: Any) -> None:
@@ -51,62 +45,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     for number, path in enumerate(args.files):
         if number:
             print()
-        for line in _describe_file(path):
+        for line in describe_file(path).lines():
             print(line)
     return 0
-
-
-def _describe_file(path: str) -> list[str]:
-    """Lines describing a model (.safetensors), an index file, or an .npy / .npz of arrays."""
-    if not os.path.isfile(path):
-        raise InvalidInputError(f"file not found: {path!r}")
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    size = f"{os.path.getsize(path):,} bytes"
-    if path.endswith((".npy", ".npz")):
-        arrays = read_arrays(path)
-        lines = [f"{path}: arrays ({size})"]
-        for name, array in arrays.items():
-            shown = f"{array.item()!r}" if array.ndim == 0 else f"{array.dtype} {array.shape}"
-            lines.append(f"  {name or '(array)'}: {shown}")
-        return lines
-    if head.startswith(INDEX_FILE_MAGIC):
-        index = load_index(path, mmap=True)
-        return [
-            f"{path}: {type(index).__name__} index ({size}, checksum verified)",
-            f"  {index.ntotal:,} items, {index.n_bits} bits, {index.nbytes / max(index.ntotal, 1):.1f}"
-            " bytes per item",
-        ]
-    if head[8:9] != b"{":  # a safetensors file: 8 bytes of header length, then a JSON header
-        raise FileFormatError(
-            f"{path!r} is none of what hashlearn writes: not a model (.safetensors), an index "
-            "file or an .npy / .npz array file"
-        )
-    metadata = read_model_file(path)[0]
-    model = load_hasher(path)
-    inner = model.hasher if isinstance(model, FeatureHasher) else model
-    lines = [
-        f"{path}: {model.name} model, {model.n_bits} bits ({size}, format version "
-        f"{metadata.get('format_version')}, written by hashlearn {metadata.get('hashlearn_version')}"
-        ", checksum verified)",
-        f"  parameters: {json.dumps(inner.get_params(deep=False), default=str)}",
-        f"  input: {_model_input(model)}",
-    ]
-    if isinstance(model, FeatureHasher):
-        lines.append(f"  features: {json.dumps(model.features.get_config())}")
-    return lines
-
-
-def _model_input(model: Any) -> str:
-    """What a loaded model encodes, in words."""
-    shape = "x".join(map(str, model.image_shape_)) if model.image_shape_ else ""
-    if isinstance(model, FeatureHasher):
-        return f"{'images ' + shape if shape else 'vectors'}, through the features below"
-    if model.input_kind == "images":
-        return f"images {shape}"
-    if shape:
-        return f"images {shape}, flattened to {int(np.prod(model.image_shape_))} values"
-    return "feature vectors (give services --image-shape to take images)"
 
 
 # -- dedup ---------------------------------------------------------------------------------------
@@ -195,9 +136,6 @@ def _register_evaluate(sub: Any) -> None:
         help="order of items at equal distance: database position, or tie-averaged",
     )
     p.set_defaults(func=cmd_evaluate)
-
-
-# -- info ----------------------------------------------------------------------------------------
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

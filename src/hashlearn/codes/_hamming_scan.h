@@ -55,7 +55,7 @@ static inline __attribute__((always_inline)) void CAT(group, SUFFIX)(
         unsigned m0 = V_LE_MASK(d0, b0), m1 = V_LE_MASK(d1, b1);
         unsigned m2 = V_LE_MASK(d2, b2), m3 = V_LE_MASK(d3, b3);
         if (__builtin_expect((m0 | m1 | m2 | m3) != 0, 0)) {
-            unsigned valid = cnt - i >= LANES ? ~0u : (1u << (cnt - i)) - 1u;
+            unsigned valid = cnt - i >= LANES ? ~0u : cnt <= i ? 0u : (1u << (cnt - i)) - 1u;
             unsigned masks[4] = {m0 & valid, m1 & valid, m2 & valid, m3 & valid};
             V_T dists[4] = {d0, d1, d2, d3};
             for (int j = 0; j < g; j++) {

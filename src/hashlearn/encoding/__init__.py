@@ -5,7 +5,8 @@ PNG and JPEG checked and decoded, made arrays of the model's input shape;
 :class:`ImageEncoder`: a hasher and the image shape it takes), whole folders encoded in batches
 (:func:`encode_image_files`), their codes saved with ids and paths
 (:mod:`~hashlearn.encoding.codes_file`), and a folder indexed and made ready to serve
-(:func:`index_folder`, :func:`prepare_folder`).
+(:func:`index_folder`, :func:`prepare_folder`). :func:`describe_file` says what a model, index or
+codes file holds (:mod:`~hashlearn.encoding.info`).
 
 >>> from hashlearn.encoding import encode_image_files, write_image_codes
 >>> from hashlearn.hashers import load_hasher
@@ -38,23 +39,37 @@ from hashlearn.encoding.images import (
     parse_image_shape,
     read_image,
 )
+from hashlearn.encoding.info import (
+    ArrayInfo,
+    ArraysFileInfo,
+    IndexFileInfo,
+    ModelFileInfo,
+    describe_file,
+    model_input,
+)
 
 __all__ = [
     "IMAGE_FORMATS",
     "IMAGE_SUFFIXES",
+    "ArrayInfo",
+    "ArraysFileInfo",
     "CodesFile",
     "DecodedImage",
     "FolderIndex",
     "ImageCodes",
     "ImageEncoder",
+    "IndexFileInfo",
+    "ModelFileInfo",
     "PreparedFolder",
     "TooLargeError",
     "as_model_array",
     "default_work_dir",
+    "describe_file",
     "encode_image_files",
     "image_ids",
     "index_folder",
     "list_image_files",
+    "model_input",
     "parse_image_shape",
     "prepare_folder",
     "read_codes",
