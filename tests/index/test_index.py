@@ -45,10 +45,16 @@ def rows(codes: np.ndarray) -> list[bytes]:
 
 @contextmanager
 def scan_plan(query_block: int, n_parts: int, block_codes: int):
-    """Force the kernels' work split: tiny query blocks, database parts and cache blocks."""
-    with mock.patch.object(kernels, "_plan", lambda n, nq, code_size: plan):
-        plan = (query_block, n_parts, block_codes)
-        yield
+    """Force the numba scans and their work split: tiny query blocks, database parts and cache
+    blocks (the native variants' splits are tested in tests/codes/test_kernels.py)."""
+    previous = kernels.kernel_variant()
+    plan = (query_block, n_parts, block_codes)
+    kernels.use_kernel("numba")
+    try:
+        with mock.patch.object(kernels.numba_scan, "_plan", lambda n, nq, code_size: plan):
+            yield
+    finally:
+        kernels.use_kernel(previous)
 
 
 def check_against_reference(index: LinearIndex, items: dict[int, bytes], queries, ks, radii):

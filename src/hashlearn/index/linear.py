@@ -51,10 +51,6 @@ class LinearIndex(BinaryIndex):
     type_name = "linear"
 
     # ------------------------------------------------------------------ search
-    def _words(self) -> NDArray[np.unsignedinteger]:
-        """The stored codes as ``(ntotal, w)`` words for the kernels (a view, no copy)."""
-        return kernels.words_view(np.asarray(self._store.codes))
-
     def search(
         self, queries: NDArray[np.uint8], k: int
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
@@ -64,7 +60,7 @@ class LinearIndex(BinaryIndex):
         if kk == 0 or nq == 0:
             return distances, labels
         sorted_ids, rank = self._store.order()
-        keys = kernels.knn_search(self._words(), rank, kernels.words_view(queries), kk)
+        keys = kernels.knn_search(np.asarray(self._store.codes), rank, queries, kk)
         distances[:, :kk], labels[:, :kk] = decode_keys(keys, sorted_ids)
         return distances, labels
 
@@ -81,6 +77,6 @@ class LinearIndex(BinaryIndex):
             return lims, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
         sorted_ids, rank = self._store.order()
         lims, keys = kernels.range_search(
-            self._words(), rank, kernels.words_view(queries), min(radius, self.n_bits)
+            np.asarray(self._store.codes), rank, queries, min(radius, self.n_bits)
         )
         return (lims, *decode_keys(keys, sorted_ids))

@@ -1,4 +1,4 @@
-"""Compiled (numba) Hamming scans over packed codes, shared by every index type and the engine.
+"""Hamming scans compiled by numba: the pure fallback of the native kernels (and their reference).
 
 Codes are seen as rows of unsigned words (:func:`words_view`: the widest of 8, 4, 2 or 1 bytes
 that divides the code size, a view without a copy), so the Hamming distance of two codes is the
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import types
-from numba.extending import intrinsic
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from hashlearn._parallel import get_num_threads, parallel_map
+from hashlearn.codes.kernels.popcount import popcount64
 from hashlearn.codes.keys import (
     EMPTY_KEY,
     RANK_BITS,
@@ -25,19 +24,7 @@ from hashlearn.codes.keys import (
     make_key,
 )
 
-__all__ = ["knn_search", "popcount64", "range_search", "words_view"]
-
-
-@intrinsic
-def popcount64(typingctx, x):
-    """Number of set bits of a ``uint64`` (one ``popcnt`` instruction where the CPU has it)."""
-    if x != types.uint64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.uint64(types.uint64), codegen
+__all__ = ["knn_search", "range_search", "words_view"]
 
 
 # ---------------------------------------------------------------------------------------------
