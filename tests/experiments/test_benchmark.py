@@ -384,3 +384,83 @@ def test_a_single_baseline_name_is_one_baseline():
     from hashlearn.experiments import make_config
 
     assert make_config("digits", ["lsh"], [8], 1, baselines="cosine").baselines == ("cosine",)
+
+
+def test_method_groups_and_method_key_settings():
+    from hashlearn.experiments import (
+        deep_methods,
+        expand_methods,
+        method_grids_from,
+        method_params_from,
+    )
+    from hashlearn.hashers import get_hasher_class, list_hashers
+
+    assert expand_methods("all") == list_hashers()
+    shallow = expand_methods("shallow")
+    assert "lsh" in shallow and "ksh" in shallow and "dsh" not in shallow
+    assert shallow == [m for m in list_hashers() if get_hasher_class(m).input_kind == "features"]
+    assert expand_methods(" lsh, ,dsh ") == ["lsh", "dsh"] == expand_methods(["lsh", "dsh"])
+    assert deep_methods(["lsh", "dsh", "csq"]) == ["dsh", "csq"]
+    settings = [("lsh.normalize", False), ("deep.epochs", 3), ("dsh.epochs", 5)]
+    assert method_params_from(settings, ["lsh", "dsh", "csq"]) == {
+        "lsh": {"normalize": False},
+        "dsh": {"epochs": 5},
+        "csq": {"epochs": 3},
+    }
+    assert method_params_from([("deep.epochs", 3)]) == {}  # no methods: no deep ones
+    assert method_grids_from([("ksh.n_anchors", [10]), ("ksh.n_anchors", [20, 30])]) == {
+        "ksh": {"n_anchors": [10, 20, 30]}
+    }
+    with pytest.raises(InvalidInputError, match=r"--param takes METHOD.KEY=VALUE, got 'epochs'"):
+        method_params_from([("epochs", 3)], what="--param")
+    with pytest.raises(InvalidInputError, match=r"a method grid takes METHOD.KEY=V1,V2,\.\.\."):
+        method_grids_from([("n_anchors", [1])])
+
+
+def test_benchmark_config_fills_the_defaults_or_reads_a_file(tmp_path):
+    from hashlearn.experiments import benchmark_config, expand_methods
+
+    config = benchmark_config(methods=None, dataset=None, seeds=None, features="hog")
+    assert (config.dataset, config.bits, config.seeds) == (
+        "mnist5k",
+        (8, 12, 16, 32, 64),
+        (0, 1, 2),
+    )
+    assert [m.method for m in config.methods] == expand_methods("shallow")
+    assert config.features == "hog"
+    config = benchmark_config(
+        methods="lsh,dsh", bits=[8], seeds=1, method_params={"dsh": {"epochs": 2}}
+    )
+    assert [(m.method, m.params) for m in config.methods] == [("lsh", {}), ("dsh", {"epochs": 2})]
+    path = tmp_path / "b.yaml"
+    path.write_text(
+        "dataset: digits\nmethods: [lsh, itq]\nbits: [8]\nmethod_params: {itq: {n_iter: 5}}\n"
+    )
+    config = benchmark_config(path, bits=[16], radius=None)
+    assert (config.dataset, config.bits, config.radius) == ("digits", (16,), 2)
+    assert [(m.method, m.params) for m in config.methods] == [("lsh", {}), ("itq", {"n_iter": 5})]
+    config = benchmark_config(path, methods=["itq"], method_params={})  # empty: the file's stand
+    assert [(m.method, m.params) for m in config.methods] == [("itq", {"n_iter": 5})]
+
+
+def test_results_are_saved_by_name_and_summarised(tmp_path):
+    from hashlearn.experiments import format_benchmark, make_config, results_name, save_results
+
+    config = make_config("digits", ["lsh"], [8], 1, radius_curve=0)
+    rows = run_config(config, verbose=False)
+    assert results_name(config) == "benchmark-digits-pixels"
+    assert results_name(config, "mine") == "mine"
+    paths = save_results(rows, config, tmp_path / "out", total_s=1.5)
+    assert paths == (
+        str(tmp_path / "out" / "benchmark-digits-pixels.csv"),
+        str(tmp_path / "out" / "benchmark-digits-pixels.json"),
+    )
+    assert json.loads((tmp_path / "out" / "benchmark-digits-pixels.json").read_text())[
+        "timings"
+    ] == {"total_s": 1.5}
+    text = format_benchmark(rows, config)
+    lines = text.split("\n")
+    assert lines[0].startswith("digits, protocol default (manifest ")
+    assert lines[0].endswith("pixels features, 1 seed(s); mean ± std over seeds; ties by position")
+    assert summarize(rows, "mAP") in text and summarize(rows, "P@10") in text
+    assert text.endswith("\n") and "chosen on the validation part" not in text

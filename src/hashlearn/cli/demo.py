@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from hashlearn.experiments.demo import format_demo, run_demo
-from hashlearn.experiments.results import write_results
-from hashlearn.hashers import get_hasher_class
+from hashlearn.experiments.demo import demo_method_params, format_demo, run_demo, save_demo
 from hashlearn.serve import open_service, require_web_dependencies
 from hashlearn.serve.demo import prepare_demo
 
@@ -65,8 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if args.serve:
         return _serve_demo(args, methods)
-    deep = [m for m in methods if get_hasher_class(m).input_kind == "images"]
-    params = {m: {"epochs": args.epochs, "patience": args.patience} for m in deep}
+    params = demo_method_params(methods, epochs=args.epochs, patience=args.patience)
     print(
         f"hashlearn demo: {', '.join(methods)} at {args.bits} bits on {args.dataset} (seed {args.seed})",
         flush=True,
@@ -83,7 +79,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(format_demo(result))
     if not args.no_report:
-        _demo_report(result, args.out, verbose=not args.quiet)
+        files = save_demo(result, args.out, verbose=not args.quiet)
+        print(f"\nresults -> {files.csv}, {files.json}")
+        print(
+            f"report  -> {files.report} (open it in a browser; pictures of {files.method}'s codes "
+            "and retrievals)"
+        )
     return 0
 
 
@@ -121,24 +122,3 @@ def _serve_demo(args: argparse.Namespace, methods: list[str]) -> int:
     finally:
         service.close()
     return 0
-
-
-def _demo_report(result: Any, out: str, *, verbose: bool) -> None:
-    """Write the demo's results (CSV + JSON) and an HTML report of its last method into ``out``."""
-    from hashlearn.report import build_report  # imports matplotlib: only when a report is made
-
-    os.makedirs(out, exist_ok=True)
-    stem = os.path.join(out, f"demo-{result.dataset}")
-    write_results(result.rows, stem + ".csv", stem + ".json", result.config)
-    last = result.rows[-1].method
-    report = build_report(
-        stem + ".json",
-        os.path.join(out, "report.html"),
-        model=result.hashers[last],
-        dataset=result.dataset,
-        seed=result.config.seeds[0],
-        title=f"hashlearn demo: {', '.join(r.method for r in result.rows)} on {result.dataset}",
-        verbose=verbose,
-    )
-    print(f"\nresults -> {stem}.csv, {stem}.json")
-    print(f"report  -> {report} (open it in a browser; pictures of {last}'s codes and retrievals)")

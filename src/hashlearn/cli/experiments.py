@@ -4,18 +4,20 @@ data, and the HTML report of their results."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from typing import Any
 
 from hashlearn.cli._args import count_or_fraction, parse_grid, parse_param
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.experiments.config import load_config, make_config
-from hashlearn.experiments.results import summarize, write_results
+from hashlearn.experiments.config import (
+    benchmark_config,
+    expand_methods,
+    method_grids_from,
+    method_params_from,
+)
+from hashlearn.experiments.results import format_benchmark, save_results
 from hashlearn.experiments.run import run_config
 from hashlearn.experiments.tuning import tune, write_tune_result
-from hashlearn.hashers import get_hasher_class, list_hashers
 
 __all__ = ["cmd_benchmark", "cmd_report", "cmd_tune", "register"]
 
@@ -121,14 +123,6 @@ def _register_benchmark(sub: Any) -> None:
     p.set_defaults(func=cmd_benchmark)
 
 
-def _benchmark_methods(text: str) -> list[str]:
-    if text == "all":
-        return list_hashers()
-    if text == "shallow":
-        return [m for m in list_hashers() if get_hasher_class(m).input_kind == "features"]
-    return [m.strip() for m in text.split(",") if m.strip()]
-
-
 def _int_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -140,80 +134,37 @@ def _int_list(text: str | None) -> list[int] | None:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """``hashlearn benchmark``: run the configured grid, print the summaries, write the results."""
-    methods = _benchmark_methods(args.methods) if args.methods else None
-    params: dict[str, dict[str, Any]] = {}
-    for key, value in args.param or []:
-        method, dot, name = key.partition(".")
-        if not dot:
-            raise InvalidInputError(f"--param takes METHOD.KEY=VALUE, got {key!r}")
-        deep = [m for m in methods or [] if get_hasher_class(m).input_kind == "images"]
-        for target in deep if method == "deep" else [method]:
-            params.setdefault(target, {})[name] = value
-    grids: dict[str, dict[str, list[Any]]] = {}
-    for key, values in args.grid or []:
-        method, dot, name = key.partition(".")
-        if not dot:
-            raise InvalidInputError(f"--grid takes METHOD.KEY=V1,V2,..., got {key!r}")
-        grids.setdefault(method, {}).setdefault(name, []).extend(values)
-    options = {
-        "dataset": args.dataset,
-        "protocol": args.protocol,
-        "data_dir": args.data_dir,
-        "features": args.features,
-        "bits": _int_list(args.bits),
-        "seeds": args.seeds,
-        "ks": _int_list(args.ks),
-        "map_at": _int_list(args.map_at),
-        "ndcg_at": _int_list(args.ndcg_at),
-        "radius": args.radius,
-        "ties": args.ties,
-        "radius_curve": args.radius_curve,
-        "models_dir": args.save_models,
-        "select_by": args.select_by,
-        "baselines": args.baselines.split(",") if args.baselines else None,
-    }
-    options = {k: v for k, v in options.items() if v is not None}
-    if args.config:
-        if methods is not None:
-            options["methods"] = methods
-        # flags override the file: the YAML's parameters and grids stand unless flags give some
-        config = load_config(
-            args.config, method_params=params or None, method_grids=grids or None, **options
-        )
-    else:
-        config = make_config(
-            options.pop("dataset", "mnist5k"),
-            methods or _benchmark_methods("shallow"),
-            options.pop("bits", [8, 12, 16, 32, 64]),
-            options.pop("seeds", 3),
-            method_params=params,
-            method_grids=grids,
-            **options,
-        )
+    methods = expand_methods(args.methods) if args.methods else None
+    params = method_params_from(args.param or [], methods, what="--param")
+    grids = method_grids_from(args.grid or [], what="--grid")
+    config = benchmark_config(
+        args.config or None,
+        methods=methods,
+        method_params=params,
+        method_grids=grids,
+        dataset=args.dataset,
+        protocol=args.protocol,
+        data_dir=args.data_dir,
+        features=args.features,
+        bits=_int_list(args.bits),
+        seeds=args.seeds,
+        ks=_int_list(args.ks),
+        map_at=_int_list(args.map_at),
+        ndcg_at=_int_list(args.ndcg_at),
+        radius=args.radius,
+        ties=args.ties,
+        radius_curve=args.radius_curve,
+        models_dir=args.save_models,
+        select_by=args.select_by,
+        baselines=args.baselines.split(",") if args.baselines else None,
+    )
     start = time.perf_counter()
     rows = run_config(config, verbose=not args.quiet, log=None if args.quiet else print)
     total_s = time.perf_counter() - start
     print()
-    print(
-        f"{config.dataset}, protocol {config.protocol} (manifest "
-        f"{', '.join(sorted({r.manifest for r in rows}))}), {config.features} features, "
-        f"{len(config.seeds)} seed(s); mean ± std over seeds; ties by {config.ties}"
-    )
-    for metric in ("mAP", *(f"mAP@{k}" for k in config.map_at), *(f"P@{k}" for k in config.ks[:1])):
-        print(summarize(rows, metric))
-        print()
-    chosen = [r for r in rows if r.chosen]
-    if chosen:
-        print(f"chosen on the validation part by {config.select_by} (against the train part):")
-        for r in chosen:
-            values = ", ".join(f"{k}={json.dumps(v)}" for k, v in r.chosen.items())
-            print(f"  {r.method} {r.n_bits} bits seed {r.seed}: {values}")
-        print()
-    os.makedirs(args.out, exist_ok=True)
-    name = args.name or config.name or f"benchmark-{config.dataset}-{config.features}"
-    stem = os.path.join(args.out, name)
-    write_results(rows, stem + ".csv", stem + ".json", config, total_s=total_s)
-    print(f"results -> {stem}.csv, {stem}.json ({total_s:.0f} s)")
+    print(format_benchmark(rows, config))
+    csv_path, json_path = save_results(rows, config, args.out, name=args.name, total_s=total_s)
+    print(f"results -> {csv_path}, {json_path} ({total_s:.0f} s)")
     return 0
 
 

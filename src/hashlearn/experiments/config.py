@@ -30,12 +30,19 @@ over ``L`` tables returns when every candidate is checked.
 
 Everything is checked here, before any work: unknown hashers, parameters, protocols, baselines
 and selection metrics fail when the configuration is made.
+
+:func:`benchmark_config` is what ``hashlearn benchmark`` runs: a YAML file with settings over it,
+or settings over the defaults (:data:`DEFAULT_DATASET`, the shallow methods,
+:data:`DEFAULT_BITS`, :data:`DEFAULT_SEEDS` seeds). Methods may be named by group
+(:func:`expand_methods`: ``"all"``, ``"shallow"``), and parameters and grids given as
+``METHOD.KEY`` settings (:func:`method_params_from`, :func:`method_grids_from`; ``deep.KEY`` sets
+``KEY`` of every deep method).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,9 +53,34 @@ from hashlearn.evaluation import FEATURE_METRICS, get_protocol
 from hashlearn.evaluation.retrieval import TIES
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.experiments.selection import metric_cutoffs, parameter_grid
-from hashlearn.hashers import get_hasher_class
+from hashlearn.hashers import get_hasher_class, list_hashers
 
-__all__ = ["BenchmarkConfig", "MethodSpec", "load_config", "make_config"]
+__all__ = [
+    "DEFAULT_BITS",
+    "DEFAULT_DATASET",
+    "DEFAULT_SEEDS",
+    "METHOD_GROUPS",
+    "BenchmarkConfig",
+    "MethodSpec",
+    "benchmark_config",
+    "deep_methods",
+    "expand_methods",
+    "load_config",
+    "make_config",
+    "method_grids_from",
+    "method_params_from",
+]
+
+DEFAULT_DATASET = "mnist5k"
+DEFAULT_BITS = (8, 12, 16, 32, 64)
+DEFAULT_SEEDS = 3
+"""What :func:`benchmark_config` runs without a file, when the settings do not say."""
+
+METHOD_GROUPS = {
+    "all": "every registered hasher",
+    "shallow": "the hashers of feature vectors (input_kind 'features'): no deep network",
+}
+"""The names :func:`expand_methods` reads as groups of methods."""
 
 
 @dataclass(frozen=True)
@@ -265,4 +297,131 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> BenchmarkConf
         method_params=document.pop("method_params", None),
         method_grids=document.pop("method_grids", None),
         **document,
+    )
+
+
+# -- what hashlearn benchmark runs ---------------------------------------------------------------
+
+
+def deep_methods(methods: Sequence[str]) -> list[str]:
+    """The deep methods among ``methods``, in their order: those whose hasher class reads images
+    (``input_kind == "images"``). Raises UnknownNameError for an unknown name."""
+    return [m for m in methods if get_hasher_class(m).input_kind == "images"]
+
+
+def expand_methods(methods: str | Sequence[str]) -> list[str]:
+    """Method names from a group name (:data:`METHOD_GROUPS`), a comma-separated string, or a list.
+
+    ``"all"``: every registered hasher; ``"shallow"``: those of feature vectors (their class's
+    ``input_kind`` is ``"features"``), both in name order, read from the hasher registry.
+    ``"lsh, itq"``: ``["lsh", "itq"]`` (empty items dropped). A list is returned as a list.
+
+    >>> expand_methods("lsh,itq")
+    ['lsh', 'itq']
+    """
+    if not isinstance(methods, str):
+        return list(methods)
+    if methods == "all":
+        return list_hashers()
+    if methods == "shallow":
+        return [m for m in list_hashers() if get_hasher_class(m).input_kind == "features"]
+    return [m.strip() for m in methods.split(",") if m.strip()]
+
+
+def _method_key(key: str, what: str, form: str) -> tuple[str, str]:
+    method, dot, name = key.partition(".")
+    if not dot:
+        raise InvalidInputError(f"{what} takes {form}, got {key!r}")
+    return method, name
+
+
+def method_params_from(
+    settings: Iterable[tuple[str, Any]],
+    methods: Sequence[str] | None = None,
+    *,
+    what: str = "a method parameter",
+) -> dict[str, dict[str, Any]]:
+    """``(METHOD.KEY, value)`` settings as ``method_params`` (``{method: {key: value}}``).
+
+    ``deep.KEY`` sets ``KEY`` of every deep method of ``methods`` (:func:`deep_methods`; none when
+    ``methods`` is None). A later setting of the same key wins. ``what`` names the settings in
+    the error of a key without a dot (the command line says ``--param``).
+
+    >>> method_params_from([("dsh.epochs", 10), ("lsh.normalize", False)])
+    {'dsh': {'epochs': 10}, 'lsh': {'normalize': False}}
+
+    Raises
+    ------
+    InvalidInputError
+        A key is not ``METHOD.KEY``.
+    UnknownNameError
+        ``methods`` names an unknown hasher (checked once there is a setting).
+    """
+    params: dict[str, dict[str, Any]] = {}
+    deep: list[str] | None = None
+    for key, value in settings:
+        method, name = _method_key(key, what, "METHOD.KEY=VALUE")
+        if deep is None:
+            deep = deep_methods(methods or [])
+        for target in deep if method == "deep" else [method]:
+            params.setdefault(target, {})[name] = value
+    return params
+
+
+def method_grids_from(
+    settings: Iterable[tuple[str, Sequence[Any]]], *, what: str = "a method grid"
+) -> dict[str, dict[str, list[Any]]]:
+    """``(METHOD.KEY, values)`` settings as ``method_grids`` (``{method: {key: [values]}}``);
+    the values of a key given twice are joined. ``what`` names the settings in the error of a key
+    without a dot (the command line says ``--grid``).
+
+    >>> method_grids_from([("ksh.n_anchors", [100]), ("ksh.n_anchors", [300])])
+    {'ksh': {'n_anchors': [100, 300]}}
+    """
+    grids: dict[str, dict[str, list[Any]]] = {}
+    for key, values in settings:
+        method, name = _method_key(key, what, "METHOD.KEY=V1,V2,...")
+        grids.setdefault(method, {}).setdefault(name, []).extend(values)
+    return grids
+
+
+def benchmark_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    methods: str | Sequence[Any] | None = None,
+    method_params: dict[str, dict[str, Any]] | None = None,
+    method_grids: dict[str, dict[str, list[Any]]] | None = None,
+    **options: Any,
+) -> BenchmarkConfig:
+    """The configuration ``hashlearn benchmark`` runs: a YAML file with settings over it, or, with
+    no file, settings over the defaults.
+
+    Settings that are None are not given. With ``path`` (:func:`load_config`) the given settings
+    override the file's; the file's ``method_params`` and ``method_grids`` stand unless some are
+    given (empty ones are not). Without it (:func:`make_config`): ``dataset``
+    :data:`DEFAULT_DATASET`, ``methods`` the shallow ones (also when empty), ``bits``
+    :data:`DEFAULT_BITS` and ``seeds`` :data:`DEFAULT_SEEDS` unless given. ``methods`` may name a
+    group (:func:`expand_methods`); ``options`` are the other :class:`BenchmarkConfig` fields.
+
+    >>> config = benchmark_config(methods="lsh,itq", bits=[16], seeds=1)  # doctest: +SKIP
+    >>> config.dataset, [m.method for m in config.methods]  # doctest: +SKIP
+    ('mnist5k', ['lsh', 'itq'])
+    """
+    if methods is not None:
+        methods = expand_methods(methods)
+    options = {k: v for k, v in options.items() if v is not None}
+    if path is not None:
+        if methods is not None:
+            options["methods"] = methods
+        return load_config(
+            path, method_params=method_params or None, method_grids=method_grids or None, **options
+        )
+    return make_config(
+        options.pop("dataset", DEFAULT_DATASET),
+        methods or expand_methods("shallow"),
+        options.pop("bits", list(DEFAULT_BITS)),
+        options.pop("seeds", DEFAULT_SEEDS),
+        method_params=method_params or {},
+        method_grids=method_grids or {},
+        **options,
     )

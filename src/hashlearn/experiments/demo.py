@@ -3,15 +3,26 @@
 ``run_demo`` fits each method on the train part of a dataset's standard split, encodes the
 database, indexes it in a :class:`~hashlearn.index.LinearIndex`, searches with the held-out queries
 and measures retrieval. It returns plain data; ``format_demo`` turns it into the text the
-``hashlearn demo`` command prints.
+``hashlearn demo`` command prints, and ``save_demo`` writes its results (CSV and JSON) and an HTML
+report into a folder. ``demo_method_params`` gives the deep methods their training schedule.
+
+>>> methods = ["lsh", "dsh"]
+>>> result = run_demo(  # doctest: +SKIP
+...     methods=methods, method_params=demo_method_params(methods, epochs=50, patience=10)
+... )
+>>> print(format_demo(result))  # doctest: +SKIP
+>>> save_demo(result, "hashlearn-out").report  # doctest: +SKIP
+PosixPath('hashlearn-out/report.html')
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,12 +31,23 @@ from hashlearn._table import format_table
 from hashlearn.codes import codes_to_hex
 from hashlearn.datasets import default_split, load_dataset
 from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
-from hashlearn.experiments.config import BenchmarkConfig, make_config
+from hashlearn.experiments.config import BenchmarkConfig, deep_methods, make_config
 from hashlearn.experiments.measure import measure_run
-from hashlearn.experiments.results import BenchmarkRow
+from hashlearn.experiments.results import BenchmarkRow, write_results
 from hashlearn.experiments.selection import fit_timed
 from hashlearn.hashers import Hasher, get_hasher_class
 from hashlearn.index import LinearIndex
+
+__all__ = [
+    "METRIC_NOTE",
+    "DemoResult",
+    "DemoResultFiles",
+    "MethodResult",
+    "demo_method_params",
+    "format_demo",
+    "run_demo",
+    "save_demo",
+]
 
 METRIC_NOTE = (
     "mAP: mean over queries of average precision over the full database ranking; mAP@10: AP over "
@@ -54,6 +76,29 @@ class DemoResult:
     rows: list[BenchmarkRow] = field(default_factory=list)  # for write_results / reports
     config: BenchmarkConfig | None = None
     hashers: dict[str, Hasher] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class DemoResultFiles:
+    """What :func:`save_demo` wrote: the results as CSV and JSON, and the HTML report, which
+    pictures the codes and retrievals of ``method``."""
+
+    csv: str
+    json: str
+    report: Path
+    method: str
+
+
+def demo_method_params(
+    methods: Sequence[str], *, epochs: int, patience: int | None
+) -> dict[str, dict[str, Any]]:
+    """The ``method_params`` of :func:`run_demo` that give the deep methods among ``methods``
+    (:func:`~hashlearn.experiments.config.deep_methods`) at most ``epochs`` training epochs, and
+    early stopping after ``patience`` epochs without a better validation mAP (None: no early
+    stopping); the other methods take no such parameters. Raises UnknownNameError for an
+    unknown method.
+    """
+    return {m: {"epochs": epochs, "patience": patience} for m in deep_methods(methods)}
 
 
 def run_demo(
@@ -180,6 +225,34 @@ def format_demo(result: DemoResult) -> str:
             f"farthest classes: {farthest[0]} and {farthest[1]}, Hamming distance {farthest[2]}",
         ]
     return "\n".join(parts)
+
+
+def save_demo(
+    result: DemoResult, out_dir: str | os.PathLike[str], *, verbose: bool = True
+) -> DemoResultFiles:
+    """Write the demo's results and report into ``out_dir`` (made if missing).
+
+    ``demo-DATASET.csv`` and ``demo-DATASET.json`` hold its rows (:func:`write_results`; the JSON
+    is what :mod:`hashlearn.report` reads), ``report.html`` (with its figures beside it) the
+    report of those results with the pictures of the last method's codes and retrievals.
+    ``verbose`` shows the report's progress bar. Imports matplotlib.
+    """
+    from hashlearn.report import build_report  # imports matplotlib: only when a report is made
+
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.join(out_dir, f"demo-{result.dataset}")
+    write_results(result.rows, stem + ".csv", stem + ".json", result.config)
+    last = result.rows[-1].method
+    report = build_report(
+        stem + ".json",
+        os.path.join(out_dir, "report.html"),
+        model=result.hashers[last],
+        dataset=result.dataset,
+        seed=result.config.seeds[0],
+        title=f"hashlearn demo: {', '.join(r.method for r in result.rows)} on {result.dataset}",
+        verbose=verbose,
+    )
+    return DemoResultFiles(stem + ".csv", stem + ".json", report, last)
 
 
 def _bits(hex_code: str, n_bits: int) -> str:

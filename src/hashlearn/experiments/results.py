@@ -3,7 +3,9 @@
 :func:`write_results` writes the rows as CSV (one column per metric) and as a JSON document
 (schema :data:`SCHEMA_VERSION`) with the configuration, protocol manifests, metric definitions
 (:func:`metric_definitions`), versions and timings; :mod:`hashlearn.report` reads that document.
-:func:`summarize` prints a methods x bits table of one metric over seeds.
+:func:`save_results` writes both into a folder under the benchmark's name (:func:`results_name`).
+:func:`summarize` prints a methods x bits table of one metric over seeds; :func:`format_benchmark`
+is the summary ``hashlearn benchmark`` prints (such tables and the grids' choices).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,7 +31,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "TIMING_KEYS",
     "BenchmarkRow",
+    "format_benchmark",
     "metric_definitions",
+    "results_name",
+    "save_results",
     "summarize",
     "write_results",
 ]
@@ -135,6 +141,30 @@ def summarize(rows: Sequence[BenchmarkRow], metric: str = "mAP") -> str:
     return format_table([metric] + [f"{b} bits" for b in bits], table)
 
 
+def format_benchmark(rows: Sequence[BenchmarkRow], config: BenchmarkConfig) -> str:
+    """The summary of a benchmark as text: a line naming the dataset, protocol (with the split
+    manifests), features, seeds and ties; the :func:`summarize` tables of ``mAP``, of each
+    ``mAP@k`` and of the first ``P@k``, each followed by an empty line; and, when a grid chose
+    parameters, one line per choice, followed by an empty line."""
+    lines = [
+        f"{config.dataset}, protocol {config.protocol} (manifest "
+        f"{', '.join(sorted({r.manifest for r in rows}))}), {config.features} features, "
+        f"{len(config.seeds)} seed(s); mean ± std over seeds; ties by {config.ties}"
+    ]
+    for metric in ("mAP", *(f"mAP@{k}" for k in config.map_at), *(f"P@{k}" for k in config.ks[:1])):
+        lines += [summarize(rows, metric), ""]
+    chosen = [r for r in rows if r.chosen]
+    if chosen:
+        lines.append(
+            f"chosen on the validation part by {config.select_by} (against the train part):"
+        )
+        for r in chosen:
+            values = ", ".join(f"{k}={json.dumps(v)}" for k, v in r.chosen.items())
+            lines.append(f"  {r.method} {r.n_bits} bits seed {r.seed}: {values}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _mean_std(values: Sequence[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -207,3 +237,26 @@ def write_results(
     }
     with atomic_write(json_path) as handle:
         handle.write(json.dumps(document, indent=2).encode())
+
+
+def results_name(config: BenchmarkConfig, name: str | None = None) -> str:
+    """The file name, without suffix, of a benchmark's results: ``name`` when given, else the
+    configuration's ``name``, else ``benchmark-DATASET-FEATURES``."""
+    return name or config.name or f"benchmark-{config.dataset}-{config.features}"
+
+
+def save_results(
+    rows: Sequence[BenchmarkRow],
+    config: BenchmarkConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    total_s: float | None = None,
+) -> tuple[str, str]:
+    """Write the rows (:func:`write_results`) to ``out_dir/NAME.csv`` and ``out_dir/NAME.json``,
+    ``NAME`` of :func:`results_name`; the folder is made if missing. Returns the two paths
+    (``os.path.join(out_dir, NAME + suffix)``)."""
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.join(out_dir, results_name(config, name))
+    write_results(rows, stem + ".csv", stem + ".json", config, total_s=total_s)
+    return stem + ".csv", stem + ".json"
