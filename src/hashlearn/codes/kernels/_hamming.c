@@ -503,6 +503,71 @@ int64_t hl_range(int variant, const uint8_t *db, int64_t first, int64_t last, in
     return status < 0 ? status : st.count;
 }
 
+/* ------------------------------------------------------------------ the machine's limit */
+
+/* xor + popcount + add over 12 independent register chains, no memory: the most 64-bit words a
+ * variant can count per second on one core (benchmarks/search.py reports scans against it).
+ * Returns a checksum so that the work is not optimised away; `words` gets the words counted. */
+#ifdef HL_X86
+__attribute__((target("avx512f,avx512vpopcntdq"))) static int64_t peak_avx512(int64_t rounds,
+                                                                               int64_t *words)
+{
+    __m512i acc[12], y = _mm512_set1_epi64(0x5555555555555555LL);
+    for (int c = 0; c < 12; c++) acc[c] = _mm512_set1_epi64(c);
+    for (int64_t r = 0; r < rounds; r++)
+        for (int c = 0; c < 12; c++)
+            acc[c] = _mm512_add_epi64(acc[c], _mm512_popcnt_epi64(_mm512_xor_si512(acc[c], y)));
+    int64_t total = 0;
+    for (int c = 0; c < 12; c++) total += _mm512_reduce_add_epi64(acc[c]);
+    *words = rounds * 12 * 8;
+    return total;
+}
+__attribute__((target("avx2"))) static int64_t peak_avx2(int64_t rounds, int64_t *words)
+{
+    __m256i acc[12], y = _mm256_set1_epi64x(0x5555555555555555LL);
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                         1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    for (int c = 0; c < 12; c++) acc[c] = _mm256_set1_epi64x(c);
+    for (int64_t r = 0; r < rounds; r++)
+        for (int c = 0; c < 12; c++) {
+            __m256i v = _mm256_xor_si256(acc[c], y);
+            __m256i n = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low)),
+                                        _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
+            acc[c] = _mm256_add_epi64(acc[c], _mm256_sad_epu8(n, _mm256_setzero_si256()));
+        }
+    int64_t total = 0, lanes[4];
+    for (int c = 0; c < 12; c++) {
+        _mm256_storeu_si256((__m256i *)lanes, acc[c]);
+        total += lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    }
+    *words = rounds * 12 * 4;
+    return total;
+}
+__attribute__((target("popcnt")))
+#endif
+static int64_t peak_scalar(int64_t rounds, int64_t *words)
+{
+    uint64_t acc[12], y = 0x5555555555555555ULL;
+    for (int c = 0; c < 12; c++) acc[c] = (uint64_t)c;
+    for (int64_t r = 0; r < rounds; r++)
+        for (int c = 0; c < 12; c++) acc[c] += (uint64_t)__builtin_popcountll(acc[c] ^ y);
+    int64_t total = 0;
+    for (int c = 0; c < 12; c++) total += (int64_t)acc[c];
+    *words = rounds * 12;
+    return total;
+}
+
+int64_t hl_peak(int variant, int64_t rounds, int64_t *words)
+{
+    if (!(hl_supported() & (1 << variant))) return HL_UNSUPPORTED;
+#ifdef HL_X86
+    if (variant == VARIANT_AVX512) return peak_avx512(rounds, words);
+    if (variant == VARIANT_AVX2) return peak_avx2(rounds, words);
+#endif
+    return peak_scalar(rounds, words);
+}
+
 static struct PyModuleDef hamming_module = {PyModuleDef_HEAD_INIT, "_hamming",
                                             "Compiled Hamming scans (called through ctypes).", -1,
                                             NULL};

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,8 @@ class NativeKernels:
             i32, pointer, i64, i64, i32, pointer, pointer, i32, i64, pointer, pointer, i64,
         ]  # fmt: skip
         library.hl_range.restype = i64
+        library.hl_peak.argtypes = [i32, i64, pointer]
+        library.hl_peak.restype = i64
         mask = library.hl_supported()
         self.supported = [name for name, bit in VARIANT_IDS.items() if mask & (1 << bit)]
 
@@ -113,6 +116,18 @@ class NativeKernels:
         lims = np.zeros(nq + 1, dtype=np.int64)
         np.cumsum(np.bincount(found_query, minlength=nq), out=lims[1:])
         return lims, keys[order]
+
+    def peak_words_per_second(self, variant: str, seconds: float = 0.2) -> float:
+        """The most 64-bit words ``variant`` can xor and popcount per second on one core,
+        measured on registers alone (no memory): the ceiling a scan is compared with."""
+        words = ctypes.c_int64(0)
+        rounds, elapsed = 1 << 16, 0.0
+        while elapsed < seconds:
+            rounds *= 2
+            start = time.perf_counter()
+            self._lib.hl_peak(VARIANT_IDS[variant], rounds, ctypes.byref(words))
+            elapsed = time.perf_counter() - start
+        return words.value / elapsed
 
     # ------------------------------------------------------------------ helpers
     def _caller(
