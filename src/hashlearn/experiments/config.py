@@ -59,7 +59,6 @@ __all__ = [
     "DEFAULT_BITS",
     "DEFAULT_DATASET",
     "DEFAULT_SEEDS",
-    "METHOD_GROUPS",
     "BenchmarkConfig",
     "MethodSpec",
     "benchmark_config",
@@ -75,12 +74,6 @@ DEFAULT_DATASET = "mnist5k"
 DEFAULT_BITS = (8, 12, 16, 32, 64)
 DEFAULT_SEEDS = 3
 """What :func:`benchmark_config` runs without a file, when the settings do not say."""
-
-METHOD_GROUPS = {
-    "all": "every registered hasher",
-    "shallow": "the hashers of feature vectors (input_kind 'features'): no deep network",
-}
-"""The names :func:`expand_methods` reads as groups of methods."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +303,8 @@ def deep_methods(methods: Sequence[str]) -> list[str]:
 
 
 def expand_methods(methods: str | Sequence[str]) -> list[str]:
-    """Method names from a group name (:data:`METHOD_GROUPS`), a comma-separated string, or a list.
+    """Method names from a group name (``"all"``, ``"shallow"``), a comma-separated string, or a
+    list.
 
     ``"all"``: every registered hasher; ``"shallow"``: those of feature vectors (their class's
     ``input_kind`` is ``"features"``), both in name order, read from the hasher registry.
