@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml setup.py src/hashlearn/codes/kernels/_hamming.c src/has
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install $(PIP_FLAGS) "$(TORCH_SPEC)"
 	$(PY) -m pip install $(PIP_FLAGS) -e ".[dev]"
+	@# compile the search and evaluation kernels now (numba caches them), not at the first search
+	$(PY) -c "import hashlearn.index as i, hashlearn.evaluation as e; print('kernels compiled in %.0f s' % (i.warm_up() + e.warm_up()))"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -28,4 +30,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis src/hashlearn/codes/kernels/*.so

@@ -17,6 +17,7 @@ from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
 from hashlearn.evaluation.protocols import Protocol, apply_protocol
 from hashlearn.evaluation.registry import describe_protocols, get_protocol, list_protocols
 from hashlearn.evaluation.retrieval import RetrievalEvaluation, evaluate_codes, evaluate_retrieval
+from hashlearn.evaluation.warmup import warm_up
 
 __all__ = [
     "FEATURE_METRICS",
@@ -37,4 +38,5 @@ __all__ = [
     "recall_at_k",
     "recall_within_radius",
     "relevance_matrix",
+    "warm_up",
 ]

@@ -40,6 +40,7 @@ from hashlearn.index.mih import MultiIndexHashingIndex
 from hashlearn.index.multi_table import MultiTableIndex, concatenate_codes
 from hashlearn.index.registry import describe_indexes, list_indexes
 from hashlearn.index.results_file import write_search_results
+from hashlearn.index.warmup import warm_up
 
 __all__ = [
     "INDEX_FILE_MAGIC",
@@ -66,6 +67,7 @@ __all__ = [
     "read_faiss_index",
     "set_num_threads",
     "to_faiss",
+    "warm_up",
     "write_faiss_index",
     "write_groups_csv",
     "write_pairs_csv",

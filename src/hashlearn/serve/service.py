@@ -95,6 +95,11 @@ class SearchService:
         self._write_mutex = threading.Lock()
         self._sorted_ids: np.ndarray | None = None
         self._next_id = replay(store, index, self.catalog)
+        # Load the compiled search kernels now (from numba's disk cache, hundreds of ms for MIH),
+        # so that the first request does not wait for them.
+        probe = np.zeros((1, index.code_size), dtype=np.uint8)
+        index.search(probe, 1)
+        index.range_search(probe, 0)
 
     @property
     def images_dir(self) -> Path | None:
