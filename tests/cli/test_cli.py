@@ -324,6 +324,14 @@ def test_info_describes_models_indexes_and_arrays(data_dir, capsys):
     assert "none of what hashlearn writes" in capsys.readouterr().err
 
 
+def test_info_without_files_names_the_kernel_variant(capsys):
+    from hashlearn.codes.kernels import kernel_variant
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"Hamming kernel: {kernel_variant()} (this CPU runs: " in out and "CPU: " in out
+
+
 def test_a_closed_pipe_is_not_an_error():
     import os
 

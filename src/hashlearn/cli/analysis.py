@@ -7,7 +7,10 @@ import argparse
 import time
 from typing import Any
 
+from hashlearn._parallel import get_num_threads
+from hashlearn._version import __version__
 from hashlearn.cli._args import load_array
+from hashlearn.codes.kernels import ENVIRONMENT_VARIABLE, kernel_info
 from hashlearn.encoding import describe_file, read_codes
 from hashlearn.evaluation import evaluate_codes
 from hashlearn.experiments.demo import METRIC_NOTE
@@ -36,12 +39,29 @@ def _register_info(sub: Any) -> None:
         "info",
         help="what a model, index or codes file holds (checked: checksums, format versions)",
     )
-    p.add_argument("files", nargs="+", help=".safetensors model, index file, .npy or .npz")
+    p.add_argument(
+        "files",
+        nargs="*",
+        help=".safetensors model, index file, .npy or .npz; none: this installation (version, "
+        "Hamming kernel variant for this CPU, threads)",
+    )
     p.set_defaults(func=cmd_info)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """What a model, index or codes file holds, after checking it."""
+    """What a model, index or codes file holds, after checking it; with no file, what this
+    installation runs on."""
+    if not args.files:
+        kernel = kernel_info()
+        print(f"hashlearn {__version__}")
+        print(f"CPU: {kernel['cpu']}; {get_num_threads()} threads")
+        print(
+            f"Hamming kernel: {kernel['variant']} (this CPU runs: {', '.join(kernel['available'])})"
+        )
+        if kernel["forced"]:
+            print(f"  forced by {ENVIRONMENT_VARIABLE}={kernel['forced']}")
+        print(f"  compiled scans: {kernel['native']}")
+        return 0
     for number, path in enumerate(args.files):
         if number:
             print()

@@ -9,12 +9,8 @@ from typing import Any
 
 from hashlearn.cli._args import count_or_fraction, parse_grid, parse_param
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.experiments.config import (
-    benchmark_config,
-    expand_methods,
-    method_grids_from,
-    method_params_from,
-)
+from hashlearn.experiments.config import benchmark_config
+from hashlearn.experiments.methods import expand_methods, method_grids_from, method_params_from
 from hashlearn.experiments.results import format_benchmark, save_results
 from hashlearn.experiments.run import run_config
 from hashlearn.experiments.tuning import tune, write_tune_result

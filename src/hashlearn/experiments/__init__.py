@@ -11,7 +11,8 @@ same choice (:func:`select_params`) inside every run. :func:`run_demo` is the ma
 on real data, for ``hashlearn demo`` (:func:`save_demo` writes its results and report).
 
 The modules, in the order they build on each other: :mod:`~hashlearn.experiments.selection`
-(fits and validation scores), :mod:`~hashlearn.experiments.config`,
+(fits and validation scores), :mod:`~hashlearn.experiments.methods`,
+:mod:`~hashlearn.experiments.config`,
 :mod:`~hashlearn.experiments.results` (rows, tables, files), :mod:`~hashlearn.experiments.measure`
 (one fitted method's row), :mod:`~hashlearn.experiments.run`, :mod:`~hashlearn.experiments.tuning`
 and :mod:`~hashlearn.experiments.demo`.
@@ -21,12 +22,8 @@ from hashlearn.experiments.config import (
     BenchmarkConfig,
     MethodSpec,
     benchmark_config,
-    deep_methods,
-    expand_methods,
     load_config,
     make_config,
-    method_grids_from,
-    method_params_from,
 )
 from hashlearn.experiments.demo import (
     METRIC_NOTE,
@@ -39,6 +36,12 @@ from hashlearn.experiments.demo import (
     save_demo,
 )
 from hashlearn.experiments.measure import measure_run, radius_curve
+from hashlearn.experiments.methods import (
+    deep_methods,
+    expand_methods,
+    method_grids_from,
+    method_params_from,
+)
 from hashlearn.experiments.results import (
     SCHEMA_VERSION,
     BenchmarkRow,

@@ -31,8 +31,9 @@ from hashlearn._table import format_table
 from hashlearn.codes import codes_to_hex
 from hashlearn.datasets import default_split, load_dataset
 from hashlearn.evaluation.analysis import class_median_codes, extreme_class_pairs
-from hashlearn.experiments.config import BenchmarkConfig, deep_methods, make_config
+from hashlearn.experiments.config import BenchmarkConfig, make_config
 from hashlearn.experiments.measure import measure_run
+from hashlearn.experiments.methods import deep_methods
 from hashlearn.experiments.results import BenchmarkRow, write_results
 from hashlearn.experiments.selection import fit_timed
 from hashlearn.hashers import Hasher, get_hasher_class
@@ -93,7 +94,7 @@ def demo_method_params(
     methods: Sequence[str], *, epochs: int, patience: int | None
 ) -> dict[str, dict[str, Any]]:
     """The ``method_params`` of :func:`run_demo` that give the deep methods among ``methods``
-    (:func:`~hashlearn.experiments.config.deep_methods`) at most ``epochs`` training epochs, and
+    (:func:`~hashlearn.experiments.methods.deep_methods`) at most ``epochs`` training epochs, and
     early stopping after ``patience`` epochs without a better validation mAP (None: no early
     stopping); the other methods take no such parameters. Raises UnknownNameError for an
     unknown method.
