@@ -26,6 +26,7 @@ import argparse
 import json
 import statistics
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,12 @@ def measure_width(n_bits: int, args: argparse.Namespace, rng, info: dict, peaks:
     words = -(-code_size // 8)
     codes = rng.integers(0, 256, (args.n, code_size), dtype=np.uint8)
     queries = rng.integers(0, 256, (args.nq, code_size), dtype=np.uint8)
+    tracemalloc.start()
     ours = LinearIndex(n_bits)
     ours.add(codes)
+    ours.search(queries[:1], args.k)
+    held = tracemalloc.get_traced_memory()[0] / args.n
+    tracemalloc.stop()
     theirs = faiss.IndexBinaryFlat(n_bits)
     theirs.add(codes)
     radius = min(2, n_bits // 16)
@@ -80,6 +85,11 @@ def measure_width(n_bits: int, args: argparse.Namespace, rng, info: dict, peaks:
     batch = interleaved(runs, args.repeat)
     kernels.use_kernel(default)
     row["batch_seconds"] = batch
+    row["bytes_per_item"] = {"index.nbytes": ours.nbytes / args.n, "allocated and held": held}
+    print(
+        f"{n_bits} bits: {ours.nbytes / args.n:.1f} B per item (index.nbytes), "
+        f"{held:.1f} B allocated and held by add and a first search"
+    )
     print(f"{n_bits} bits, batch of {args.nq} queries, {args.threads} threads:")
     for variant in info["available"]:
         ratio = batch["faiss"] / batch[variant]
