@@ -116,3 +116,21 @@ def assert_results_equal(got, expected) -> None:
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_array_equal(g, e)
         assert g.dtype == e.dtype, (g.dtype, e.dtype)
+
+
+def check_index(index, codes: np.ndarray, ids, queries: np.ndarray, ks, radii) -> None:
+    """``index.search`` and ``index.range_search`` equal the reference on ``codes`` / ``ids`` for
+    every ``k`` of ``ks`` and radius of ``radii``, with the contract's dtypes and shapes."""
+    ids = np.asarray(ids, dtype=np.int64)
+    assert index.ntotal == len(ids)
+    assert sorted(index.ids.tolist()) == sorted(ids.tolist())
+    for k in ks:
+        D, I = index.search(queries, k)
+        assert D.dtype == np.int32 and I.dtype == np.int64
+        assert D.shape == I.shape == (len(queries), k)
+        assert_results_equal((D, I), knn(codes, ids, queries, k))
+    for radius in radii:
+        lims, D, I = index.range_search(queries, radius)
+        assert lims.dtype == np.int64 and lims.shape == (len(queries) + 1,)
+        assert D.dtype == np.int32 and I.dtype == np.int64
+        assert_results_equal((lims, D, I), range_search(codes, ids, queries, radius))

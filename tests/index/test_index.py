@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _reference import assert_results_equal, hamming, knn, range_search, to_codes
+from _reference import assert_results_equal, check_index, hamming, knn, range_search, to_codes
 from hashlearn import _parallel
 from hashlearn.codes import kernels
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
@@ -58,20 +58,9 @@ def scan_plan(query_block: int, n_parts: int, block_codes: int):
 
 
 def check_against_reference(index: LinearIndex, items: dict[int, bytes], queries, ks, radii):
-    assert index.ntotal == len(items)
-    assert sorted(index.ids.tolist()) == sorted(items)
     ids = np.array(list(items), dtype=np.int64)
     codes = np.frombuffer(b"".join(items.values()), np.uint8).reshape(len(items), index.code_size)
-    for k in ks:
-        D, L = index.search(queries, k)
-        assert D.dtype == np.int32 and L.dtype == np.int64
-        assert D.shape == L.shape == (len(queries), k)
-        assert_results_equal((D, L), knn(codes, ids, queries, k))
-    for radius in radii:
-        lims, D, L = index.range_search(queries, radius)
-        assert lims.dtype == np.int64 and lims.shape == (len(queries) + 1,)
-        assert D.dtype == np.int32 and L.dtype == np.int64
-        assert_results_equal((lims, D, L), range_search(codes, ids, queries, radius))
+    check_index(index, codes, ids, queries, ks, radii)
 
 
 # ---------------------------------------------------------------------- property tests

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _reference import assert_results_equal, knn, range_search, to_codes
+from _reference import check_index, to_codes
 from hashlearn.exceptions import CodeFormatError, FileFormatError, InvalidInputError
 from hashlearn.index import LinearIndex, _mih_tables, create_index, load_index, set_num_threads
 from hashlearn.index import mih as mih_module
@@ -22,22 +22,6 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 
 # ---------------------------------------------------------------------- reference
-
-
-def check_against_reference(index, codes, ids, queries, ks, radii):
-    """Compare search and range_search with the brute-force reference on ``codes`` / ``ids``."""
-    assert index.ntotal == len(ids)
-    assert sorted(index.ids.tolist()) == sorted(ids.tolist())
-    for k in ks:
-        D, I = index.search(queries, k)
-        assert D.dtype == np.int32 and I.dtype == np.int64
-        assert D.shape == I.shape == (len(queries), k)
-        assert_results_equal((D, I), knn(codes, ids, queries, k))
-    for radius in radii:
-        lims, D, I = index.range_search(queries, radius)
-        assert lims.dtype == np.int64 and lims.shape == (len(queries) + 1,)
-        assert D.dtype == np.int32 and I.dtype == np.int64
-        assert_results_equal((lims, D, I), range_search(codes, ids, queries, radius))
 
 
 # ---------------------------------------------------------------------- property tests
@@ -92,20 +76,20 @@ def test_matches_brute_force_through_adds_removes_and_readds(case):
     index = MultiIndexHashingIndex(n_bits, n_substrings=n_substrings)
     for start, stop in zip([0, *cuts], [*cuts, len(values)], strict=True):
         index.add_with_ids(codes[start:stop], ids_array[start:stop])
-    check_against_reference(index, codes, ids_array, queries, ks, radii)
+    check_index(index, codes, ids_array, queries, ks, radii)
 
     gone = sorted(set(removed))
     assert index.remove_ids(np.array([*gone, 2**63 - 1], dtype=np.int64)) == len(gone)
     keep = ~np.isin(ids_array, gone)
     codes, ids_array = codes[keep], ids_array[keep]
-    check_against_reference(index, codes, ids_array, queries, ks, radii)
+    check_index(index, codes, ids_array, queries, ks, radii)
 
     # The removed ids come back with other codes.
     back = to_codes(readded, n_bits)
     index.add_with_ids(back, np.array(gone, dtype=np.int64))
     codes = np.concatenate([codes, back])
     ids_array = np.concatenate([ids_array, np.array(gone, dtype=np.int64)])
-    check_against_reference(index, codes, ids_array, queries, ks, radii)
+    check_index(index, codes, ids_array, queries, ks, radii)
     assert index.ids.tolist() == ids_array.tolist()  # insertion order kept
 
 
@@ -130,7 +114,7 @@ def test_add_assigns_sequential_ids(n_bits, sizes, data):
     assert index.ids.tolist() == ids.tolist()
     queries = to_codes(data.draw(st.lists(st.integers(0, top), min_size=1, max_size=3)), n_bits)
     k = data.draw(st.integers(1, len(codes) + 3))
-    check_against_reference(index, codes, ids, queries, [k], [data.draw(st.integers(0, n_bits))])
+    check_index(index, codes, ids, queries, [k], [data.draw(st.integers(0, n_bits))])
 
 
 # ---------------------------------------------------------------------- hand-computed cases
@@ -264,7 +248,7 @@ def test_long_substrings_use_sorted_tables(n_substrings):
     mih.build_tables()
     assert not mih._tables.direct.any()  # 22..64-bit substrings: sorted values, binary search
     ids = np.arange(1500, dtype=np.int64)
-    check_against_reference(mih, codes, ids, queries, [1, 5, 1600], [0, 1, 2, 7, 30])
+    check_index(mih, codes, ids, queries, [1, 5, 1600], [0, 1, 2, 7, 30])
 
 
 @pytest.mark.parametrize(("n_bits", "n_substrings"), [(64, 1), (128, 2), (63, 1)])
@@ -278,7 +262,7 @@ def test_probe_counts_beyond_int64_fall_back_to_a_scan(n_bits, n_substrings):
     index = MultiIndexHashingIndex(n_bits, n_substrings=n_substrings)
     index.add(codes)
     radii = [n_bits // 2, n_bits // 2 + 5, n_bits]
-    check_against_reference(index, codes, np.arange(50), codes[:3] ^ np.uint8(1), [50], radii)
+    check_index(index, codes, np.arange(50), codes[:3] ^ np.uint8(1), [50], radii)
 
 
 def test_results_do_not_depend_on_the_thread_count():
@@ -361,7 +345,7 @@ def test_int64_tables(monkeypatch):
     index.add(codes)
     index.build_tables()
     assert index._tables.entries.dtype == np.int64 and index._tables.offsets.dtype == np.int64
-    check_against_reference(index, codes, np.arange(300), codes[:20] ^ np.uint8(3), [1, 12], [0, 3])
+    check_index(index, codes, np.arange(300), codes[:20] ^ np.uint8(3), [1, 12], [0, 3])
 
 
 # ---------------------------------------------------------------------- persistence
