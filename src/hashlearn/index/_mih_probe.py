@@ -22,13 +22,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from hashlearn.codes.kernels import popcount64
 from hashlearn.index._bits import code_bits, next_mask
 
 __all__ = [
     "BATCH",
     "PREFETCH_AHEAD",
-    "distance",
     "entry_row",
     "fill_batch",
     "prefetch_entries",
@@ -85,15 +83,6 @@ def prefetch_entries(words, first, stop, entries, colocated):
     else:
         for e in range(first, stop):
             _prefetch(words, np.int64(entries[e]))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def distance(words, row, queries, q):
-    """Hamming distance between codes ``words[row]`` and ``queries[q]``."""
-    total = np.uint64(0)
-    for w in range(queries.shape[1]):
-        total += popcount64(words[row, w] ^ queries[q, w])
-    return np.int64(total)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

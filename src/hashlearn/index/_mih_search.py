@@ -14,13 +14,12 @@ import math
 import numba
 import numpy as np
 
-from hashlearn.codes.kernels import popcount64
+from hashlearn.codes.kernels import popcount64, row_distance
 from hashlearn.codes.keys import heap_push, heap_replace_top, key_distance, make_key
 from hashlearn.index._bits import code_bits, first_mask
 from hashlearn.index._mih_probe import (
     BATCH,
     PREFETCH_AHEAD,
-    distance,
     entry_row,
     fill_batch,
     prefetch_entries,
@@ -111,7 +110,7 @@ def _knn_entries(
                     limit = key_distance(heap[0])
     else:
         for e in range(first, stop):
-            d = distance(words, entry_row(e, entries, colocated), queries, q)
+            d = row_distance(words, entry_row(e, entries, colocated), queries, q)
             if d <= limit:
                 size = _knn_offer(e, d, heap, size, entries, words, colocated, qsub, sub_start,
                                   sub_len, table, radius)  # fmt: skip
@@ -221,7 +220,7 @@ def _range_entries(
                                      sub_start, sub_len, table, probe_radius)  # fmt: skip
     else:
         for e in range(first, stop):
-            d = distance(words, entry_row(e, entries, colocated), queries, q)
+            d = row_distance(words, entry_row(e, entries, colocated), queries, q)
             if d <= radius:
                 found = _range_offer(e, d, out, at, found, room, entries, words, colocated, qsub,
                                      sub_start, sub_len, table, probe_radius)  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hashlearn.codes.kernels import popcount64
+from hashlearn.codes.kernels import popcount64, row_distance
 from hashlearn.codes.keys import key_distance, make_key
 from hashlearn.index._bits import code_bits, first_mask, next_mask
 from hashlearn.index._table_rerank import HAMMING, rank_by_features
@@ -170,9 +170,7 @@ def _visit_buckets(query, t, db, search, buckets, first, candidates):  # pragma:
             return i
         for s in range(offsets[j], offsets[j + 1]):
             p = positions[s]
-            distance = np.int64(0)
-            for w in range(qwords.shape[1]):
-                distance += np.int64(popcount64(qwords[q, w] ^ words[p, w]))
+            distance = row_distance(words, p, qwords, q)
             if distance > state[0]:
                 continue
             if t > 0 and _found_before(words, p, t, starts, width, qkeys, probe_radius):

@@ -38,7 +38,7 @@ import numpy as np
 
 from hashlearn.codes.kernels import numba_scan
 from hashlearn.codes.kernels.native import load_native
-from hashlearn.codes.kernels.popcount import popcount64
+from hashlearn.codes.kernels.popcount import popcount64, row_distance
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "knn_search",
     "popcount64",
     "range_search",
+    "row_distance",
     "use_kernel",
 ]
 
