@@ -4,6 +4,7 @@ pictures encoded with it."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -24,7 +25,9 @@ def register(sub: Any) -> None:
 
 def _register_fit(sub: Any) -> None:
     p = sub.add_parser(
-        "fit", help="fit a hasher on an .npz (X, y) or .npy (X) file and save the model"
+        "fit",
+        help="fit a hasher on an .npz (X, y) or .npy (X) file and save the model; a deep "
+        "hasher trains on all processes of `torchrun --nproc_per_node=N -m hashlearn fit ...`",
     )
     p.add_argument("--method", required=True, help="hasher name (see `hashlearn list`)")
     p.add_argument("--bits", type=int, default=32, help="code length (default: 32)")
@@ -64,9 +67,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.features:
         hasher = FeatureHasher(create_features(args.features), hasher)
     hasher.fit(X, y)
+    if not _is_main_process():  # torchrun: rank 0 alone saves and reports
+        return 0
     hasher.save(args.out)
     print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
     return 0
+
+
+def _is_main_process() -> bool:
+    """False in the processes of rank > 0 of a distributed run (``torchrun ... -m hashlearn
+    fit``, where deep hashers train one model on all processes); True otherwise."""
+    if os.environ.get("WORLD_SIZE", "1") in ("", "1"):
+        return True
+    from hashlearn.hashers.deep.trainer.distributed import is_main_process
+
+    return is_main_process()
 
 
 def _register_encode(sub: Any) -> None:

@@ -23,7 +23,12 @@ from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.losses.combined import CombinedLoss
 from hashlearn.hashers.deep.losses.registry import create_loss, create_regularizer
 from hashlearn.hashers.deep.trainer.config import TrainerConfig
-from hashlearn.hashers.deep.trainer.data import ArrayDataset, resolve_device, standardize
+from hashlearn.hashers.deep.trainer.data import (
+    ArrayDataset,
+    input_dtype,
+    resolve_device,
+    standardize,
+)
 from hashlearn.hashers.deep.trainer.loop import Trainer
 
 __all__ = ["DeepHasher", "resolve_device"]
@@ -285,11 +290,12 @@ class DeepHasher(Hasher):
         self._check_fitted()
         X = check_images(X, image_shape=self.image_shape_)
         device = next(self.net_.parameters()).device
+        dtype = input_dtype(self.net_)
         out = np.empty((len(X), self.n_bits), dtype=np.float32)
         self.net_.eval()
         with torch.inference_mode():
             for begin in range(0, len(X), batch_size):
-                batch = self._to_tensor(X[begin : begin + batch_size]).to(device)
+                batch = self._to_tensor(X[begin : begin + batch_size]).to(device, dtype)
                 out[begin : begin + len(batch)] = self.net_(batch).float().cpu().numpy()
         return out
 

@@ -60,7 +60,8 @@ class DSDHLoss(MemoryLoss):
         self, n_train: int, n_bits: int, labels: torch.Tensor, generator: torch.Generator
     ) -> None:
         super().setup(n_train, n_bits, labels, generator)
-        self.targets = label_matrix(labels).to(labels.device)
+        # in torch's default dtype, as the memory and codes are (float64 in double precision)
+        self.targets = label_matrix(labels).to(labels.device, torch.get_default_dtype())
         # one random code per label, summed over a sample's labels: samples with the same labels
         # start with the same code (per-sample random codes, unlearnable by the network, made
         # the outputs collapse to a constant when trained from scratch)

@@ -21,10 +21,13 @@ from hashlearn.exceptions import InvalidInputError
 __all__ = [
     "ArrayDataset",
     "BatchSource",
+    "apply_augmentation",
     "as_source",
     "augment_batch",
+    "augment_draws",
     "batch_indices",
     "check_sources",
+    "input_dtype",
     "load_batch",
     "resolve_device",
     "standardize",
@@ -169,12 +172,29 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator, padding: int
     Each image of ``images`` ``(b, c, h, w)`` is padded by ``padding`` pixels of zeros on every
     side (zero is the mean colour of standardised images), cropped back to ``h x w`` at an offset
     drawn uniformly from ``[0, 2 padding]^2``, and mirrored left-right with probability 1/2. All
-    draws come from ``generator`` (a CPU generator): 1 uniform and 2 integers per image. Returns a
-    new tensor; ``images`` is not modified.
+    draws come from ``generator`` (a CPU generator): 1 uniform and 2 integers per image
+    (:func:`augment_draws`). Returns a new tensor; ``images`` is not modified.
     """
-    b, c, h, w = images.shape
+    flip, offsets = augment_draws(len(images), generator, padding)
+    return apply_augmentation(images, flip, offsets, padding)
+
+
+def augment_draws(
+    b: int, generator: torch.Generator, padding: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random draws of :func:`augment_batch` for ``b`` images: ``flip`` ``(b,)`` bool, then
+    crop ``offsets`` ``(b, 2)`` int64 in ``[0, 2 padding]``. A distributed run draws them for the
+    global batch and gives each process its rows."""
     flip = torch.rand(b, generator=generator) < 0.5
     offsets = torch.randint(0, 2 * padding + 1, (b, 2), generator=generator)
+    return flip, offsets
+
+
+def apply_augmentation(
+    images: torch.Tensor, flip: torch.Tensor, offsets: torch.Tensor, padding: int
+) -> torch.Tensor:
+    """Crop and flip ``images`` ``(b, c, h, w)`` with the draws of :func:`augment_draws`."""
+    b, c, h, w = images.shape
     device = images.device
     padded = nn.functional.pad(images, (padding, padding, padding, padding))
     rows = offsets[:, :1] + torch.arange(h)  # (b, h)
@@ -202,8 +222,24 @@ def batch_indices(
 
 
 def load_batch(
-    source: BatchSource, indices: torch.Tensor, device: torch.device
+    source: BatchSource,
+    indices: torch.Tensor,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images and labels of ``indices`` from ``source``, on ``device``."""
+    """The images (as ``dtype``) and labels of ``indices`` from ``source``, on ``device``."""
     images, labels = source.get_batch(indices)
-    return images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    return (
+        images.to(device, dtype=dtype, non_blocking=True),
+        labels.to(device, non_blocking=True),
+    )
+
+
+def input_dtype(network: nn.Module) -> torch.dtype:
+    """The dtype images are given to ``network`` in: that of its first floating-point parameter
+    (float64 for a network built in double precision), float32 without one. Under mixed
+    precision the parameters, and so the inputs, stay float32."""
+    for parameter in network.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32

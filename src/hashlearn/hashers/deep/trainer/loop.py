@@ -6,7 +6,8 @@ Losses
 The loss follows the :class:`~hashlearn.hashers.deep.losses.base.HashLoss` interface:
 ``loss.setup(n_train, n_bits, labels, generator)`` once before training (all training labels, on
 the CPU; the loss is moved to the training device afterwards), ``loss(outputs, labels, indices)``
-per batch on float32 outputs (under mixed precision too), and ``loss.on_epoch_end(epoch)`` after
+per batch on float32 outputs (under mixed precision too; float64 ones for a network built in
+double precision, whose inputs are then cast to float64), and ``loss.on_epoch_end(epoch)`` after
 each epoch with the 0-based index of the epoch just finished. Parameters of the loss, if any, are
 trained with the network's.
 
@@ -17,6 +18,12 @@ the global torch generator used inside training (dropout) are all seeded; global
 left as it was (``torch.random.fork_rng``). On the CPU two runs give bit-identical weights, and a
 run interrupted after epoch k and resumed from its checkpoint gives the same weights as an
 uninterrupted one. The network's own initialisation is the caller's to seed (DeepHasher does).
+
+Several processes
+-----------------
+Under ``torchrun`` (or in an initialised ``torch.distributed`` process group) the run trains one
+model on all processes, each on its share of every global batch, the loss on the gathered global
+batch: see :mod:`~hashlearn.hashers.deep.trainer.distributed`.
 """
 
 from __future__ import annotations
@@ -52,12 +59,21 @@ from hashlearn.hashers.deep.trainer.config import TrainerConfig, scheduled_lr
 from hashlearn.hashers.deep.trainer.data import (
     ArrayDataset,
     BatchSource,
+    apply_augmentation,
     as_source,
-    augment_batch,
+    augment_draws,
     batch_indices,
     check_sources,
+    input_dtype,
     load_batch,
     resolve_device,
+)
+from hashlearn.hashers.deep.trainer.distributed import (
+    Distributed,
+    gather_rows,
+    setup_distributed,
+    shard,
+    shard_sizes,
 )
 from hashlearn.hashers.deep.trainer.validation import encode_source, validation_map
 
@@ -132,7 +148,8 @@ class Trainer:
             raise InvalidInputError(
                 f"log_csv: folder {str(Path(config.log_csv).parent)!r} does not exist"
             )
-        device = resolve_device(config.device)
+        group, device_name = setup_distributed(config.device)
+        device = resolve_device(device_name)
         checkpoint = None
         if config.resume:
             checkpoint = read_checkpoint(Path(config.checkpoint_dir))  # type: ignore[arg-type]
@@ -143,6 +160,7 @@ class Trainer:
                 if checkpoint is not None
                 else int(np.random.SeedSequence().entropy % (2**32))
             )
+        seed = group.broadcast(seed)  # one seed, rank 0's, for every process
         for source in (train, validation):
             if isinstance(source, ArrayDataset):
                 source.to(device)
@@ -150,7 +168,7 @@ class Trainer:
 
         cuda_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
-            run = _Run(config, network, loss, train, validation, device, seed)
+            run = _Run(config, network, loss, train, validation, device, seed, group)
             if checkpoint is not None:
                 run.state = restore_checkpoint(*checkpoint, run.parts, run.fingerprint)
             resumed_from = run.state.epoch
@@ -159,7 +177,7 @@ class Trainer:
                 initial=run.state.epoch,
                 desc=config.description,
                 unit="epoch",
-                disable=not config.verbose,
+                disable=not (config.verbose and group.is_main),
                 leave=False,
             ) as bar:
                 while not run.state.finished:
@@ -168,6 +186,7 @@ class Trainer:
                     bar.set_postfix(
                         {k: f"{row[k]:.4f}" for k in ("loss", "val_mAP") if row[k] is not None}
                     )
+            run.finish()
             if run.state.best_network is not None:
                 network.load_state_dict(run.state.best_network)
         network.eval()
@@ -195,8 +214,10 @@ class _Run:
         validation: BatchSource | None,
         device: torch.device,
         seed: int,
+        group: Distributed,
     ) -> None:
         self.config, self.network, self.loss = config, network, loss
+        self.group = group
         self.train, self.validation, self.device = train, validation, device
         (_, h, w), n_bits = _probe(network, train, device)
         self.padding = (
@@ -238,6 +259,10 @@ class _Run:
         self.scaler = (
             torch.amp.GradScaler("cuda") if self.amp and self.amp_dtype == torch.float16 else None
         )
+        self.dtype = input_dtype(network)
+        # the network trained through (DistributedDataParallel in a process group); it shares
+        # its parameters with self.network, which is what is validated and saved
+        self.model, self.finish = group.wrap(network, device)
         self.state = RunState(finished=False)
         self.parts = RunParts(
             network, loss, self.optimizer, self.scaler, self.generators, self.device
@@ -253,10 +278,14 @@ class _Run:
         self.loss.on_epoch_end(state.epoch)
         state.epoch += 1
         if self.validation is not None:
-            row["val_mAP"] = validation_map(
-                encode_source(self.network, self.validation, self.device, config.eval_batch_size),
-                self.validation.labels.numpy(),
-            )
+            if self.group.is_main:  # rank 0 validates, every process takes its decision
+                row["val_mAP"] = validation_map(
+                    encode_source(
+                        self.network, self.validation, self.device, config.eval_batch_size
+                    ),
+                    self.validation.labels.numpy(),
+                )
+            row["val_mAP"] = self.group.broadcast(row["val_mAP"])
             if state.best_map is None or row["val_mAP"] > state.best_map:
                 state.best_map, state.best_epoch, state.since_best = row["val_mAP"], state.epoch, 0
                 state.best_network = _clone_state(self.network)
@@ -272,9 +301,9 @@ class _Run:
         row["seconds"] = time.perf_counter() - start
         state.history.append({k: row[k] for k in LOG_COLUMNS})
         state.finished = state.stopped_early or state.epoch >= config.epochs
-        if config.log_csv is not None:
+        if config.log_csv is not None and self.group.is_main:
             write_log_csv(Path(config.log_csv), state.history)
-        if config.checkpoint_dir is not None:
+        if config.checkpoint_dir is not None and self.group.is_main:
             save_checkpoint(
                 Path(config.checkpoint_dir),
                 self.parts,
@@ -282,11 +311,16 @@ class _Run:
                 seed=self.seed,
                 fingerprint=self.fingerprint,
             )
+        self.group.barrier()  # no process runs ahead of rank 0's files
         return row
 
     def _train_epoch(self) -> dict[str, Any]:
-        """One pass over the training data in seeded random batches (no host sync per batch)."""
-        config, network, device = self.config, self.network, self.device
+        """One pass over the training data in seeded random batches (no host sync per batch).
+
+        In a process group, each global batch ``indices`` is the one a single process would
+        take; this process trains on its share, and the loss sees the gathered global batch
+        (see :mod:`~hashlearn.hashers.deep.trainer.distributed`)."""
+        config, group, device = self.config, self.group, self.device
         start = time.perf_counter()
         epoch = self.state.epoch
         lr = scheduled_lr(
@@ -297,9 +331,9 @@ class _Run:
             step_size=config.lr_step_size,
             gamma=config.lr_gamma,
         )
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        network.train()
+        for param_group in self.optimizer.param_groups:
+            param_group["lr"] = lr
+        self.model.train()
         generator = self.generators["order"]
         total = torch.zeros((), dtype=torch.float64, device=device)
         batches = seen = 0
@@ -309,12 +343,18 @@ class _Run:
             else contextlib.nullcontext()
         )
         for indices in batch_indices(len(self.train), config.batch_size, generator, device):
-            images, labels = load_batch(self.train, indices, device)
+            sizes = shard_sizes(len(indices), group)
+            images, labels = load_batch(self.train, shard(indices, group), device, self.dtype)
             if config.augment:
-                images = augment_batch(images, generator, self.padding)
+                flip, offsets = augment_draws(len(indices), generator, self.padding)
+                images = apply_augmentation(
+                    images, shard(flip, group), shard(offsets, group), self.padding
+                )
             with autocast:
-                outputs = network(images)
-            value = self.loss(outputs.float(), labels, indices)
+                outputs = self.model(images)
+            outputs = gather_rows(_loss_dtype(outputs), sizes, group)
+            labels = gather_rows(labels, sizes, group)
+            value = self.loss(outputs, labels, indices)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(value).backward()
@@ -342,6 +382,14 @@ class _Run:
         }
 
 
+def _loss_dtype(outputs: torch.Tensor) -> torch.Tensor:
+    """Outputs as the loss takes them: half-precision ones (mixed precision) as float32,
+    float32 and float64 ones as they are."""
+    if outputs.dtype in (torch.float32, torch.float64):
+        return outputs
+    return outputs.float()
+
+
 def _stream_seed(seed: int, stream: int) -> int:
     """A seed of its own for random stream ``stream`` of a run seeded ``seed``."""
     return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0] >> 1)
@@ -356,7 +404,7 @@ def _probe(
     network.eval()
     with torch.no_grad():
         images, _ = source.get_batch(torch.zeros(1, dtype=torch.int64))
-        outputs = network(images.to(device))
+        outputs = network(images.to(device, input_dtype(network)))
     network.train(was_training)
     if outputs.ndim != 2 or outputs.shape[0] != 1:
         raise InvalidInputError(

@@ -21,7 +21,7 @@ from hashlearn.codes import pack_signs
 from hashlearn.codes.metrics import average_precision
 from hashlearn.codes.ranking import hamming_ranking, relevance_matrix
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers.deep.trainer.data import BatchSource
+from hashlearn.hashers.deep.trainer.data import BatchSource, input_dtype
 
 __all__ = ["encode_source", "validation_map"]
 
@@ -73,10 +73,11 @@ def encode_source(
 ) -> np.ndarray:
     """Packed codes of every item of ``source`` (float32 outputs, eval mode)."""
     network.eval()
+    dtype = input_dtype(network)
     n = len(source)
     chunks = []
     with torch.inference_mode():
         for begin in range(0, n, batch_size):
             images, _ = source.get_batch(torch.arange(begin, min(begin + batch_size, n)))
-            chunks.append(network(images.to(device)).float().cpu().numpy())
+            chunks.append(network(images.to(device, dtype)).float().cpu().numpy())
     return pack_signs(np.concatenate(chunks))

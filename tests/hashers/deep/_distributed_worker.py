@@ -1,0 +1,96 @@
+"""One process of the distributed-training tests, in float64 (``torch``'s default dtype is set
+before anything is built).
+
+    python _distributed_worker.py train LOSS OUT_DIR [--stop-after K | --resume]
+    python _distributed_worker.py cli ARGS...          # ``hashlearn ARGS...`` (the CLI's main)
+
+Started with the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
+``MASTER_PORT``) it is one process of a distributed run; without them, the one-process run that
+the distributed one must equal. ``train`` writes ``rank{RANK}.safetensors`` (the trained network,
+the loss's state) and ``rank{RANK}.json`` (the history). ``--stop-after K`` interrupts the run
+(every process) at the first step after epoch ``K`` and writes nothing; ``--resume`` continues
+from the checkpoint in ``OUT_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+from hashlearn.datasets import load_dataset  # noqa: E402
+from hashlearn.hashers.deep.backbones import create_backbone  # noqa: E402
+from hashlearn.hashers.deep.losses import create_loss  # noqa: E402
+from hashlearn.hashers.deep.trainer import ArrayDataset, Trainer, TrainerConfig  # noqa: E402
+
+LOSSES = {
+    "dsh": ("dsh", {}),
+    "dsdh-memory": ("dsdh", {"memory_pairs": True}),
+    "dpsh-memory": ("dpsh", {"memory": True}),
+}
+
+
+def digits_parts() -> tuple[ArrayDataset, ArrayDataset]:
+    """96 training and 40 validation digits (the first 136 of the real 8x8 set)."""
+    data = load_dataset("digits")
+    X, y = data.X[:136], data.y[:136]
+    return ArrayDataset(X[:96], y[:96]), ArrayDataset(X[96:], y[96:])
+
+
+def train(loss_key: str, out: Path, option: str | None = None, value: str | None = None) -> None:
+    """3 epochs of 4 steps (global batches of 25, 25, 25 and 21: uneven shares), with
+    augmentation, validation (rank 0) and a checkpoint per epoch (rank 0)."""
+    torch.manual_seed(0)
+    network = create_backbone("small-cnn", (1, 8, 8), 8)
+    name, params = LOSSES[loss_key]
+    loss = create_loss(name, 8, **params)
+    config = TrainerConfig(
+        epochs=3,
+        batch_size=25,
+        lr=0.01,
+        augment=True,
+        augment_padding=1,
+        device="cpu",
+        random_state=7,
+        checkpoint_dir=out / "checkpoint",
+        log_csv=out / "log.csv",
+        resume=option == "--resume",
+    )
+    if option == "--stop-after":
+        forward, calls, stop_at = network.forward, [0], 4 * int(value) + 1  # 4 steps per epoch
+
+        def interrupted(images: torch.Tensor) -> torch.Tensor:
+            calls[0] += network.training
+            if calls[0] == stop_at:
+                raise KeyboardInterrupt
+            return forward(images)
+
+        network.forward = interrupted
+    train_set, validation = digits_parts()
+    try:
+        result = Trainer(config).fit(network, loss, train_set, validation)
+    except KeyboardInterrupt:
+        return
+    from safetensors.torch import save_file
+
+    rank = os.environ.get("RANK", "0")
+    tensors = {f"network.{k}": v for k, v in network.state_dict().items()}
+    tensors.update({f"loss.{k}": v for k, v in loss.state_dict().items() if v is not None})
+    save_file({k: v.contiguous() for k, v in tensors.items()}, out / f"rank{rank}.safetensors")
+    rows = [{k: row[k] for k in ("epoch", "loss", "lr", "val_mAP")} for row in result.history]
+    document = {"history": rows, "best_epoch": result.best_epoch, "seed": result.seed}
+    (out / f"rank{rank}.json").write_text(json.dumps(document))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "train":
+        train(sys.argv[2], Path(sys.argv[3]), *sys.argv[4:])
+    else:
+        from hashlearn.cli.main import main
+
+        sys.exit(main(sys.argv[2:]))
