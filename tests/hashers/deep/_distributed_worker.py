@@ -2,6 +2,7 @@
 before anything is built).
 
     python _distributed_worker.py train LOSS OUT_DIR [--stop-after K | --resume]
+    python _distributed_worker.py gradient LOSS OUT_DIR  # gradient of one global batch
     python _distributed_worker.py cli ARGS...          # ``hashlearn ARGS...`` (the CLI's main)
 
 Started with the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
@@ -87,9 +88,42 @@ def train(loss_key: str, out: Path, option: str | None = None, value: str | None
     (out / f"rank{rank}.json").write_text(json.dumps(document))
 
 
+def gradient(loss_key: str, out: Path) -> None:
+    """The parameter gradients of one step on a global batch of 25 digits (shares 13 and 12)
+    through the trainer's distributed pieces, without an optimizer: ``gradient{RANK}.safetensors``."""
+    from safetensors.torch import save_file
+
+    from hashlearn.hashers.deep.trainer.distributed import (
+        gather_rows,
+        setup_distributed,
+        shard,
+        shard_sizes,
+    )
+
+    group, _ = setup_distributed("cpu")
+    torch.manual_seed(0)
+    network = create_backbone("small-cnn", (1, 8, 8), 8)
+    name, params = LOSSES[loss_key]
+    loss = create_loss(name, 8, **params)
+    train_set, _ = digits_parts()
+    loss.setup(len(train_set), 8, train_set.labels, torch.Generator().manual_seed(1))
+    model, _ = group.wrap(network, torch.device("cpu"))
+    indices = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(2))[:25]
+    images, labels = train_set.get_batch(shard(indices, group))
+    sizes = shard_sizes(len(indices), group)
+    outputs = gather_rows(model(images.to(torch.float64)), sizes, group)
+    value = loss(outputs, gather_rows(labels, sizes, group), indices)
+    value.backward()
+    grads = {k: p.grad for k, p in network.named_parameters()}
+    grads["loss"] = value.detach().reshape(1)
+    save_file(grads, out / f"gradient{os.environ.get('RANK', '0')}.safetensors")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "train":
         train(sys.argv[2], Path(sys.argv[3]), *sys.argv[4:])
+    elif sys.argv[1] == "gradient":
+        gradient(sys.argv[2], Path(sys.argv[3]))
     else:
         from hashlearn.cli.main import main
 

@@ -137,6 +137,20 @@ def test_incomplete_torchrun_environment_is_a_clear_error(monkeypatch):
 # -- two processes against one -----------------------------------------------------------------
 
 
+def test_two_processes_compute_the_gradient_of_one(tmp_path):
+    """DDP averages the ranks' gradients and the gather's backward sums the outputs' gradient
+    over the ranks: together, the gradient of one process on the global batch (not 1/2 or 2x
+    of it: Adam, nearly scale-invariant, would hide such a factor from the weight tests)."""
+    run_processes(["gradient", "dsh", str(tmp_path)], 0, tmp_path)
+    reference = load_file(tmp_path / "gradient0.safetensors")
+    (tmp_path / "two").mkdir()
+    run_processes(["gradient", "dsh", str(tmp_path / "two")], 2, tmp_path)
+    assert min(float(v.abs().max()) for v in reference.values()) > 1e-4  # all non-zero
+    for rank in (0, 1):
+        gradients = load_file(tmp_path / "two" / f"gradient{rank}.safetensors")
+        assert max_difference(gradients, reference) < 1e-12
+
+
 @pytest.mark.parametrize("loss", ["dsh", "dsdh-memory"])
 def test_two_processes_train_the_weights_of_one(loss, tmp_path):
     """3 epochs x 4 steps (global batches 25, 25, 25, 21; shares 13/12 and 11/10), augmentation,
