@@ -15,7 +15,11 @@ One module per concern:
 - :mod:`~hashlearn.hashers.deep.trainer.validation`: the leave-one-out validation mAP
   (:func:`validation_map`);
 - :mod:`~hashlearn.hashers.deep.trainer.checkpoint`: the checkpoint format, its writing, reading
-  and restoring.
+  and restoring;
+- :mod:`~hashlearn.hashers.deep.trainer.distributed`: one model trained on several processes
+  (``torchrun``, torch.distributed with gloo or nccl): the process group, each rank's share of
+  the global batches, the differentiable gather of the outputs, rank 0's decisions
+  (:func:`setup_distributed`, :func:`is_main_process`).
 """
 
 from hashlearn.hashers.deep.trainer.checkpoint import (
@@ -31,6 +35,11 @@ from hashlearn.hashers.deep.trainer.data import (
     resolve_device,
     standardize,
 )
+from hashlearn.hashers.deep.trainer.distributed import (
+    Distributed,
+    is_main_process,
+    setup_distributed,
+)
 from hashlearn.hashers.deep.trainer.loop import LOG_COLUMNS, Trainer, TrainResult
 from hashlearn.hashers.deep.trainer.validation import validation_map
 
@@ -42,12 +51,15 @@ __all__ = [
     "LR_SCHEDULES",
     "ArrayDataset",
     "BatchSource",
+    "Distributed",
     "TrainResult",
     "Trainer",
     "TrainerConfig",
     "augment_batch",
+    "is_main_process",
     "resolve_device",
     "scheduled_lr",
+    "setup_distributed",
     "standardize",
     "validation_map",
 ]

@@ -179,8 +179,9 @@ def setup_distributed(device: str) -> tuple[Distributed, str]:
     An initialised default process group is used as it is. Otherwise, with ``WORLD_SIZE > 1`` in
     the environment (torchrun), one is initialised from the environment (``env://``): nccl when
     training on CUDA, gloo on the CPU; it lasts until the process ends. With ``WORLD_SIZE``
-    unset or 1: one process. Under torchrun, ``device`` ``"auto"`` (with CUDA present) and
-    ``"cuda"`` become ``"cuda:LOCAL_RANK"``, one GPU per process.
+    unset or 1: one process. In a process group, ``device`` ``"auto"`` (with CUDA present) and
+    ``"cuda"`` become ``"cuda:LOCAL_RANK"``, one GPU per process (without ``LOCAL_RANK``: the
+    rank modulo the number of GPUs).
 
     Raises InvalidInputError when the environment is incomplete or the backend cannot hold the
     device's tensors (nccl on the CPU).
@@ -190,7 +191,9 @@ def setup_distributed(device: str) -> tuple[Distributed, str]:
         return Distributed(), device
     if not torch.distributed.is_available():
         raise InvalidInputError("WORLD_SIZE > 1 but this torch has no torch.distributed")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank = torch.distributed.get_rank() if initialised else int(os.environ.get("RANK", "0"))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    local_rank = int(os.environ.get("LOCAL_RANK", rank % max(gpus, 1)))
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         device = f"cuda:{local_rank}"
     if device.startswith("cuda") and torch.cuda.is_available():
