@@ -119,6 +119,27 @@ def test_shares_cover_the_global_batch_in_order():
     assert shard(batch, Distributed()) is batch
 
 
+def test_batchnorm_swap_shares_the_tensors_and_is_undone():
+    """On GPUs the trainer swaps BatchNorm for SyncBatchNorm holding the same tensors (so
+    training updates the network's own) and puts the originals back afterwards."""
+    from torch import nn
+
+    from hashlearn.hashers.deep.backbones import create_backbone
+    from hashlearn.hashers.deep.trainer.distributed import _swap_batchnorm
+
+    network = create_backbone("small-resnet", (1, 8, 8), 8)
+    before = {k: v.data_ptr() for k, v in network.state_dict().items()}
+    originals = [m for m in network.modules() if isinstance(m, nn.BatchNorm2d)]
+    swapped = _swap_batchnorm(network)
+    assert len(originals) == len(swapped) == 15  # 1 stem, 2 per block x 6, 2 shortcuts
+    assert {id(original) for _, _, original in swapped} == {id(m) for m in originals}
+    assert not any(type(m) is nn.BatchNorm2d for m in network.modules())
+    assert {k: v.data_ptr() for k, v in network.state_dict().items()} == before
+    for parent, name, original in swapped:
+        setattr(parent, name, original)
+    assert [m for m in network.modules() if isinstance(m, nn.BatchNorm2d)] == originals
+
+
 def test_one_process_needs_no_process_group(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     group, device = setup_distributed("cpu")

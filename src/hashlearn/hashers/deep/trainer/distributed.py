@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,15 @@ class Distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         if device.type != "cuda":
+            if self.is_main and any(
+                isinstance(m, nn.modules.batchnorm._BatchNorm) for m in network.modules()
+            ):
+                warnings.warn(
+                    "distributed training on the CPU: BatchNorm layers normalise by each "
+                    "process's share of the batch (PyTorch has no SyncBatchNorm on the CPU), so "
+                    "the result differs from one process's",
+                    stacklevel=4,
+                )
             return DistributedDataParallel(network), _nothing
         swapped = _swap_batchnorm(network)
         model = DistributedDataParallel(network, device_ids=[device], output_device=device)
