@@ -172,21 +172,24 @@ class Trainer:
             if checkpoint is not None:
                 run.state = restore_checkpoint(*checkpoint, run.parts, run.fingerprint)
             resumed_from = run.state.epoch
-            with tqdm(
+            bar = tqdm(
                 total=config.epochs,
                 initial=run.state.epoch,
                 desc=config.description,
                 unit="epoch",
                 disable=not (config.verbose and group.is_main),
                 leave=False,
-            ) as bar:
+            )
+            try:
                 while not run.state.finished:
                     row = run.epoch()
                     bar.update(1)
                     bar.set_postfix(
                         {k: f"{row[k]:.4f}" for k in ("loss", "val_mAP") if row[k] is not None}
                     )
-            run.finish()
+            finally:
+                bar.close()
+                run.finish()  # the network's own layers back (SyncBatchNorm is for training)
             if run.state.best_network is not None:
                 network.load_state_dict(run.state.best_network)
         network.eval()
