@@ -80,7 +80,7 @@ def worker_error(exc: BaseException) -> HashlearnError | None:
     """The hashlearn error a Ray task or actor raised, when ``exc`` (what ``ray.get`` raised)
     carries one: found in the chain of causes Ray keeps, else read from the last line of its
     message (an actor that failed to start reports only that); None otherwise."""
-    from hashlearn import exceptions
+    import hashlearn.exceptions as exceptions
 
     seen: set[int] = set()
     current: object = exc
