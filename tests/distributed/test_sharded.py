@@ -123,3 +123,41 @@ def test_cli_index_shards_and_search(ray_cluster, data, tmp_path, capsys):
         for name in one.files:
             np.testing.assert_array_equal(one[name], three[name])
     assert "ShardedIndex" in capsys.readouterr().out
+
+
+def test_the_search_service_over_shards(ray_cluster, data, tmp_path):
+    """The service over a 2-shard manifest answers, adds, deletes and looks items up as over
+    one index file."""
+    from hashlearn.serve import open_service
+    from hashlearn.serve.writes import NewItem
+
+    codes, ids, new_codes, _, queries = data
+    model = tmp_path / "itq.safetensors"
+    create_hasher("itq", n_bits=N_BITS, random_state=0).fit(load_dataset("digits").X).save(model)
+    write_sharded_index(tmp_path / "s.json", codes, ids, N_BITS, 2, "mih")
+    one = LinearIndex(N_BITS)
+    one.add_with_ids(codes, ids)
+    one.save(tmp_path / "one.hlindex")
+    services = [
+        open_service(model, tmp_path / "s.json", data_dir=tmp_path / "a", ray_address=ray_cluster),
+        open_service(model, tmp_path / "one.hlindex", data_dir=tmp_path / "b"),
+    ]
+    try:
+        sharded, single = services
+        assert sharded.stats()["index_type"] == "ShardedIndex"
+        for service in services:
+            service.add([NewItem(code=new_codes[i : i + 1]) for i in range(5)])
+            service.delete(int(ids[0]))
+        assert sharded.stats()["items"] == single.stats()["items"] == len(ids) + 4
+        for q in range(0, len(queries), 10):
+            for ask in ({"k": 7}, {"radius": 3}):
+                assert sharded.search(queries[q : q + 1], **ask) == single.search(
+                    queries[q : q + 1], **ask
+                )
+        np.testing.assert_array_equal(sharded.code_of(int(ids[5])), codes[5:6])
+        assert sharded.list_items(offset=0, limit=20) == single.list_items(offset=0, limit=20)
+    finally:
+        for service in services:
+            service.close()
+            if isinstance(service.index, ShardedIndex):
+                service.index.close()

@@ -46,6 +46,12 @@ class _ShardActor:
     def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, ...]:
         return self.index.range_search(queries, radius)
 
+    def ids(self) -> np.ndarray:
+        return self.index.ids
+
+    def get_codes(self, ids: np.ndarray) -> np.ndarray:
+        return self.index.get_codes(ids)
+
     def present(self, ids: np.ndarray) -> np.ndarray:
         return ids[np.isin(ids, self.index.ids)]
 
@@ -163,6 +169,28 @@ class ShardedIndex:
     def ntotal(self) -> int:
         """Items over all shards."""
         return int(sum(self._get([a.ntotal.remote() for a in self._actors])))
+
+    @property
+    def ids(self) -> NDArray[np.int64]:
+        """Ids of the items, shard by shard (each in its insertion order), ``int64 (ntotal,)``."""
+        parts = self._get([a.ids.remote() for a in self._actors])
+        return np.concatenate([np.zeros(0, np.int64), *parts]).astype(np.int64)
+
+    def get_codes(self, ids: Any) -> NDArray[np.uint8]:
+        """The codes of items by id, ``uint8 (len(ids), code_size)``, from their shards.
+
+        Raises
+        ------
+        UnknownIdError
+            An id is not in the index.
+        """
+        ids = self._ids(ids)
+        routes = self._route(ids)
+        out = np.zeros((len(ids), self.code_size), dtype=np.uint8)
+        asked = [(a, r) for a, r in zip(self._actors, routes) if len(r)]
+        for (_, r), codes in zip(asked, self._get([a.get_codes.remote(ids[r]) for a, r in asked])):
+            out[r] = codes
+        return out
 
     def __len__(self) -> int:
         return self.ntotal
