@@ -6,7 +6,8 @@ through Ray actors, each against the same work in one process.
   images/s of ``hashlearn encode`` in one process (:func:`~hashlearn.encoding.encode_image_files`,
   decoding on threads) and of :func:`~hashlearn.distributed.encode_files` with 1 and 2 Ray
   workers (the actors' start, the shard files and the merge counted; the cluster's start not).
-  Every run's codes are checked equal to the single process's.
+  Every run's codes are checked equal to the single process's. The fixed cost of a job (a
+  1-image job: the actor pool started, the model sent and loaded) is printed beside them.
 - **sharded search**: ``--n-items`` codes (the mnist5k codes, then random codes of the same
   width up to that count), ``--nq`` queries (mnist5k codes) per call, k = 10: queries/s of one
   in-process :class:`~hashlearn.index.LinearIndex` and of a
@@ -83,8 +84,17 @@ def main() -> None:
         start = time.perf_counter()
         single = encode_image_files(load_hasher(model), folder, verbose=False)
         elapsed = time.perf_counter() - start
-        print(f"  one process (hashlearn encode)  {len(X) / elapsed:9,.0f} images/s")
+        print(
+            f"  one process (hashlearn encode)  {len(X) / elapsed:9,.0f} images/s  {elapsed:6.2f} s"
+        )
         shard_size = max(256, -(-len(X) // 8))  # 8 shards: work for 2 workers to share
+        tiny = work / "one-image"
+        tiny.mkdir()
+        (tiny / "0.png").write_bytes((folder / "00000.png").read_bytes())
+        start = time.perf_counter()  # the fixed cost of a job: actors started, model loaded
+        encode_files(model, tiny, work / "ray-tiny", address=args.ray, verbose=False)
+        fixed = time.perf_counter() - start
+        print(f"  fixed cost of a Ray job (1 image, actor start and model load): {fixed:.2f} s")
         for workers in (1, 2):
             start = time.perf_counter()
             done = encode_files(
@@ -96,7 +106,8 @@ def main() -> None:
                 raise SystemExit("the Ray workers' codes differ from the single process's")
             print(
                 f"  Ray, {workers} worker{'s' if workers > 1 else ' '}  "
-                f"({done.n_shards} shards)     {len(X) / elapsed:9,.0f} images/s  (codes equal)"
+                f"({done.n_shards} shards)     {len(X) / elapsed:9,.0f} images/s  "
+                f"{elapsed:6.2f} s  (codes equal)"
             )
 
         codes = single.codes
