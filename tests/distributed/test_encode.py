@@ -96,10 +96,12 @@ def test_an_unreadable_file_stops_the_job_naming_it(ray_cluster, model_path, fol
 def test_cli_encode_on_ray(ray_cluster, model_path, folder, tmp_path, capsys):
     out = tmp_path / "codes"
     argv = ["encode", "--model", str(model_path), "--images", str(folder), "--quiet"]
+    argv += ["--shard-size", "16", "--workers", "1"]
     assert main([*argv, "--ray", ray_cluster, "--out", str(out)]) == 2  # digit-17b.png
     assert "digit-17b.png" in capsys.readouterr().err
     assert main([*argv, "--ray", ray_cluster, "--skip-unreadable", "--out", str(out)]) == 0
-    assert main([*argv, "--skip-unreadable", "--out", str(tmp_path / "one.npz")]) == 0
+    single = ["encode", "--model", str(model_path), "--images", str(folder), "--quiet"]
+    assert main([*single, "--skip-unreadable", "--out", str(tmp_path / "one.npz")]) == 0
     got, expected = arrays(out / "codes.npz"), arrays(tmp_path / "one.npz")
     for name in ("codes", "ids", "paths"):
         np.testing.assert_array_equal(got[name], expected[name])

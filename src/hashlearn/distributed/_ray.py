@@ -69,8 +69,11 @@ def connect(address: str | None = "local") -> ModuleType:
 
 def _quiet_data(ray: ModuleType) -> None:
     """Ray Data's own progress bars and execution logs off: hashlearn shows its own progress."""
+    import logging
+
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # no "execution finished" lines
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

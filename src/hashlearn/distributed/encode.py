@@ -4,6 +4,8 @@ Layout of the output folder::
 
     OUT/job.json                 what the shards are made from (model, files, shard size): a
                                  rerun of the same job keeps the finished shards
+    OUT/files.json               the folder's image files (relative paths), as the workers read
+                                 them
     OUT/shards/part-00000.npz    codes uint8 (n, code_size), paths str (n,), positions int64 (n,)
                                  (of each file in the folder's sorted file list), skipped_paths,
                                  skipped_reasons str (m,), job str (): one shard of
@@ -18,8 +20,9 @@ model (on a GPU when the cluster has them); every actor decodes and encodes its 
 process, so the codes are the same. Ids are given once all shards are in, over the whole list
 of files that read, as in one process (:func:`~hashlearn.encoding.assemble_image_codes`).
 
-On a cluster of several machines, the model is sent to the workers; the images folder and
-``OUT`` must be on storage every machine sees under the same path.
+On a cluster of several machines, the model file, the images folder and ``OUT`` must be on
+storage every machine sees under the same path (the workers read the model and the file list
+from it: they are not sent through Ray).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,8 +139,8 @@ class _ShardEncoder:
 
     def __init__(
         self,
-        model: bytes,
-        names: list[str],
+        model: str,
+        model_sha256: str,
         root: str,
         out: str,
         image_shape: tuple[int, ...] | None,
@@ -147,10 +149,12 @@ class _ShardEncoder:
         job_id: str,
         use_gpu: bool,
     ) -> None:
-        with tempfile.TemporaryDirectory() as work:  # load_hasher reads a file
-            path = Path(work) / "model.safetensors"
-            path.write_bytes(model)
-            hasher = load_hasher(path)
+        # the model and the file list are read from the shared storage, not sent: small
+        # constructor arguments let Ray restart a lost actor
+        if hashlib.sha256(Path(model).read_bytes()).hexdigest() != model_sha256:
+            raise InvalidInputError(f"the model file {model!r} changed while encoding")
+        hasher = load_hasher(model)
+        names = json.loads((Path(out) / "files.json").read_text())
         net = getattr(hasher, "net_", None)
         if use_gpu and net is not None:  # deep hashers encode on their network's device
             net.to("cuda")
@@ -288,7 +292,8 @@ def encode_files(
     reused = n_shards - len(todo)
     if todo:
         _run_shards(
-            model_file.read_bytes(),
+            model_file.resolve(),
+            job["model_sha256"],
             folder,
             files,
             out,
@@ -317,7 +322,8 @@ def encode_files(
 
 
 def _run_shards(
-    model: bytes,
+    model: Path,
+    model_sha256: str,
     folder: Path,
     files: list[Path],
     out: Path,
@@ -346,17 +352,18 @@ def _run_shards(
         {"shard": s, "start": s * shard_size, "stop": min((s + 1) * shard_size, len(files))}
         for s in todo
     ]
-    names = [file.relative_to(folder).as_posix() for file in files]
+    with atomic_write(out / "files.json") as handle:  # the workers' file list
+        handle.write(json.dumps([f.relative_to(folder).as_posix() for f in files]).encode())
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
         _ShardEncoder,
         batch_size=1,
         batch_format="numpy",
-        concurrency=n_workers,
+        compute=ray.data.ActorPoolStrategy(size=n_workers),
         num_cpus=1,
         num_gpus=1 if use_gpu else 0,
         fn_constructor_kwargs={
-            "model": model,
-            "names": names,
+            "model": os.fspath(model),
+            "model_sha256": model_sha256,
             "root": os.fspath(folder),
             "out": os.fspath(out.resolve()),
             "image_shape": image_shape,
