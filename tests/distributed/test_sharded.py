@@ -54,6 +54,7 @@ def test_shards_answer_as_one_index(ray_cluster, data, tmp_path, n_shards, index
     assert_results_equal((D, I), knn(codes, ids, queries, 10))
     with ShardedIndex(tmp_path / "digits.json", address=ray_cluster) as sharded:
         assert sharded.n_shards == n_shards
+        assert len(set(sharded.nodes())) == 2  # the shards are spread over both nodes
         check_same(sharded, reference, queries)
         sharded.add_with_ids(new_codes, new_ids)
         reference.add_with_ids(new_codes, new_ids)

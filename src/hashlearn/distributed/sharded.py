@@ -40,6 +40,11 @@ class _ShardActor:
     def ntotal(self) -> int:
         return self.index.ntotal
 
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(queries, k)
 
@@ -191,6 +196,10 @@ class ShardedIndex:
         for (_, r), codes in zip(asked, self._get([a.get_codes.remote(ids[r]) for a, r in asked])):
             out[r] = codes
         return out
+
+    def nodes(self) -> list[str]:
+        """The Ray node id of each shard's actor (where its shard is held)."""
+        return [str(node) for node in self._get([a.node.remote() for a in self._actors])]
 
     def __len__(self) -> int:
         return self.ntotal
