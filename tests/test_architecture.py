@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("evaluation", ("hashlearn.evaluation",)),
     ("experiments", ("hashlearn.experiments", "hashlearn.report")),
     ("encoding", ("hashlearn.encoding",)),
+    ("distributed", ("hashlearn.distributed",)),
     ("serve", ("hashlearn.serve",)),
     ("cli", ("hashlearn.cli", "hashlearn.__main__")),
 ]  # fmt: skip

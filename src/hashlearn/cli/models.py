@@ -110,21 +110,71 @@ def _register_encode(sub: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="with --images: encode on a Ray cluster (HOST:PORT, auto, or local for one on this "
+        "machine) in resumable shards; --out is then a folder (shards/, codes.npz)",
+    )
+    p.add_argument(
+        "--shard-size", type=int, default=1024, help="with --ray: files per shard (default: 1024)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="with --ray: workers holding the model (default: one per GPU, else per CPU)",
+    )
+    p.add_argument(
         "--out",
         required=True,
-        help="codes file to write: .npy, or .npz with the code length (always .npz with --images)",
+        help="codes file to write: .npy, or .npz with the code length (always .npz with --images; "
+        "a folder with --ray)",
     )
     p.set_defaults(func=cmd_encode)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """``hashlearn encode``: codes of an array file, or of a folder of pictures."""
+    if args.ray:
+        return _encode_on_ray(args)
     hasher = load_hasher(args.model)
     if args.images:
         return _encode_images(hasher, args)
     codes = hasher.encode(load_array(args.data, args.x_key))
     write_codes(args.out, codes, hasher.n_bits)
     print(f"{len(codes)} codes of {hasher.n_bits} bits ({codes.shape[1]} bytes each) -> {args.out}")
+    return 0
+
+
+def _encode_on_ray(args: argparse.Namespace) -> int:
+    """``hashlearn encode --images DIR --ray ADDRESS --out OUTDIR``: the folder's codes, encoded
+    on a Ray cluster in shards."""
+    from hashlearn.distributed import encode_files
+
+    if not args.images:
+        raise InvalidInputError("--ray encodes a folder of pictures: give --images DIR")
+    done = encode_files(
+        args.model,
+        args.images,
+        args.out,
+        address=args.ray,
+        image_shape=image_shape(args.image_shape),
+        shard_size=args.shard_size,
+        n_workers=args.workers,
+        skip_unreadable=args.skip_unreadable,
+        verbose=not args.quiet,
+    )
+    result = done.result
+    for name, reason in result.skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    named = "ids from the file names" if result.named else "ids 0..n-1 in path order"
+    print(
+        f"{len(result.codes)} images of {args.images} -> {len(result.codes)} codes of "
+        f"{result.n_bits} bits, {named}, in {done.n_shards} shards ({done.reused} kept from "
+        "an earlier run)"
+        + (f", {len(result.skipped)} unreadable files skipped" if result.skipped else "")
+        + f" -> {done.codes_path}"
+    )
     return 0
 
 

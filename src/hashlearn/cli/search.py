@@ -16,6 +16,7 @@ from hashlearn.cli._args import (
     load_features,
     parse_param,
 )
+from hashlearn.distributed import ShardedIndex, is_manifest, write_sharded_index
 from hashlearn.encoding import read_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import load_hasher
@@ -63,7 +64,14 @@ def _register_index(sub: Any) -> None:
         help=".npy (or .npz with X) of the items' features (images are flattened), kept for "
         "`hashlearn search --rerank` (hash-table and multi-table indexes)",
     )
-    p.add_argument("--out", required=True, help="index file to write")
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="split the items by id %% SHARDS into that many index files beside a JSON manifest "
+        "(--out NAME.json), for `hashlearn search --ray`",
+    )
+    p.add_argument("--out", required=True, help="index file to write (a .json with --shards)")
     p.set_defaults(func=cmd_index)
 
 
@@ -76,6 +84,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         n_bits = load_hasher(args.model).n_bits
     else:
         n_bits = stored.code_length
+    if args.shards is not None:
+        return _index_shards(args, stored, n_bits)
     index = create_index(args.type, n_bits, **dict(args.param))
     extra = {}
     if args.features:
@@ -96,6 +106,23 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(
         f"{args.type} index of {index.ntotal} codes of {index.n_bits} bits{with_features} "
         f"-> {args.out}"
+    )
+    return 0
+
+
+def _index_shards(args: argparse.Namespace, stored: Any, n_bits: int) -> int:
+    """``hashlearn index --shards S``: S shard files and their manifest."""
+    if args.features:
+        raise InvalidInputError("--shards keeps no features: leave out --features")
+    ids = load_array(args.ids, "ids") if args.ids else stored.ids
+    if ids is None:
+        ids = np.arange(len(stored.codes), dtype=np.int64)
+    manifest = write_sharded_index(
+        args.out, stored.codes, ids, n_bits, args.shards, args.type, **dict(args.param)
+    )
+    print(
+        f"{args.type} index of {len(ids)} codes of {n_bits} bits in {manifest.n_shards} shards "
+        f"(id % {manifest.n_shards}) -> {args.out}"
     )
     return 0
 
@@ -154,6 +181,12 @@ def _register_search(sub: Any) -> None:
         help="candidates of --rerank: items within this Hamming distance (hash-table, default 2) "
         "or keys within it in each table (multi-table, default 0)",
     )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="with a shard manifest as --index: the Ray cluster holding the shards (HOST:PORT, "
+        "auto, or local: one on this machine, the default)",
+    )
     p.add_argument("--show", type=int, default=5, help="queries to print (default: 5)")
     p.add_argument("--out", help="write distances and ids to this .npz")
     p.set_defaults(func=cmd_search)
@@ -162,7 +195,25 @@ def _register_search(sub: Any) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     """``hashlearn search``: search an index with query codes, print and save the hits."""
     apply_threads(args)
-    index = load_index(args.index, mmap=args.mmap)
+    if is_manifest(args.index):
+        if args.rerank:
+            raise InvalidInputError("a sharded index keeps no features: --rerank is not possible")
+        index = ShardedIndex(args.index, address=args.ray or "local", mmap=True)
+    elif args.ray:
+        raise InvalidInputError(
+            f"--ray searches a sharded index: give its .json manifest, not {args.index!r}"
+        )
+    else:
+        index = load_index(args.index, mmap=args.mmap)
+    try:
+        return _run_search(index, args)
+    finally:
+        if isinstance(index, ShardedIndex):
+            index.close()
+
+
+def _run_search(index: Any, args: argparse.Namespace) -> int:
+    """Search ``index`` as ``hashlearn search`` asks, print and save the hits."""
     if args.rerank and args.radius is not None:
         raise InvalidInputError(
             "--rerank returns the k best re-ranked items: give -k, not --radius"

@@ -91,6 +91,12 @@ def register(sub: Any) -> None:
     add_threads(p)
     p.add_argument("--mmap", action="store_true", help="memory-map the index file")
     p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="with a shard manifest as --index (hashlearn index --shards): the Ray cluster "
+        "holding the shards (HOST:PORT, auto, or local: one on this machine, the default)",
+    )
+    p.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -143,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         image_shape=image_shape(args.image_shape),
         limits=limits,
         mmap=args.mmap,
+        ray_address=args.ray,
     )
     stats = service.stats()
     print(

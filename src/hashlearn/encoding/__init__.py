@@ -21,7 +21,13 @@ from hashlearn.encoding.codes_file import (
     write_codes,
     write_image_codes,
 )
-from hashlearn.encoding.encode import ImageCodes, encode_image_files
+from hashlearn.encoding.encode import (
+    EncodedFiles,
+    ImageCodes,
+    assemble_image_codes,
+    encode_file_list,
+    encode_image_files,
+)
 from hashlearn.encoding.encoder import ImageEncoder
 from hashlearn.encoding.errors import TooLargeError
 from hashlearn.encoding.files import IMAGE_SUFFIXES, image_ids, list_image_files, read_image_file
@@ -55,6 +61,7 @@ __all__ = [
     "ArraysFileInfo",
     "CodesFile",
     "DecodedImage",
+    "EncodedFiles",
     "FolderIndex",
     "ImageCodes",
     "ImageEncoder",
@@ -63,8 +70,10 @@ __all__ = [
     "PreparedFolder",
     "TooLargeError",
     "as_model_array",
+    "assemble_image_codes",
     "default_work_dir",
     "describe_file",
+    "encode_file_list",
     "encode_image_files",
     "image_ids",
     "index_folder",

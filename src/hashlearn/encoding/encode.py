@@ -10,6 +10,7 @@ and gives every file an id: its name when every name is a distinct non-negative 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,13 @@ from hashlearn.encoding.files import IMAGE_SUFFIXES, image_ids, list_image_files
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher
 
-__all__ = ["ImageCodes", "encode_image_files"]
+__all__ = [
+    "EncodedFiles",
+    "ImageCodes",
+    "assemble_image_codes",
+    "encode_file_list",
+    "encode_image_files",
+]
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,75 @@ def encode_image_files(
             f"no {', '.join(IMAGE_SUFFIXES)} files in {os.fspath(root)!r}"
             + ("" if recursive else " (sub-folders not searched)")
         )
-    codes: list[np.ndarray] = []
+    with tqdm(total=len(files), desc="encode", unit="img", disable=not verbose) as bar:
+        encoded = encode_file_list(
+            encoder,
+            folder,
+            files,
+            batch_size=batch_size,
+            skip_unreadable=skip_unreadable,
+            on_file=bar.update,
+        )
+    return assemble_image_codes([encoded], folder, len(files), int(hasher.n_bits), root)
+
+
+@dataclass(frozen=True)
+class EncodedFiles:
+    """Codes of some of a folder's image files (one call of :func:`encode_file_list`).
+
+    Attributes
+    ----------
+    codes : uint8 (n, code_size), the codes of the files that read, in the given order
+    kept : list of str, their paths relative to the folder (``/``-separated)
+    skipped : list of (path, reason) of the files that could not be read
+    """
+
+    codes: np.ndarray
+    kept: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def encode_file_list(
+    encoder: ImageEncoder,
+    folder: Path,
+    files: list[Path],
+    *,
+    batch_size: int = 256,
+    skip_unreadable: bool = False,
+    on_file: Callable[[], object] | None = None,
+) -> EncodedFiles:
+    """Decode and encode ``files`` (under ``folder``) in batches of ``batch_size``, in order.
+
+    The one code path of image files to codes: :func:`encode_image_files` calls it once over a
+    whole folder, the workers of :func:`hashlearn.distributed.encode_files` once per shard, so
+    both decode (:func:`~hashlearn.encoding.files.read_image_file`) and encode
+    (:meth:`ImageEncoder.encode`) every file the same way.
+
+    Parameters
+    ----------
+    encoder : ImageEncoder
+        Takes images (``encoder.image_shape`` is known).
+    folder : Path
+        The folder the returned paths are relative to (absolute).
+    files : list of Path
+        Image files under ``folder``.
+    batch_size : int
+        Images encoded at once.
+    skip_unreadable : bool
+        List the files that do not read in ``skipped`` instead of raising.
+    on_file : callable, optional
+        Called once per file read (progress).
+
+    Raises
+    ------
+    InvalidInputError
+        A file cannot be read (naming it; unless ``skip_unreadable``), or the model refuses
+        a batch.
+    """
+    shape = encoder.image_shape
+    if shape is None:
+        raise InvalidInputError("this model takes feature vectors, not images")
+    codes: list[np.ndarray] = [np.zeros((0, encoder.code_size), dtype=np.uint8)]
     kept: list[str] = []
     skipped: list[tuple[str, str]] = []
     batch: list[np.ndarray] = []
@@ -129,21 +204,19 @@ def encode_image_files(
     # map() keeps the files' order, so the result does not depend on the number of workers;
     # one batch of files at a time bounds the decoded arrays held in memory.
     workers = min(8, os.cpu_count() or 1)
-    with (
-        ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(total=len(files), desc="encode", unit="img", disable=not verbose) as bar,
-    ):
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = (
             result
             for start in range(0, len(files), batch_size)
             for result in pool.map(decode, files[start : start + batch_size])
         )
         for path, result in zip(files, decoded):
-            bar.update()
+            if on_file is not None:
+                on_file()
             name = path.relative_to(folder).as_posix()
             if isinstance(result, Exception):
                 if not skip_unreadable:
-                    raise InvalidInputError(f"{name!r} in {os.fspath(root)!r}: {result}")
+                    raise InvalidInputError(f"{name!r} in {os.fspath(folder)!r}: {result}")
                 skipped.append((name, str(result)))
                 continue
             batch.append(result)
@@ -151,17 +224,36 @@ def encode_image_files(
             if len(batch) == batch_size:
                 flush()
     flush()
+    return EncodedFiles(np.concatenate(codes), kept, skipped)
+
+
+def assemble_image_codes(
+    parts: list[EncodedFiles],
+    folder: Path,
+    n_files: int,
+    n_bits: int,
+    root: str | os.PathLike[str] | None = None,
+) -> ImageCodes:
+    """The :class:`ImageCodes` of a folder from the encoded parts of its file list, in order:
+    codes and paths concatenated, ids given to the files that read (:func:`image_ids`).
+
+    Raises
+    ------
+    InvalidInputError
+        No file read.
+    """
+    kept = [name for part in parts for name in part.kept]
+    skipped = [item for part in parts for item in part.skipped]
+    root = folder if root is None else root
     if not kept:
-        raise InvalidInputError(
-            f"none of the {len(files)} image files in {os.fspath(root)!r} reads"
-        )
+        raise InvalidInputError(f"none of the {n_files} image files in {os.fspath(root)!r} reads")
     ids, named = image_ids(kept)
     return ImageCodes(
-        codes=np.concatenate(codes),
+        codes=np.concatenate([part.codes for part in parts]),
         ids=ids,
         paths=kept,
         root=os.fspath(folder),
         skipped=skipped,
         named=named,
-        n_bits=int(hasher.n_bits),
+        n_bits=n_bits,
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
 import numpy as np
 
 from hashlearn._io import read_arrays
+from hashlearn.distributed import ShardedIndex, is_manifest
 from hashlearn.encoding import read_image_names
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import load_hasher, read_model_file
@@ -62,6 +64,7 @@ def open_service(
     image_shape: tuple[int, ...] | None = None,
     limits: ServeLimits | None = None,
     mmap: bool = False,
+    ray_address: str | None = None,
 ) -> SearchService:
     """Load a model and a base index, open (or create) the store of writes, and replay it.
 
@@ -70,7 +73,9 @@ def open_service(
     model : path
         Model file written by ``Hasher.save``.
     index : path
-        Index file (any type); read only.
+        Index file (any type); read only. Or the JSON manifest of a sharded index
+        (``hashlearn index --shards``): its shards are held by Ray actors
+        (:class:`~hashlearn.distributed.ShardedIndex`), memory-mapped.
     data_dir : path or None
         Folder of the store; default: ``INDEX.data`` next to the index file.
     images_dir : path or None
@@ -84,6 +89,8 @@ def open_service(
     limits : ServeLimits or None
     mmap : bool
         Memory-map the index file.
+    ray_address : str or None
+        With a shard manifest: the Ray cluster (``HOST:PORT``, ``auto``; default ``local``).
 
     Returns
     -------
@@ -106,7 +113,14 @@ def open_service(
         raise InvalidInputError(f"images folder not found: {os.fspath(images_dir)!r}")
     hasher = load_hasher(model)
     encoder = QueryEncoder(hasher, image_shape)
-    base = load_index(index, mmap=mmap)
+    if is_manifest(index):
+        base: Any = ShardedIndex(index, address=ray_address or "local")
+    elif ray_address is not None:
+        raise InvalidInputError(
+            f"a Ray cluster holds a sharded index: give its .json manifest, not {os.fspath(index)!r}"
+        )
+    else:
+        base = load_index(index, mmap=mmap)
     base_labels = load_labels(labels, base.ids) if labels is not None else None
     identity = {
         "n_bits": str(hasher.n_bits),
