@@ -10,6 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+
+from hashlearn.exceptions import InvalidInputError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
@@ -56,10 +60,6 @@ def read_arrays(
     Never unpickles: object arrays are refused. Raises InvalidInputError naming the file when it
     is missing or cannot be read that way, or when an ``.npz`` file lacks the array ``require``.
     """
-    import numpy as np
-
-    from hashlearn.exceptions import InvalidInputError
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InvalidInputError(f"file not found: {path!r}")
