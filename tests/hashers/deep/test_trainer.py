@@ -24,7 +24,7 @@ from hashlearn.hashers.deep.trainer import (
     scheduled_lr,
     validation_map,
 )
-from hashlearn.hashers.deep.trainer import loop as trainer_module
+from hashlearn.hashers.deep.trainer import run as trainer_module
 
 FAST = {"n_bits": 8, "epochs": 2, "batch_size": 64, "verbose": False, "device": "cpu"}
 

@@ -10,8 +10,10 @@ One module per concern:
   a run, and the learning-rate schedules (:func:`scheduled_lr`);
 - :mod:`~hashlearn.hashers.deep.trainer.data`: the batch sources (:class:`BatchSource`,
   :class:`ArrayDataset`), the seeded batch order, augmentation and devices;
-- :mod:`~hashlearn.hashers.deep.trainer.loop`: :class:`Trainer`, the epochs, the losses'
-  calling convention, reproducibility, the CSV log;
+- :mod:`~hashlearn.hashers.deep.trainer.loop`: :class:`Trainer`, the losses' calling
+  convention, reproducibility;
+- :mod:`~hashlearn.hashers.deep.trainer.run`: one run's epochs of steps, validation and early
+  stopping, the CSV log and checkpoints after every epoch;
 - :mod:`~hashlearn.hashers.deep.trainer.validation`: the leave-one-out validation mAP
   (:func:`validation_map`);
 - :mod:`~hashlearn.hashers.deep.trainer.checkpoint`: the checkpoint format, its writing, reading
@@ -40,7 +42,8 @@ from hashlearn.hashers.deep.trainer.distributed import (
     is_main_process,
     setup_distributed,
 )
-from hashlearn.hashers.deep.trainer.loop import LOG_COLUMNS, Trainer, TrainResult
+from hashlearn.hashers.deep.trainer.loop import Trainer, TrainResult
+from hashlearn.hashers.deep.trainer.run import LOG_COLUMNS
 from hashlearn.hashers.deep.trainer.validation import validation_map
 
 __all__ = [
