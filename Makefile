@@ -9,7 +9,7 @@ STAMP := $(VENV)/.hashlearn-installed
 
 .PHONY: demo test lint install clean
 
-$(STAMP): pyproject.toml setup.py src/hashlearn/codes/kernels/_hamming.c src/hashlearn/codes/kernels/_hamming_scan.h
+$(STAMP): pyproject.toml setup.py src/hashlearn/codes/kernels/_hamming.c src/hashlearn/codes/kernels/_hamming_scan.h src/hashlearn/codes/kernels/_hamming_undef.h
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install $(PIP_FLAGS) "$(TORCH_SPEC)"
 	$(PY) -m pip install $(PIP_FLAGS) -e ".[dev]"

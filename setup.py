@@ -12,7 +12,10 @@ setup(
         Extension(
             "hashlearn.codes.kernels._hamming",
             sources=["src/hashlearn/codes/kernels/_hamming.c"],
-            depends=["src/hashlearn/codes/kernels/_hamming_scan.h"],
+            depends=[
+                "src/hashlearn/codes/kernels/_hamming_scan.h",
+                "src/hashlearn/codes/kernels/_hamming_undef.h",
+            ],
             extra_compile_args=["-O3", "-std=gnu11"],
             optional=True,
         )

@@ -122,23 +122,7 @@ static int64_t take_hits(struct scan_state *st, int q, unsigned mask, const void
 #define V_LE_MASK(a, b) ((unsigned)((a) <= (b)))
 #define V_STORE(p, a) ((p)[0] = (a))
 #include "_hamming_scan.h"
-#undef SUFFIX
-#undef LANE_T
-#undef LANES
-#undef V_T
-#undef ACC_T
-#undef LANE_DIST_T
-#undef LANE_DIST_BYTES
-#undef ACC_CHUNK
-#undef V_LOAD
-#undef V_SET1
-#undef ACC_ZERO
-#undef ACC_ADD
-#undef V_ZERO
-#undef V_ADD
-#undef V_FINISH
-#undef V_LE_MASK
-#undef V_STORE
+#include "_hamming_undef.h"
 #ifdef HL_X86
 #pragma GCC pop_options
 #endif
@@ -251,25 +235,7 @@ static inline __m256i sum_bytes32(__m256i c)
 #define V_LE_MASK(a, b) mask32_le((a), (b))
 #define V_GROUP_SUM(x, nw) (x)
 #include "_hamming_scan.h"
-#undef V_GROUP_SUM
-#undef V_LOADU
-#undef SUFFIX
-#undef LANE_T
-#undef LANES
-#undef V_T
-#undef ACC_T
-#undef LANE_DIST_T
-#undef LANE_DIST_BYTES
-#undef ACC_CHUNK
-#undef V_LOAD
-#undef V_SET1
-#undef ACC_ZERO
-#undef ACC_ADD
-#undef V_ZERO
-#undef V_ADD
-#undef V_FINISH
-#undef V_LE_MASK
-#undef V_STORE
+#include "_hamming_undef.h"
 #pragma GCC pop_options
 
 /* AVX-512 with VPOPCNTDQ: 8 (or 16) lanes per popcount instruction. */
@@ -323,25 +289,7 @@ static inline __m512i group_sum64_512(__m512i x, int nw)
 #define V_LE_MASK(a, b) ((unsigned)_mm512_cmple_epi32_mask((a), (b)))
 #define V_GROUP_SUM(x, nw) (x)
 #include "_hamming_scan.h"
-#undef V_GROUP_SUM
-#undef V_LOADU
-#undef SUFFIX
-#undef LANE_T
-#undef LANES
-#undef V_T
-#undef ACC_T
-#undef LANE_DIST_T
-#undef LANE_DIST_BYTES
-#undef ACC_CHUNK
-#undef V_LOAD
-#undef V_SET1
-#undef ACC_ZERO
-#undef ACC_ADD
-#undef V_ZERO
-#undef V_ADD
-#undef V_FINISH
-#undef V_LE_MASK
-#undef V_STORE
+#include "_hamming_undef.h"
 #pragma GCC pop_options
 #endif /* HL_X86 */
 
