@@ -272,11 +272,7 @@ def precision_within_radius(distances: Any, relevant: Any, radius: int = 2) -> n
         If the shapes differ, ``distances`` are negative or not finite, ``relevant`` is
         malformed, or ``radius`` is not an integer >= 0.
     """
-    relevant = _check_relevant(relevant)
-    distances = _check_distances(distances, relevant)
-    radius = check_radius(radius)
-    within = distances <= radius
-    hits = (within & relevant).sum(axis=1, dtype=np.int64)
+    relevant, within, hits = _hits_within(distances, relevant, radius)
     return safe_divide(hits, within.sum(axis=1, dtype=np.int64))
 
 
@@ -309,9 +305,16 @@ def recall_within_radius(
     InvalidInputError
         As :func:`precision_within_radius`, and if ``n_relevant`` is malformed.
     """
+    relevant, _, hits = _hits_within(distances, relevant, radius)
+    return safe_divide(hits, _check_n_relevant(n_relevant, relevant))
+
+
+def _hits_within(
+    distances: Any, relevant: Any, radius: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(relevant, within, hits)`` after checking the inputs: the relevance matrix, which items
+    lie within ``radius`` (bool (nq, L)) and how many relevant ones do per query (int64 (nq,))."""
     relevant = _check_relevant(relevant)
     distances = _check_distances(distances, relevant)
-    radius = check_radius(radius)
-    n_relevant = _check_n_relevant(n_relevant, relevant)
-    hits = ((distances <= radius) & relevant).sum(axis=1, dtype=np.int64)
-    return safe_divide(hits, n_relevant)
+    within = distances <= check_radius(radius)
+    return relevant, within, (within & relevant).sum(axis=1, dtype=np.int64)
