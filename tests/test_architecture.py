@@ -21,7 +21,8 @@ PACKAGE = SRC / "hashlearn"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("hashlearn.exceptions", "hashlearn._validation", "hashlearn._version",
               "hashlearn._params", "hashlearn._registry", "hashlearn._io", "hashlearn._parallel",
-              "hashlearn._table", "hashlearn._progress", "hashlearn._json")),
+              "hashlearn._table", "hashlearn._progress", "hashlearn._json",
+              "hashlearn._imaging")),
     ("codes", ("hashlearn.codes",)),
     ("datasets", ("hashlearn.datasets",)),
     ("features", ("hashlearn.features",)),

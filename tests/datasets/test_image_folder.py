@@ -52,7 +52,7 @@ def test_resize_and_colour(tmp_path):
 def test_bad_folders_and_files(tmp_path):
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_image_folder(tmp_path / "missing")
-    with pytest.raises(InvalidInputError, match="no class sub-folders"):
+    with pytest.raises(InvalidInputError, match="holds no images"):
         load_image_folder(tmp_path)
     (tmp_path / "a").mkdir()
     with pytest.raises(InvalidInputError, match="holds no images"):
@@ -139,3 +139,46 @@ def test_multi_label_csv_ambiguous_or_missing(tmp_path):
     assert load_image_folder(root, tmp_path / "labels.csv", verbose=False).y.shape == (2, 2)
     with pytest.raises(InvalidInputError, match=r"labels file .* does not exist"):
         load_image_folder(root, tmp_path / "nope.csv", verbose=False)
+
+
+def _photos():
+    """Real colour photos shipped with scikit-image, as uint8 RGB arrays."""
+    from skimage import data
+
+    return {"astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea()}
+
+
+def test_a_flat_folder_is_an_unlabelled_dataset(tmp_path):
+    photos = _photos()
+    for name, pixels in photos.items():
+        Image.fromarray(pixels).save(tmp_path / f"{name}.jpg", quality=95)
+    Image.fromarray(photos["coffee"][:, :, 0]).save(tmp_path / "coffee-grey.png")
+    data = load_image_folder(tmp_path, image_size=(48, 64), verbose=False)
+    assert data.y is None and not data.labelled and data.n_classes == 0 and len(data) == 4
+    assert data.files == ("astronaut.jpg", "chelsea.jpg", "coffee-grey.png", "coffee.jpg")
+    assert data.X.shape == (4, 48, 64, 3) and "4 unlabelled images" in data.description
+    # the grey picture is the colour set's grey channel, repeated into R, G and B
+    grey = data.X[2]
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+    # an unsupervised hasher fits on it without labels
+    codes = create_hasher("itq", n_bits=2, random_state=0).fit(data.X).encode(data.X)
+    assert codes.shape == (4, 1)
+
+
+def test_a_folder_is_read_as_the_encoder_reads_its_pictures(tmp_path):
+    from hashlearn.encoding import read_image_file
+
+    pixels = _photos()["chelsea"]
+    rgba = np.dstack([pixels, np.full(pixels.shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "cat.png")
+    data = load_image_folder(tmp_path, image_size=(30, 40), verbose=False)
+    shape = (30, 40, 3)
+    encoded = read_image_file(tmp_path / "cat.png", shape, resize=True)
+    np.testing.assert_array_equal(data.X[0], encoded)
+
+
+def test_images_beside_class_folders_are_refused(tmp_path):
+    _write_digits(tmp_path, per_class=1, classes=("one",))
+    Image.new("L", (28, 28)).save(tmp_path / "stray.png")
+    with pytest.raises(InvalidInputError, match=r"both images \('stray.png'.*sub-folders \('one'"):
+        load_image_folder(tmp_path, verbose=False)

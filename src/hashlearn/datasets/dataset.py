@@ -1,4 +1,4 @@
-"""The :class:`Dataset`: labelled images (or features), as every loader returns them."""
+"""The :class:`Dataset`: images (or features) and their labels, as every loader returns them."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from hashlearn.exceptions import InvalidInputError
 
 @dataclass(frozen=True)
 class Dataset:
-    """A labelled image (or feature) set.
+    """An image (or feature) set, labelled or not.
 
     Attributes
     ----------
     name : registry name.
     X : float32 array (n, h, w) or (n, h, w, c), values in [0, 1]; feature sets loaded with
         :func:`hashlearn.datasets.load_arrays` may also be (n, d) with any values.
-    y : int64 array (n,) of class labels, or a bool (n, n_classes) multi-label indicator.
+    y : int64 array (n,) of class labels, a bool (n, n_classes) multi-label indicator, or None
+        for unlabelled images (a flat folder; unsupervised methods only).
     description : where the data comes from.
     default_split : keyword arguments of :func:`hashlearn.retrieval_split` for this dataset's
         standard protocol (query / train / validation sizes).
@@ -27,18 +28,21 @@ class Dataset:
     test_mask : bool array (n,), True for the items of the dataset's official test set (the
         10,000 t10k images of MNIST, CIFAR-10's test_batch); None when it has none. Items are
         ordered official training set first, then official test set.
+    files : for a dataset read from a folder, each item's file relative to the folder; else
+        empty.
     """
 
     name: str
     X: np.ndarray
-    y: np.ndarray
+    y: np.ndarray | None
     description: str = ""
     default_split: dict[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] = ()
     test_mask: np.ndarray | None = None
+    files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if len(self.X) != len(self.y):
+        if self.y is not None and len(self.X) != len(self.y):
             raise InvalidInputError(
                 f"dataset {self.name!r}: X has {len(self.X)} items but y has {len(self.y)}"
             )
@@ -46,16 +50,21 @@ class Dataset:
         if mask is not None and (
             not isinstance(mask, np.ndarray)
             or mask.dtype != np.bool_
-            or mask.shape != (len(self.y),)
+            or mask.shape != (len(self.X),)
         ):
             raise InvalidInputError(
                 f"dataset {self.name!r}: test_mask must be a bool array of shape "
-                f"({len(self.y)},), got {getattr(mask, 'dtype', type(mask).__name__)} "
+                f"({len(self.X)},), got {getattr(mask, 'dtype', type(mask).__name__)} "
                 f"{getattr(mask, 'shape', '')}"
             )
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.X)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the items have labels (``y`` is not None)."""
+        return self.y is not None
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -63,7 +72,10 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
-        """Number of classes: ``max(y) + 1``, or the width of a multi-label indicator."""
+        """Number of classes: ``max(y) + 1``, the width of a multi-label indicator, or 0 without
+        labels."""
+        if self.y is None:
+            return 0
         if self.y.ndim == 2:
             return int(self.y.shape[1])
         return int(self.y.max()) + 1

@@ -1,4 +1,5 @@
-"""Image folders read into a :class:`Dataset`: one sub-folder per class, or a CSV of labels."""
+"""Image folders read into a :class:`Dataset`: one sub-folder per class, a CSV of labels, or a flat
+folder of unlabelled images."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm.auto import tqdm
 
+from hashlearn._imaging import image_array, is_grey, upright
 from hashlearn._validation import check_int
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 def load_image_folder(
@@ -25,17 +26,19 @@ def load_image_folder(
     color: str = "auto",
     verbose: bool = True,
 ) -> Dataset:
-    """Read a folder of images into a labelled :class:`Dataset`.
+    """Read a folder of images into a :class:`Dataset`.
 
-    Two layouts: without ``labels_csv``, ``root/<class name>/<image file>`` (single label per
-    image); with ``labels_csv``, any images under ``root`` and a CSV that gives each one its
+    Three layouts: ``root/<class name>/<image file>`` (one label per image); a flat folder
+    ``root/<image file>`` with no sub-folders (no labels: ``y`` is None, for unsupervised
+    methods); with ``labels_csv``, any images under ``root`` and a CSV that gives each one its
     labels (multi-label).
 
     Parameters
     ----------
-    root : the image folder. Without ``labels_csv`` it holds one sub-folder per class; class
-        ``i`` is the ``i``-th sub-folder name in sorted order (``Dataset.classes`` lists them).
-        Files with other suffixes than ``IMAGE_SUFFIXES`` and hidden files are skipped.
+    root : the image folder. Without ``labels_csv`` it holds one sub-folder per class (class
+        ``i`` is the ``i``-th sub-folder name in sorted order; ``Dataset.classes`` lists them),
+        or only image files (unlabelled). Files with other suffixes than ``IMAGE_SUFFIXES`` and
+        hidden files are skipped.
     labels_csv : CSV file with one row ``filename,label1;label2;...`` per image, optionally after
         a header row ``filename,labels``. ``filename`` is the path relative to ``root`` (``a/b.png``)
         or, when unique, a bare file name found anywhere below ``root``. Rows keep their order in
@@ -48,12 +51,14 @@ def load_image_folder(
 
     Returns
     -------
-    Dataset with ``X`` float32 in [0, 1] and ``y`` int64 class indices, or a bool (n, n_classes)
-    indicator with ``labels_csv``.
+    Dataset with ``X`` float32 in [0, 1] and ``y`` int64 class indices, a bool (n, n_classes)
+    indicator with ``labels_csv``, or None for a flat folder. ``Dataset.files`` lists the image
+    paths relative to ``root`` in the order of ``X``.
 
     Raises
     ------
-    InvalidInputError for a missing root, no class folders, no images or a bad parameter; with
+    InvalidInputError for a missing root, no images, a folder holding both class sub-folders and
+    loose images, or a bad parameter; with
     ``labels_csv``: a missing CSV, a malformed or duplicated row, a row with no labels, a file name
     that matches no image (or several), or images below ``root`` that the CSV does not list.
     FileFormatError naming the file for an unreadable, truncated or oversized image, or one whose
@@ -76,13 +81,18 @@ def load_image_folder(
     else:
         paths, y, classes = _class_folder_files(root)
     X = _read_images(paths, image_size=image_size, color=color, verbose=verbose)
-    kind = "multi-label " if labels_csv is not None else ""
+    if y is None:
+        description = f"image folder {str(root)!r}: {len(X)} unlabelled images"
+    else:
+        kind = "multi-label " if labels_csv is not None else ""
+        description = f"{kind}image folder {str(root)!r}: {len(X)} images in {len(classes)} classes"
     return Dataset(
         name=root.name,
         X=X,
         y=y,
-        description=f"{kind}image folder {str(root)!r}: {len(y)} images in {len(classes)} classes",
+        description=description,
         classes=tuple(classes),
+        files=tuple(p.relative_to(root).as_posix() for p in paths),
     )
 
 
@@ -92,11 +102,22 @@ def _is_image(path: Path) -> bool:
     )
 
 
-def _class_folder_files(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
+def _class_folder_files(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
+    """Images of ``root/<class>/``, or of a flat ``root`` (labels None)."""
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = sorted(p for p in root.iterdir() if _is_image(p))
+    if loose and classes:
+        raise InvalidInputError(
+            f"{str(root)!r} holds both images ({loose[0].name!r}, ...) and sub-folders "
+            f"({classes[0]!r}, ...): put every image in its class sub-folder (labelled), or all "
+            "images in one folder without sub-folders (unlabelled)"
+        )
+    if loose:
+        return loose, None, []
     if not classes:
         raise InvalidInputError(
-            f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)"
+            f"{str(root)!r} holds no images with suffixes {', '.join(IMAGE_SUFFIXES)} (expected "
+            "images, or one sub-folder of images per class)"
         )
     files: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
@@ -190,32 +211,33 @@ def _multi_label_files(root: Path, labels_csv: Path) -> tuple[list[Path], np.nda
 def _read_images(
     paths: list[Path], *, image_size: tuple[int, int] | None, color: str, verbose: bool
 ) -> np.ndarray:
-    """Decode ``paths`` into one float32 array in [0, 1] (see :func:`load_image_folder`)."""
+    """Decode ``paths`` into one float32 array in [0, 1] (see :func:`load_image_folder`), each
+    picture converted as the encoder converts the pictures it codes (:mod:`hashlearn._imaging`)."""
     from PIL import Image, UnidentifiedImageError
 
     images: list[np.ndarray] = []
-    modes: list[bool] = []
+    greys: list[bool] = []
     for path in tqdm(
         paths, desc="reading images", unit="image", disable=not verbose or len(paths) <= 2000
     ):
         try:
             with Image.open(path) as image:
                 image.load()
-                grey = image.mode in _GREY_MODES
-                if image_size is not None:
-                    image = image.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
-                array = np.asarray(
-                    image.convert("L" if color == "grey" or (color == "auto" and grey) else "RGB")
-                )
+                image = upright(image)
+                grey = is_grey(image)
+                channels = 1 if color == "grey" or (color == "auto" and grey) else 3
+                array = image_array(image, channels, image_size)
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
             raise FileFormatError(f"cannot read image {str(path)!r}: {exc}") from None
         if images and array.shape[:2] != images[0].shape[:2]:
             raise FileFormatError(
                 f"image {str(path)!r} is {array.shape[1]}x{array.shape[0]} but "
-                f"{str(paths[0])!r} is {images[0].shape[1]}x{images[0].shape[0]}; pass image_size"
+                f"{str(paths[0])!r} is {images[0].shape[1]}x{images[0].shape[0]}; pass image_size "
+                "to resize them all to one size"
             )
         images.append(array)
-        modes.append(grey)
-    if color == "rgb" or (color == "auto" and not all(modes)):
-        images = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in images]
-    return np.stack(images).astype(np.float32) / 255.0
+        greys.append(grey)
+    if color == "rgb" or (color == "auto" and not all(greys)):
+        images = [a if a.shape[2] == 3 else np.repeat(a, 3, axis=2) for a in images]
+    X = np.stack(images)
+    return X[..., 0] if X.shape[3] == 1 else X

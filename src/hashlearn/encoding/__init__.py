@@ -29,7 +29,7 @@ from hashlearn.encoding.encode import (
     encode_image_files,
 )
 from hashlearn.encoding.encoder import ImageEncoder
-from hashlearn.encoding.errors import TooLargeError
+from hashlearn.encoding.errors import ImageMismatchError, TooLargeError
 from hashlearn.encoding.files import IMAGE_SUFFIXES, image_ids, list_image_files, read_image_file
 from hashlearn.encoding.folder import (
     FolderIndex,
@@ -65,6 +65,7 @@ __all__ = [
     "FolderIndex",
     "ImageCodes",
     "ImageEncoder",
+    "ImageMismatchError",
     "IndexFileInfo",
     "ModelFileInfo",
     "PreparedFolder",

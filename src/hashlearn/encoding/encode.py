@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from hashlearn._validation import check_int
 from hashlearn.encoding.encoder import ImageEncoder
+from hashlearn.encoding.errors import ImageMismatchError
 from hashlearn.encoding.files import IMAGE_SUFFIXES, image_ids, list_image_files, read_image_file
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher
@@ -66,6 +67,7 @@ def encode_image_files(
     recursive: bool = True,
     batch_size: int = 256,
     skip_unreadable: bool = False,
+    resize: bool | None = None,
     verbose: bool = True,
 ) -> ImageCodes:
     """Encode every PNG and JPEG file under ``root`` with ``hasher``.
@@ -87,6 +89,10 @@ def encode_image_files(
     skip_unreadable : bool, default False
         Skip (and list in ``skipped``) files that are not images or do not decode, instead of
         stopping at the first.
+    resize : bool or None
+        Resize pictures of another size and convert grey or colour to the model's input; False
+        refuses them; None: as the model was fitted (see
+        :class:`~hashlearn.encoding.ImageEncoder`).
     verbose : bool, default True
         Progress bar.
 
@@ -98,10 +104,12 @@ def encode_image_files(
     ------
     InvalidInputError
         No image files, a file that cannot be read (naming it; unless ``skip_unreadable``), a
-        model that does not take images, or a bad ``batch_size``.
+        picture that does not fit the model (without ``resize``; an
+        :class:`~hashlearn.encoding.ImageMismatchError`), a model that does not take images, or
+        a bad ``batch_size``.
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    encoder = ImageEncoder(hasher, image_shape)
+    encoder = ImageEncoder(hasher, image_shape, resize=resize)
     shape = encoder.image_shape
     if shape is None:
         raise InvalidInputError(
@@ -196,7 +204,7 @@ def encode_file_list(
     def decode(path: Path) -> np.ndarray | Exception:
         """The model's input array of one file, or the reason it cannot be read."""
         try:
-            return read_image_file(path, shape)
+            return read_image_file(path, shape, resize=encoder.resize)
         except (InvalidInputError, OSError) as exc:
             return exc
 
@@ -215,7 +223,7 @@ def encode_file_list(
                 on_file()
             name = path.relative_to(folder).as_posix()
             if isinstance(result, Exception):
-                if not skip_unreadable:
+                if not skip_unreadable or isinstance(result, ImageMismatchError):
                     raise InvalidInputError(f"{name!r} in {os.fspath(folder)!r}: {result}")
                 skipped.append((name, str(result)))
                 continue

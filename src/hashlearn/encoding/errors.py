@@ -1,10 +1,11 @@
-"""The error of an input over its size limit: an image file, its pixel count, a request body."""
+"""The errors of an input over its size limit (an image file, its pixel count, a request body) and of
+a picture that does not fit the model."""
 
 from __future__ import annotations
 
 from hashlearn.exceptions import InvalidInputError
 
-__all__ = ["TooLargeError"]
+__all__ = ["ImageMismatchError", "TooLargeError"]
 
 
 class TooLargeError(InvalidInputError):
@@ -16,3 +17,12 @@ class TooLargeError(InvalidInputError):
     """
 
     status_code: int = 413
+
+
+class ImageMismatchError(InvalidInputError):
+    """A picture's size, or grey versus colour, differs from the input the model was fitted on,
+    and resizing was not asked for (see :func:`~hashlearn.encoding.as_model_array`).
+
+    Encoding a folder stops at the first such picture even when unreadable files are skipped:
+    it says the model does not suit the collection, not that one file is bad.
+    """

@@ -46,17 +46,21 @@ def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) ->
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def read_image_file(path: Path, image_shape: tuple[int, int, int]) -> np.ndarray:
+def read_image_file(
+    path: Path, image_shape: tuple[int, int, int], *, resize: bool = False
+) -> np.ndarray:
     """One image file as a model input ``float32 (h, w, c)``, decoded as the search service
     decodes an upload (see :mod:`hashlearn.encoding.images`), under :data:`MAX_FILE_BYTES` and
-    :data:`MAX_FILE_PIXELS`.
+    :data:`MAX_FILE_PIXELS`; an image of another size or colour than ``image_shape`` is refused
+    unless ``resize``.
 
     Raises
     ------
     TooLargeError
         The file or its pixel count is over the limit.
     InvalidInputError
-        The file is not a PNG or JPEG image, or does not decode.
+        The file is not a PNG or JPEG image, does not decode, or does not fit ``image_shape``
+        (without ``resize``).
     OSError
         The file cannot be read.
     """
@@ -67,7 +71,7 @@ def read_image_file(path: Path, image_shape: tuple[int, int, int]) -> np.ndarray
         )
     data = path.read_bytes()
     image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
-    return as_model_array(image, image_shape)
+    return as_model_array(image, image_shape, resize=resize)
 
 
 def image_ids(paths: list[str]) -> tuple[np.ndarray, bool]:

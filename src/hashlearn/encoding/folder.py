@@ -49,13 +49,16 @@ def index_folder(
     *,
     index_type: str = "mih",
     image_shape: tuple[int, ...] | None = None,
+    resize: bool | None = None,
     verbose: bool = True,
 ) -> FolderIndex:
     """Encode and index every image under ``folder`` with the model at ``model_path``, into
     ``work_dir`` (``codes.npz``, ``index.hlindex`` and a ``manifest.json``).
 
     The work is reused while the model file and the folder's image files (names, sizes and
-    modification times) stay the same. Files that do not decode are skipped and listed.
+    modification times) stay the same. Files that do not decode are skipped and listed; a
+    picture that does not fit the model (size, grey or colour) stops the work unless ``resize``
+    (see :func:`~hashlearn.encoding.encode.encode_image_files`).
 
     Raises
     ------
@@ -82,6 +85,7 @@ def index_folder(
         "inputs_sha256": digest.hexdigest(),
         "index_type": index_type,
         "image_shape": image_shape and list(image_shape),
+        "resize": resize,
     }
     index_path, codes_path, manifest_path = (
         work / "index.hlindex",
@@ -97,7 +101,12 @@ def index_folder(
     manifest_path.unlink(missing_ok=True)  # until the new files are complete, nothing is reusable
     hasher = load_hasher(model_path)
     result = encode_image_files(
-        hasher, folder, image_shape=image_shape, skip_unreadable=True, verbose=verbose
+        hasher,
+        folder,
+        image_shape=image_shape,
+        skip_unreadable=True,
+        resize=resize,
+        verbose=verbose,
     )
     write_image_codes(result, codes_path)
     index = create_index(index_type, hasher.n_bits)
@@ -151,6 +160,7 @@ def prepare_folder(
     data_dir: str | os.PathLike[str] | None = None,
     index_type: str = "mih",
     image_shape: tuple[int, ...] | None = None,
+    resize: bool | None = None,
     verbose: bool = True,
 ) -> PreparedFolder:
     """Build (or reuse) the codes and index of a folder of pictures and choose where the search
@@ -168,7 +178,7 @@ def prepare_folder(
         Folder of the service's writes. Default ``WORK/writes``: when the index is rebuilt, the
         writes made over the previous one no longer apply and are moved to
         ``WORK/writes-before-YYYYmmdd-HHMMSS``. A given folder is used as it is.
-    index_type, image_shape, verbose
+    index_type, image_shape, resize, verbose
         As :func:`index_folder`.
 
     Returns
@@ -184,7 +194,13 @@ def prepare_folder(
     """
     work = default_work_dir(folder) if work_dir is None else Path(work_dir)
     built = index_folder(
-        model_path, folder, work, index_type=index_type, image_shape=image_shape, verbose=verbose
+        model_path,
+        folder,
+        work,
+        index_type=index_type,
+        image_shape=image_shape,
+        resize=resize,
+        verbose=verbose,
     )
     kept = None
     if data_dir is None:

@@ -4,8 +4,9 @@
 pixel is decoded (decompression bombs), and refuses a file that fails to decode (truncated,
 corrupt) with an :class:`~hashlearn.exceptions.InvalidInputError`. :func:`as_model_array` turns a
 decoded image into an array of the model's input shape: grey (``c = 1``) or RGB (``c = 3``),
-resized with bilinear filtering when its size differs, ``float32`` in [0, 1] (``uint8 / 255``,
-16-bit PNGs ``/ 65535``); transparent pixels are laid over black. Folders of files
+``float32`` in [0, 1] (``uint8 / 255``, 16-bit PNGs ``/ 65535``); transparent pixels are laid over
+black. An image of another size, or colour for a grey model (or grey for a colour one), is refused
+unless resizing is asked for (then bilinear). Folders of files
 (:mod:`hashlearn.encoding.files`) and the search service's uploads go through these same two
 steps, so a picture gets the same code either way.
 """
@@ -18,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._imaging import describe_image, image_array, is_grey, upright
 from hashlearn._validation import check_image_shape
-from hashlearn.encoding.errors import TooLargeError
+from hashlearn.encoding.errors import ImageMismatchError, TooLargeError
 from hashlearn.exceptions import InvalidInputError
 
 __all__ = ["IMAGE_FORMATS", "DecodedImage", "as_model_array", "parse_image_shape", "read_image"]
@@ -103,7 +105,9 @@ def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     return DecodedImage(data=data, image=image, extension=IMAGE_FORMATS[image.format])
 
 
-def as_model_array(image: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
+def as_model_array(
+    image: Any, image_shape: tuple[int, int, int], *, resize: bool = False
+) -> np.ndarray:
     """A decoded image as a model's input.
 
     Parameters
@@ -112,28 +116,32 @@ def as_model_array(image: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
         A decoded image (see :func:`read_image`).
     image_shape : tuple of int
         ``(h, w, c)`` the model takes, ``c`` 1 (grey) or 3 (RGB).
+    resize : bool, default False
+        Resize an image of another size (bilinear) and convert a colour image for a grey model or
+        a grey one for a colour model. False: such an image is refused, since a model reads a
+        picture unlike those it was fitted on as noise and still gives it a code.
 
     Returns
     -------
     numpy.ndarray of float32, shape (h, w, c)
-        Values in [0, 1]; EXIF rotation applied, transparency laid over black, resized with
-        bilinear filtering when the size differs.
-    """
-    from PIL import Image, ImageOps
+        Values in [0, 1]; EXIF rotation applied, transparency laid over black.
 
+    Raises
+    ------
+    ImageMismatchError
+        Without ``resize``: the image's size, or grey versus colour, differs from the model's.
+    """
     height, width, channels = image_shape
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit grey
-        values = np.asarray(image, dtype=np.float32) / 65535.0
-        image = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-    image = image.convert("L" if channels == 1 else "RGB")
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    return array.reshape(height, width, channels)
+    image = upright(image)
+    if not resize:
+        own = (image.size[1], image.size[0], 1 if is_grey(image) else 3)
+        if own != (height, width, channels):
+            raise ImageMismatchError(
+                f"the image is {describe_image(*own)} but the model takes "
+                f"{describe_image(height, width, channels)} images; resize explicitly (--resize, "
+                "resize=True) or use a model fitted on images like this one"
+            )
+    return image_array(image, channels, (height, width))
 
 
 def parse_image_shape(text: str) -> tuple[int, int, int]:

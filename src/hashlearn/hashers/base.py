@@ -33,6 +33,9 @@ from hashlearn.hashers.model_format import (
 __all__ = ["Hasher", "read_model_file"]
 
 
+_INPUT_ATTRIBUTES = ("image_shape_", "resize_images_")
+
+
 class Hasher(Parameters):
     """Base class of all hashers.
 
@@ -42,7 +45,11 @@ class Hasher(Parameters):
     ``_saved_arrays`` / ``_saved_values``, or by overriding ``_get_state`` and ``_set_state``.
 
     A hasher fitted on an image array keeps the images' shape in ``image_shape_`` (None after a
-    fit on feature vectors), and its model file keeps it too.
+    fit on feature vectors), and its model file keeps it too. ``resize_images_`` (default False;
+    kept in the model file when True) says that pictures of another size or colour are resized
+    to ``image_shape_`` when encoded from files: it is set for models fitted on a folder of
+    pictures resized to one size (``hashlearn fit --images DIR --image-size HxW``); otherwise
+    such pictures are refused (:class:`~hashlearn.encoding.ImageEncoder`).
     """
 
     name: ClassVar[str] = ""
@@ -73,9 +80,11 @@ class Hasher(Parameters):
 
     @property
     def is_fitted(self) -> bool:
-        # image_shape_ is set on entry to fit (by _check_input), not by a finished fit
+        # image_shape_ is set on entry to fit (by _check_input), not by a finished fit;
+        # resize_images_ is a setting about the inputs, not something learned
         return any(
-            k.endswith("_") and not k.startswith("_") and k != "image_shape_" for k in vars(self)
+            k.endswith("_") and not k.startswith("_") and k not in _INPUT_ATTRIBUTES
+            for k in vars(self)
         )
 
     def _check_fitted(self) -> None:
@@ -157,6 +166,8 @@ class Hasher(Parameters):
         image_shape = getattr(self, "image_shape_", None)
         if image_shape is not None:
             metadata["image_shape"] = json.dumps([int(s) for s in image_shape])
+        if getattr(self, "resize_images_", False):
+            metadata["resize_images"] = "true"
         metadata["hashlearn_version"] = __version__
         tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
         metadata["sha256"] = arrays_digest(tensors)

@@ -33,6 +33,7 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
         # the images of the fit; absent from models fitted on feature vectors
         image_shape = json.loads(metadata.get("image_shape", "null"))
         features = json.loads(metadata.get(FEATURES_KEY, "null"))
+        resize_images = json.loads(metadata.get("resize_images", "false"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise FileFormatError(
             f"{os.fspath(path)!r} has incomplete hashlearn metadata: {exc}"
@@ -55,9 +56,15 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
         raise FileFormatError(
             f"{os.fspath(path)!r} does not hold a complete {method!r} model: {exc!r}"
         ) from None
-    if features is None:
-        return hasher
-    return FeatureHasher(_load_features(path, features, feature_arrays), hasher)
+    if not isinstance(resize_images, bool):
+        raise FileFormatError(
+            f"{os.fspath(path)!r} has an unreadable resize_images entry: {resize_images!r}"
+        )
+    if features is not None:
+        hasher = FeatureHasher(_load_features(path, features, feature_arrays), hasher)
+    if resize_images:
+        hasher.resize_images_ = True
+    return hasher
 
 
 def _checked_image_shape(path: Any, value: Any) -> tuple[int, int, int]:

@@ -120,6 +120,8 @@ class FeatureHasher(Hasher):
         for key, array in saved["arrays"].items():
             tensors[FEATURES_PREFIX + key] = np.ascontiguousarray(array)
         metadata[FEATURES_KEY] = json.dumps({"config": saved["config"], "state": saved["state"]})
+        if getattr(self, "resize_images_", False):
+            metadata["resize_images"] = "true"
         metadata["format_version"] = "2"
         metadata["sha256"] = arrays_digest(tensors)
         return metadata, tensors

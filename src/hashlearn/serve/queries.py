@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn.codes import check_codes
-from hashlearn.encoding import ImageEncoder, as_model_array
+from hashlearn.encoding import ImageEncoder
 from hashlearn.exceptions import InvalidInputError
 
 __all__ = ["QueryEncoder", "decode_base64"]
@@ -66,7 +66,7 @@ class QueryEncoder(ImageEncoder):
                 "this model takes feature vectors, not images: send a 'vector' or a code (start "
                 "the service with --image-shape for a model fitted on flattened pixel vectors)"
             )
-        array = as_model_array(image, self.image_shape)
+        array = self.image_array(image)
         return self.encode(array[None])
 
     def encode_vector(self, values: Any) -> np.ndarray:
