@@ -54,7 +54,7 @@ def lsh_files(folder: Path) -> dict:
     return {"folder": folder, "hasher": hasher, "index": index, "X": X, "y": y, "ids": ids}
 
 
-def open_test_service(files, data_dir, **limits):
+def open_test_service(files, data_dir, resize=None, **limits):
     """The service over :func:`lsh_files` (images 8x8, labels), its writes in ``data_dir``."""
     from hashlearn.serve import ServeLimits, open_service
 
@@ -66,6 +66,7 @@ def open_test_service(files, data_dir, **limits):
         images_dir=folder / "images",
         labels=folder / "y.npy",
         image_shape=(8, 8),
+        resize=resize,
         limits=ServeLimits(**limits) if limits else None,
     )
 

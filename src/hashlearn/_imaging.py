@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GREY_MODES", "describe_image", "image_array", "is_grey", "upright"]
+__all__ = ["GREY_MODES", "describe_image", "has_colour", "image_array", "is_grey", "upright"]
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 """Pillow modes of pictures without colour."""
@@ -23,6 +23,17 @@ _SIXTEEN_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 def is_grey(image: Any) -> bool:
     """Whether a decoded Pillow image has no colour channels (its mode is one of GREY_MODES)."""
     return image.mode in GREY_MODES
+
+
+def has_colour(image: Any) -> bool:
+    """Whether a decoded Pillow image shows colour: it has colour channels and they are not all
+    equal (an RGB file of a grey picture has no colour)."""
+    if is_grey(image):
+        return False
+    rgb = np.asarray(image.convert("RGB"))
+    return not (
+        np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])
+    )
 
 
 def describe_image(height: int, width: int, channels: int) -> str:

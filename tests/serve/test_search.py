@@ -83,7 +83,29 @@ def test_jpeg_rgb_and_16_bit_images_are_read_as_grey(files, client):
     response = client.post(
         "/search", content=jpeg.getvalue(), headers={"Content-Type": "image/jpeg"}
     )
+    # a picture of another size than the model's input is refused, naming both sizes
+    assert response.status_code == 400
+    assert "the image is 64x64 grey but the model takes 8x8 grey" in response.json()["error"]
+    colour = io.BytesIO()
+    Image.fromarray(np.stack([grey, grey // 2, grey], axis=-1)).save(colour, "PNG")
+    answer = client.post("/search", files={"image": ("d.png", colour.getvalue())})
+    assert answer.status_code == 400 and "8x8 colour but the model takes 8x8 grey" in answer.text
+
+
+def test_a_service_asked_to_resize_takes_other_sizes_and_colour(files, tmp_path):
+    service = open_test_service(files, tmp_path / "data", resize=True)
+    client = TestClient(create_app(service))
+    grey = np.round(files["X"][5] * 255).astype(np.uint8)
+    jpeg = io.BytesIO()
+    Image.fromarray(grey).resize((64, 64)).save(jpeg, "JPEG", quality=95)
+    response = client.post(
+        "/search", content=jpeg.getvalue(), headers={"Content-Type": "image/jpeg"}
+    )
     assert response.status_code == 200 and len(response.json()["hits"]) == 10
+    colour = io.BytesIO()
+    Image.fromarray(np.stack([grey, grey // 2, grey], axis=-1)).save(colour, "PNG")
+    assert client.post("/search", files={"image": ("d.png", colour.getvalue())}).status_code == 200
+    service.close()
 
 
 def test_items_are_listed_by_page_or_sample(client):

@@ -8,7 +8,11 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+
+from hashlearn._io import read_arrays
 from hashlearn.cli._args import image_shape, load_array, parse_param
+from hashlearn.datasets import load_image_folder
 from hashlearn.encoding import encode_image_files, write_codes, write_image_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.features import create_features
@@ -26,14 +30,34 @@ def register(sub: Any) -> None:
 def _register_fit(sub: Any) -> None:
     p = sub.add_parser(
         "fit",
-        help="fit a hasher on an .npz (X, y) or .npy (X) file and save the model; a deep "
-        "hasher trains on all processes of `torchrun --nproc_per_node=N -m hashlearn fit ...`",
+        help="fit a hasher on an .npz (X, y) or .npy (X) file, or on a folder of pictures, and "
+        "save the model; a deep hasher trains on all processes of `torchrun "
+        "--nproc_per_node=N -m hashlearn fit ...`",
     )
     p.add_argument("--method", required=True, help="hasher name (see `hashlearn list`)")
     p.add_argument("--bits", type=int, default=32, help="code length (default: 32)")
-    p.add_argument("--data", required=True, help=".npz with X and y, or .npy with X")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help=".npz with X (and y for supervised methods), or .npy with X")
+    source.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder of pictures: one sub-folder per class (labels), or pictures only (no "
+        "labels: unsupervised methods)",
+    )
     p.add_argument("--x-key", default="X")
     p.add_argument("--y-key", default="y")
+    p.add_argument(
+        "--image-size",
+        metavar="HxW",
+        help="with --images: resize every picture to this size; the model then resizes the "
+        "pictures it encodes too (default: all pictures must have one size)",
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "grey", "rgb"),
+        default="auto",
+        help="with --images: grey, rgb, or auto (rgb when any picture has colour; the default)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random_state of the hasher")
     p.add_argument(
         "--features",
@@ -48,30 +72,59 @@ def _register_fit(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="hasher parameter, e.g. --param epochs=10 (repeatable; values are JSON)",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
     p.set_defaults(func=cmd_fit)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """``hashlearn fit``: fit a hasher (behind features, if asked) and save it."""
-    X = load_array(args.data, args.x_key)
-    y = load_array(args.data, args.y_key) if args.data.endswith(".npz") else None
+    X, y, source = _training_data(args)
     params = dict(args.param or [])
     if args.seed is not None:
         params["random_state"] = args.seed
     hasher = create_hasher(args.method, n_bits=args.bits, **params)
+    if args.quiet and "verbose" in hasher.get_params(deep=False):
+        hasher.set_params(verbose=False)
     if hasher.supervised and y is None:
         raise InvalidInputError(
-            f"{args.method!r} is supervised: give an .npz with labels under {args.y_key!r}"
+            f"{args.method!r} is supervised and {source} has no labels: "
+            + (
+                "put the pictures in one sub-folder per class"
+                if args.images
+                else f"give an .npz with labels under {args.y_key!r}"
+            )
+            + ", or choose an unsupervised method (`hashlearn list`)"
         )
     if args.features:
         hasher = FeatureHasher(create_features(args.features), hasher)
     hasher.fit(X, y)
+    if args.images and args.image_size:
+        hasher.resize_images_ = True  # pictures of other sizes are resized when encoded
     if not _is_main_process():  # torchrun: rank 0 alone saves and reports
         return 0
     hasher.save(args.out)
-    print(f"fitted {hasher!r} on {len(X)} samples -> {args.out}")
+    labels = "" if y is None else f", {len(np.unique(y, axis=0))} classes"
+    print(f"fitted {hasher!r} on {len(X)} samples of {source}{labels} -> {args.out}")
     return 0
+
+
+def _training_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``(X, y or None, what they came from)`` of ``fit --data`` or ``fit --images``."""
+    if args.images:
+        size = image_shape(args.image_size)
+        data = load_image_folder(
+            args.images,
+            image_size=None if size is None else size[:2],
+            color=args.color,
+            verbose=not args.quiet,
+        )
+        return data.X, data.y, repr(args.images)
+    if args.image_size or args.color != "auto":
+        raise InvalidInputError("--image-size and --color go with --images DIR")
+    arrays = read_arrays(args.data, (args.x_key, args.y_key), require=args.x_key)
+    X = arrays.get("", arrays.get(args.x_key))
+    return X, arrays.get(args.y_key), repr(args.data)
 
 
 def _is_main_process() -> bool:
@@ -107,6 +160,14 @@ def _register_encode(sub: Any) -> None:
         "--skip-unreadable",
         action="store_true",
         help="with --images: skip files that do not decode (listed) instead of stopping",
+    )
+    p.add_argument(
+        "--resize",
+        action="store_const",
+        const=True,
+        default=None,
+        help="with --images: resize pictures of another size, and convert grey or colour, to the "
+        "model's input (default: as the model was fitted; otherwise such pictures are refused)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -162,6 +223,7 @@ def _encode_on_ray(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         n_workers=args.workers,
         skip_unreadable=args.skip_unreadable,
+        resize=args.resize,
         verbose=not args.quiet,
     )
     result = done.result
@@ -189,6 +251,7 @@ def _encode_images(hasher: Hasher, args: argparse.Namespace) -> int:
         args.images,
         image_shape=image_shape(args.image_shape),
         skip_unreadable=args.skip_unreadable,
+        resize=args.resize,
         verbose=not args.quiet,
     )
     write_image_codes(result, args.out)

@@ -71,6 +71,14 @@ def register(sub: Any) -> None:
         help="HxW or HxWxC images of a model fitted on flattened pixel vectors, e.g. 28x28 "
         "(models fitted on image arrays know their shape)",
     )
+    p.add_argument(
+        "--resize",
+        action="store_const",
+        const=True,
+        default=None,
+        help="resize pictures of another size (and make colour grey for a grey model) instead of "
+        "refusing them (default: as the model was fitted)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument(
@@ -126,6 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.work_dir,
             data_dir=data_dir,
             image_shape=image_shape(args.image_shape),
+            resize=args.resize,
         )
         for name, reason in folder.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)
@@ -147,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         images_dir=images,
         labels=args.labels,
         image_shape=image_shape(args.image_shape),
+        resize=args.resize,
         limits=limits,
         mmap=args.mmap,
         ray_address=args.ray,

@@ -148,6 +148,7 @@ class _ShardEncoder:
         skip_unreadable: bool,
         job_id: str,
         use_gpu: bool,
+        resize: bool | None = None,
     ) -> None:
         # the model and the file list are read from the shared storage, not sent: small
         # constructor arguments let Ray restart a lost actor
@@ -158,7 +159,7 @@ class _ShardEncoder:
         net = getattr(hasher, "net_", None)
         if use_gpu and net is not None:  # deep hashers encode on their network's device
             net.to("cuda")
-        self.encoder = ImageEncoder(hasher, image_shape)
+        self.encoder = ImageEncoder(hasher, image_shape, resize=resize)
         self.folder = Path(root)
         self.names = names
         self.out = Path(out)
@@ -200,6 +201,7 @@ def encode_files(
     n_workers: int | None = None,
     use_gpu: bool | None = None,
     skip_unreadable: bool = False,
+    resize: bool | None = None,
     verbose: bool = True,
 ) -> DistributedCodes:
     """Encode every PNG and JPEG file under ``root`` on a Ray cluster, in resumable shards.
@@ -235,6 +237,8 @@ def encode_files(
         One GPU per actor; default: when the cluster has GPUs.
     skip_unreadable : bool, default False
         List the files that do not read in ``result.skipped`` instead of stopping.
+    resize : bool or None
+        As :func:`~hashlearn.encoding.encode_image_files`.
     verbose : bool, default True
         Progress bar (files, as shards finish).
 
@@ -252,7 +256,7 @@ def encode_files(
     if not model_file.is_file():
         raise InvalidInputError(f"model file not found: {os.fspath(model_path)!r}")
     hasher = load_hasher(model_file)
-    encoder = ImageEncoder(hasher, image_shape)  # checked here, before any worker starts
+    encoder = ImageEncoder(hasher, image_shape, resize=resize)  # checked before workers start
     if encoder.image_shape is None:
         raise InvalidInputError(
             f"this {hasher.name!r} model takes feature vectors, not images; give the image "
@@ -275,6 +279,7 @@ def encode_files(
         "batch_size": batch_size,
         "shard_size": shard_size,
         "skip_unreadable": skip_unreadable,
+        "resize": resize,
     }
     job = _job(model_file, folder, files, settings)
     job_id = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
@@ -305,6 +310,7 @@ def encode_files(
             n_workers=n_workers,
             use_gpu=use_gpu,
             skip_unreadable=skip_unreadable,
+            resize=resize,
             job_id=job_id,
             done=len(files) - sum(min(shard_size, len(files) - s * shard_size) for s in todo),
             verbose=verbose,
@@ -336,6 +342,7 @@ def _run_shards(
     n_workers: int | None,
     use_gpu: bool | None,
     skip_unreadable: bool,
+    resize: bool | None,
     job_id: str,
     done: int,
     verbose: bool,
@@ -371,6 +378,7 @@ def _run_shards(
             "skip_unreadable": skip_unreadable,
             "job_id": job_id,
             "use_gpu": use_gpu,
+            "resize": resize,
         },
     )
     with tqdm(

@@ -5,8 +5,8 @@ pixel is decoded (decompression bombs), and refuses a file that fails to decode 
 corrupt) with an :class:`~hashlearn.exceptions.InvalidInputError`. :func:`as_model_array` turns a
 decoded image into an array of the model's input shape: grey (``c = 1``) or RGB (``c = 3``),
 ``float32`` in [0, 1] (``uint8 / 255``, 16-bit PNGs ``/ 65535``); transparent pixels are laid over
-black. An image of another size, or colour for a grey model (or grey for a colour one), is refused
-unless resizing is asked for (then bilinear). Folders of files
+black. An image of another size, or one in colour for a grey model, is refused unless resizing is
+asked for (then bilinear). Folders of files
 (:mod:`hashlearn.encoding.files`) and the search service's uploads go through these same two
 steps, so a picture gets the same code either way.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._imaging import describe_image, image_array, is_grey, upright
+from hashlearn._imaging import describe_image, has_colour, image_array, is_grey, upright
 from hashlearn._validation import check_image_shape
 from hashlearn.encoding.errors import ImageMismatchError, TooLargeError
 from hashlearn.exceptions import InvalidInputError
@@ -117,9 +117,11 @@ def as_model_array(
     image_shape : tuple of int
         ``(h, w, c)`` the model takes, ``c`` 1 (grey) or 3 (RGB).
     resize : bool, default False
-        Resize an image of another size (bilinear) and convert a colour image for a grey model or
-        a grey one for a colour model. False: such an image is refused, since a model reads a
-        picture unlike those it was fitted on as noise and still gives it a code.
+        Resize an image of another size (bilinear), and make a colour image grey for a grey
+        model. False: such an image is refused, since a model reads a picture unlike those it
+        was fitted on as noise and still gives it a code. A grey picture (or an RGB file whose
+        channels are equal) is always taken by a colour model, its grey repeated in R, G and B:
+        that is what a colour camera records of a grey scene.
 
     Returns
     -------
@@ -129,13 +131,16 @@ def as_model_array(
     Raises
     ------
     ImageMismatchError
-        Without ``resize``: the image's size, or grey versus colour, differs from the model's.
+        Without ``resize``: the image's size differs from the model's, or it shows colour and
+        the model is grey.
     """
     height, width, channels = image_shape
     image = upright(image)
     if not resize:
-        own = (image.size[1], image.size[0], 1 if is_grey(image) else 3)
-        if own != (height, width, channels):
+        size = (image.size[1], image.size[0])
+        colour = channels == 1 and has_colour(image)
+        if size != (height, width) or colour:
+            own = (*size, 3 if colour or not is_grey(image) else 1)
             raise ImageMismatchError(
                 f"the image is {describe_image(*own)} but the model takes "
                 f"{describe_image(height, width, channels)} images; resize explicitly (--resize, "

@@ -62,6 +62,7 @@ def open_service(
     images_dir: str | os.PathLike[str] | None = None,
     labels: str | os.PathLike[str] | None = None,
     image_shape: tuple[int, ...] | None = None,
+    resize: bool | None = None,
     limits: ServeLimits | None = None,
     mmap: bool = False,
     ray_address: str | None = None,
@@ -85,6 +86,10 @@ def open_service(
         Class labels of base items (see :func:`load_labels`).
     image_shape : tuple or None
         Input image shape of a ``"features"`` model fitted on raw pixels (see
+        :class:`~hashlearn.encoding.ImageEncoder`).
+    resize : bool or None
+        Resize uploaded pictures of another size, and make colour grey for a grey model; False
+        refuses them (HTTP 400); None: as the model was fitted (see
         :class:`~hashlearn.encoding.ImageEncoder`).
     limits : ServeLimits or None
     mmap : bool
@@ -112,7 +117,7 @@ def open_service(
     elif images_dir is not None and not os.path.isdir(images_dir):
         raise InvalidInputError(f"images folder not found: {os.fspath(images_dir)!r}")
     hasher = load_hasher(model)
-    encoder = QueryEncoder(hasher, image_shape)
+    encoder = QueryEncoder(hasher, image_shape, resize=resize)
     if is_manifest(index):
         base: Any = ShardedIndex(index, address=ray_address or "local")
     elif ray_address is not None:
