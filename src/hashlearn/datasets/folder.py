@@ -92,6 +92,8 @@ def load_image_folder(
         y=y,
         description=description,
         classes=tuple(classes),
+        # 10% queries, and 10% of the rest kept for validation (choosing parameters)
+        default_split={"n_query": 0.1, "n_validation": 0.1},
         files=tuple(p.relative_to(root).as_posix() for p in paths),
     )
 

@@ -24,10 +24,11 @@ from hashlearn.exceptions import InvalidInputError
 
 @dataclass(frozen=True)
 class Subset:
-    """One part of a split: ``X`` and ``y`` (plain arrays) and the row ``indices`` they came from."""
+    """One part of a split: ``X`` and ``y`` (plain arrays; ``y`` None for unlabelled data) and the
+    row ``indices`` they came from."""
 
     X: np.ndarray
-    y: np.ndarray
+    y: np.ndarray | None
     indices: np.ndarray
 
     def __len__(self) -> int:
@@ -44,7 +45,10 @@ class RetrievalSplit:
     Train and validation are disjoint; the query set is disjoint from the other three. In
     :func:`retrieval_split` train and validation are subsets of the database; some named
     protocols (:mod:`hashlearn.evaluation.protocols`) hold train out of the database instead.
-    ``protocol`` names the protocol that made the split ("" when made directly).
+    ``protocol`` names the protocol that made the split ("" when made directly). ``labelled`` is
+    False for a split of unlabelled data: hashers are fitted without labels, and the parts' ``y``
+    is None or, for measuring, the neighbour relevance of
+    :func:`hashlearn.evaluation.with_neighbour_relevance`.
     """
 
     query: Subset
@@ -52,6 +56,7 @@ class RetrievalSplit:
     train: Subset
     validation: Subset
     protocol: str = ""
+    labelled: bool = True
 
     def sizes(self) -> dict[str, int]:
         return {k: len(getattr(self, k)) for k in PARTS}
@@ -89,19 +94,19 @@ def resolve_count(value: Any, total: int, name: str) -> int:
 
 
 def stratified_sample(
-    rng: np.random.Generator, pool: np.ndarray, y: np.ndarray, n: int
+    rng: np.random.Generator, pool: np.ndarray, y: np.ndarray | None, n: int
 ) -> np.ndarray:
     """Draw ``n`` items of ``pool`` stratified by label, returned in random order.
 
     Each class gets its share of ``n`` rounded down, and the left-over items go to the classes
-    with the largest remainders (ties in random order). Multi-label ``y`` (2-D) is sampled
-    uniformly.
+    with the largest remainders (ties in random order). Multi-label ``y`` (2-D) and unlabelled
+    items (``y`` None) are sampled uniformly.
 
     Parameters
     ----------
     rng : the random generator.
     pool : int array of candidate indices into ``y``.
-    y : labels of the whole dataset, (N,) or (N, c).
+    y : labels of the whole dataset, (N,) or (N, c), or None.
     n : number to draw, 0 <= n <= len(pool).
 
     Returns
@@ -111,7 +116,7 @@ def stratified_sample(
     """
     if n == len(pool):
         return rng.permutation(pool)
-    if y.ndim != 1:  # multi-label: plain random sample
+    if y is None or y.ndim != 1:  # unlabelled or multi-label: plain random sample
         return rng.choice(pool, size=n, replace=False)
     classes, inverse, counts = np.unique(y[pool], return_inverse=True, return_counts=True)
     exact = counts * (n / len(pool))
@@ -140,7 +145,8 @@ def retrieval_split(
     Parameters
     ----------
     X : array (n, ...), the samples (kept as they are: images stay images).
-    y : int array (n,) of class labels, or a (n, c) multi-label indicator matrix (not stratified).
+    y : int array (n,) of class labels, a (n, c) multi-label indicator matrix (not stratified),
+        or None for unlabelled samples (parts drawn at random; ``labelled`` False).
     n_query : count, or fraction of n, of held-out queries.
     n_train : count (or fraction of the database) used to fit; default all of the database that
         validation does not take.
@@ -154,11 +160,12 @@ def retrieval_split(
     ties broken by database position are not correlated with the order of the source file (the
     packaged MNIST sample, for one, is sorted by label).
     """
-    y = check_labels(y, len(y) if hasattr(y, "__len__") else 0)
     X = np.asarray(X)
-    if len(X) != len(y):
-        raise InvalidInputError(f"X has {len(X)} samples but y has {len(y)} labels")
-    n = len(y)
+    if y is not None:
+        y = check_labels(y, len(y) if hasattr(y, "__len__") else 0)
+        if len(X) != len(y):
+            raise InvalidInputError(f"X has {len(X)} samples but y has {len(y)} labels")
+    n = len(X)
     seed = check_random_state(random_state)
     rng = np.random.default_rng(seed)
     q = resolve_count(n_query, n, "n_query")
@@ -181,9 +188,10 @@ def retrieval_split(
 
     def subset(idx: np.ndarray) -> Subset:
         idx = idx.astype(np.int64)
-        return Subset(X=X[idx], y=y[idx], indices=idx)
+        return Subset(X=X[idx], y=None if y is None else y[idx], indices=idx)
 
-    return RetrievalSplit(subset(query), subset(database), subset(train), subset(validation))
+    parts = (subset(query), subset(database), subset(train), subset(validation))
+    return RetrievalSplit(*parts, labelled=y is not None)
 
 
 def default_split(dataset: Dataset, random_state: int = 0) -> RetrievalSplit:
@@ -214,5 +222,6 @@ def save_split(split: RetrievalSplit, out_dir: str | os.PathLike[str]) -> dict[s
     for part in PARTS:
         subset = getattr(split, part)
         paths[part] = os.path.join(out_dir, f"{part}.npz")
-        write_arrays(paths[part], X=subset.X, y=subset.y, indices=subset.indices)
+        labels = {} if subset.y is None else {"y": subset.y}
+        write_arrays(paths[part], X=subset.X, indices=subset.indices, **labels)
     return paths

@@ -14,12 +14,18 @@ from hashlearn.codes.metrics import (
 )
 from hashlearn.codes.ranking import hamming_ranking, relevance_matrix
 from hashlearn.evaluation.exact import FEATURE_METRICS, evaluate_features
+from hashlearn.evaluation.neighbours import (
+    DEFAULT_NEIGHBOUR_SHARE,
+    nearest_neighbours,
+    with_neighbour_relevance,
+)
 from hashlearn.evaluation.protocols import Protocol, apply_protocol
 from hashlearn.evaluation.registry import describe_protocols, get_protocol, list_protocols
 from hashlearn.evaluation.retrieval import RetrievalEvaluation, evaluate_codes, evaluate_retrieval
 from hashlearn.evaluation.warmup import warm_up
 
 __all__ = [
+    "DEFAULT_NEIGHBOUR_SHARE",
     "FEATURE_METRICS",
     "Protocol",
     "RetrievalEvaluation",
@@ -33,10 +39,12 @@ __all__ = [
     "hamming_ranking",
     "list_protocols",
     "mean_average_precision",
+    "nearest_neighbours",
     "precision_at_k",
     "precision_within_radius",
     "recall_at_k",
     "recall_within_radius",
     "relevance_matrix",
     "warm_up",
+    "with_neighbour_relevance",
 ]

@@ -153,7 +153,11 @@ class Protocol:
         )
         train = draw[~np.isin(draw, validation)]
         parts = (query, database, train, validation)
-        return RetrievalSplit(*(_subset(dataset, part) for part in parts), protocol=self.name)
+        return RetrievalSplit(
+            *(_subset(dataset, part) for part in parts),
+            protocol=self.name,
+            labelled=dataset.labelled,
+        )
 
     # -- the steps -----------------------------------------------------------------------------
 
@@ -204,6 +208,11 @@ class Protocol:
         self, rng: np.random.Generator, pool: np.ndarray, y: np.ndarray, k: int, what: str
     ) -> np.ndarray:
         """``k`` items of every class of ``y`` from ``pool``, in random order."""
+        if y is None:
+            raise InvalidInputError(
+                f"protocol {self.name!r} draws {what} per class, but the items have no labels; "
+                "choose a protocol that draws at random (`hashlearn list`) or the default"
+            )
         if y.ndim != 1:
             raise InvalidInputError(
                 f"protocol {self.name!r} draws {what} per class, which needs one int label per "
@@ -250,7 +259,8 @@ class Protocol:
 
 def _subset(dataset: Dataset, indices: np.ndarray) -> Subset:
     indices = indices.astype(np.int64)
-    return Subset(X=dataset.X[indices], y=dataset.y[indices], indices=indices)
+    y = None if dataset.y is None else dataset.y[indices]
+    return Subset(X=dataset.X[indices], y=y, indices=indices)
 
 
 def _registered(name: str, **recipe: Any) -> Protocol:

@@ -83,7 +83,9 @@ def metric_definitions(
         else "tie-averaged (expected value over every order of items at equal distance)"
     )
     rank = (
-        f"the database ranked by Hamming distance to the query, {order}; relevant = shares a label"
+        f"the database ranked by Hamming distance to the query, {order}; relevant = shares a "
+        "label (for unlabelled data: one of the query's nearest 2% of the database by Euclidean "
+        "distance in the features the hashers read)"
     )
     out = {"mAP": f"mean over queries of average precision over the full ranking ({rank})"}
     for k in map_at:

@@ -23,11 +23,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hashlearn.datasets import load_dataset
-from hashlearn.evaluation import apply_protocol, evaluate_features
+from hashlearn.evaluation import apply_protocol, evaluate_features, with_neighbour_relevance
 from hashlearn.experiments.config import BenchmarkConfig, MethodSpec, make_config
 from hashlearn.experiments.measure import measure_run
 from hashlearn.experiments.results import BenchmarkRow
-from hashlearn.experiments.selection import fit_timed, parameter_grid, select_params
+from hashlearn.experiments.selection import (
+    check_unsupervised,
+    fit_timed,
+    parameter_grid,
+    select_params,
+)
 from hashlearn.features import create_features
 from hashlearn.hashers import FeatureHasher, get_hasher_class
 from hashlearn.index import concatenate_codes
@@ -99,6 +104,8 @@ def run_config(
 ) -> list[BenchmarkRow]:
     """Run every (seed, method, bits) of ``config``; one row each, in that order."""
     data = load_dataset(config.dataset, data_dir=config.data_dir, verbose=verbose)
+    if not data.labelled:
+        check_unsupervised([spec.method for spec in config.methods], data.name)
     rows: list[BenchmarkRow] = []
     bar = tqdm(
         total=(len(config.methods) + len(config.baselines)) * len(config.bits) * len(config.seeds),
@@ -122,6 +129,8 @@ def run_config(
             extractor = create_features(config.features)
             extractor.fit(split.train.X)
             feats = {part: extractor.transform(X) for part, X in images.items()}
+        if not split.labelled:  # relevant: the nearest items in the features the hashers read
+            split = with_neighbour_relevance(split, feats)
         for spec in config.methods:
             deep = get_hasher_class(spec.method).input_kind == "images"
             inputs = images if deep else feats

@@ -23,6 +23,7 @@ from hashlearn.hashers import Hasher, create_hasher, get_hasher_class
 
 __all__ = [
     "Trial",
+    "check_unsupervised",
     "fit_timed",
     "metric_cutoffs",
     "parameter_grid",
@@ -109,6 +110,23 @@ def score_split(
     )
 
 
+def check_unsupervised(methods: Sequence[str], dataset: str) -> None:
+    """Refuse supervised methods for an unlabelled dataset, naming them.
+
+    Raises
+    ------
+    InvalidInputError
+        One of ``methods`` needs labels.
+    """
+    supervised = [m for m in methods if get_hasher_class(m).supervised]
+    if supervised:
+        raise InvalidInputError(
+            f"dataset {dataset!r} has no labels, and {', '.join(map(repr, supervised))} "
+            "need(s) them: choose unsupervised methods (`hashlearn list`), or give the pictures "
+            "one sub-folder per class"
+        )
+
+
 def fit_timed(
     method: str, n_bits: int, params: Mapping[str, Any], inputs: Mapping[str, Any], split: Any
 ) -> tuple[Hasher, float]:
@@ -124,12 +142,12 @@ def fit_timed(
         params = {"verbose": False, **params}
     hasher = create_hasher(method, n_bits=n_bits, **params)
     start = time.perf_counter()
+    # unlabelled data: fitted without labels (the parts' y is then neighbour relevance)
+    y_train, y_val = (split.train.y, split.validation.y) if split.labelled else (None, None)
     if deep and len(split.validation):  # model selection on the validation part only
-        hasher.fit(
-            inputs["train"], split.train.y, X_val=split.validation.X, y_val=split.validation.y
-        )
+        hasher.fit(inputs["train"], y_train, X_val=split.validation.X, y_val=y_val)
     else:
-        hasher.fit(inputs["train"], split.train.y)
+        hasher.fit(inputs["train"], y_train)
     return hasher, time.perf_counter() - start
 
 

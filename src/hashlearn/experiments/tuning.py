@@ -25,11 +25,12 @@ from hashlearn._io import atomic_write
 from hashlearn._table import format_table
 from hashlearn._validation import check_int
 from hashlearn.datasets import load_dataset
-from hashlearn.evaluation import apply_protocol
+from hashlearn.evaluation import apply_protocol, with_neighbour_relevance
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.experiments.results import metric_definitions
 from hashlearn.experiments.selection import (
     Trial,
+    check_unsupervised,
     metric_cutoffs,
     parameter_grid,
     score_split,
@@ -181,6 +182,8 @@ def tune(
     deep = cls.input_kind == "images"
 
     data = load_dataset(dataset, data_dir=data_dir, verbose=verbose)
+    if not data.labelled:
+        check_unsupervised([method], data.name)
     overrides = {} if n_validation is None else {"n_validation": n_validation}
     split = apply_protocol(data, protocol, seed, **overrides)
     parts = ("train", "validation", "query", "database")
@@ -189,6 +192,8 @@ def tune(
     if not deep and features != "pixels":
         extractor = create_features(features).fit(split.train.X)
         inputs = {part: extractor.transform(X) for part, X in inputs.items()}
+    if not split.labelled:  # relevant: the nearest items in the features the hasher reads
+        split = with_neighbour_relevance(split, inputs)
 
     trials, chosen, hasher = select_params(
         method,

@@ -1,0 +1,208 @@
+"""A folder of one's own photos, no labels: fit, encode, find the near-duplicates, measure."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hashlearn.cli import main
+
+ORIGINALS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "moon", "page")
+COPIES = ("half", "q30", "crop80")
+
+
+def _photos():
+    """Real photos shipped by scikit-image and scikit-learn (colour and grey), uint8."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    photos = {name: getattr(data, name)() for name in ORIGINALS}
+    photos.update(zip(("china", "flower"), load_sample_images().images))
+    return photos
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """Each photo, a half-size copy, a JPEG quality-30 copy and an 80% centre crop, in one flat
+    folder."""
+    folder = tmp_path_factory.mktemp("photos")
+    for name, pixels in _photos().items():
+        image = Image.fromarray(pixels)
+        w, h = image.size
+        image.save(folder / f"{name}.png")
+        image.resize((w // 2, h // 2), Image.Resampling.BILINEAR).save(folder / f"{name}-half.png")
+        image.save(folder / f"{name}-q30.jpg", quality=30)
+        dw, dh = w // 10, h // 10
+        image.crop((dw, dh, w - dw, h - dh)).save(folder / f"{name}-crop80.png")
+    return folder
+
+
+def _groups(csv_path):
+    """{group: set of file names} of a ``dedup --out`` CSV."""
+    groups: dict[str, set[str]] = {}
+    for line in csv_path.read_text().splitlines()[1:]:
+        group, _, _, path = line.split(",")
+        groups.setdefault(group, set()).add(path)
+    return groups
+
+
+def test_fit_encode_dedup_groups_each_photo_with_its_copies(photo_folder, tmp_path, capsys):
+    model, codes = tmp_path / "m.safetensors", tmp_path / "codes.npz"
+    argv = ["fit", "--images", str(photo_folder), "--image-size", "128x128", "--method", "itq"]
+    argv += ["--features", "gist", "--bits", "16", "--seed", "0", "--quiet", "--out", str(model)]
+    assert main(argv) == 0
+    assert "on 40 samples of" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "encode",
+                "--model",
+                str(model),
+                "--images",
+                str(photo_folder),
+                "--quiet",
+                "--out",
+                str(codes),
+            ]
+        )
+        == 0
+    )
+    groups_csv = tmp_path / "groups.csv"
+    assert main(["dedup", "--codes", str(codes), "--radius", "3", "--out", str(groups_csv)]) == 0
+    expected = {
+        frozenset({f"{name}.png", f"{name}-half.png", f"{name}-q30.jpg", f"{name}-crop80.png"})
+        for name in (*ORIGINALS, "china", "flower")
+    }
+    assert {frozenset(g) for g in _groups(groups_csv).values()} == expected
+
+
+def test_a_model_for_other_pictures_is_refused_naming_both(photo_folder, tmp_path, capsys):
+    digits = tmp_path / "digits"
+    digits.mkdir()
+    from hashlearn.datasets import load_dataset
+
+    data = load_dataset("mnist5k")
+    for i in range(30):
+        Image.fromarray((data.X[i] * 255).astype(np.uint8)).save(digits / f"{i}.png")
+    model = tmp_path / "digits.safetensors"
+    assert (
+        main(
+            ["fit", "--images", str(digits), "--method", "lsh", "--bits", "8", "--out", str(model)]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    out = tmp_path / "c.npz"
+    assert (
+        main(
+            [
+                "encode",
+                "--model",
+                str(model),
+                "--images",
+                str(photo_folder),
+                "--quiet",
+                "--skip-unreadable",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "'astronaut-crop80.png'" in err  # the first file, in sorted order
+    assert "the image is 410x410 colour but the model takes 28x28 grey images" in err
+    assert "--resize" in err and not out.exists()
+    # asked for, the pictures are resized and made grey
+    assert (
+        main(
+            [
+                "encode",
+                "--model",
+                str(model),
+                "--images",
+                str(photo_folder),
+                "--quiet",
+                "--resize",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+
+
+def test_supervised_methods_need_labels(photo_folder, tmp_path, capsys):
+    argv = ["fit", "--images", str(photo_folder), "--image-size", "32x32", "--method", "sdh"]
+    assert main([*argv, "--out", str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "'sdh' is supervised" in err and "one sub-folder per class" in err
+    np.savez(tmp_path / "x.npz", X=np.random.default_rng(0).normal(size=(50, 6)))
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                str(tmp_path / "x.npz"),
+                "--method",
+                "itq",
+                "--bits",
+                "4",
+                "--out",
+                str(tmp_path / "itq.safetensors"),
+            ]
+        )
+        == 0
+    )
+
+
+def test_benchmark_and_tune_an_unlabelled_folder(tmp_path, capsys):
+    photo_folder = tmp_path / "photos"  # the benchmark reads pictures of one size
+    photo_folder.mkdir()
+    for name, pixels in _photos().items():
+        image = Image.fromarray(pixels).convert("RGB").resize((48, 48))
+        for angle in (0, 90, 180, 270):
+            image.rotate(angle).save(photo_folder / f"{name}-{angle}.png")
+    assert (
+        main(
+            [
+                "benchmark",
+                "--dataset",
+                f"folder:{photo_folder}",
+                "--methods",
+                "lsh,itq",
+                "--bits",
+                "8",
+                "--features",
+                "gist",
+                "--ks",
+                "3",
+                "--map-at",
+                "3",
+                "--ndcg-at",
+                "3",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "b",
+            ]
+        )
+        == 0
+    )
+    document = json.loads((tmp_path / "b.json").read_text())
+    assert "nearest 2% of the database" in document["metrics"]["mAP"]
+    rows = {row["method"]: row for row in document["results"]}
+    assert set(rows) == {"lsh", "itq"}
+    assert all(0 < row["metrics"]["mAP"] <= 1 for row in rows.values())
+    tuned = tmp_path / "tune.json"
+    argv = ["tune", "--dataset", f"folder:{photo_folder}", "--method", "itq", "--bits", "8"]
+    argv += ["--grid", "n_iter=5,50", "--features", "gist", "--quiet", "--out", str(tuned)]
+    assert main(argv) == 0
+    tune = json.loads(tuned.read_text())
+    assert len(tune["trials"]) == 2 and 0 < tune["test"]["mAP"] <= 1
+    capsys.readouterr()
+    argv = ["benchmark", "--dataset", f"folder:{photo_folder}", "--methods", "sdh", "--bits", "8"]
+    assert main([*argv, "--quiet", "--out", str(tmp_path)]) == 2
+    assert "has no labels, and 'sdh' need(s) them" in capsys.readouterr().err
