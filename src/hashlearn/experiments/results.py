@@ -84,7 +84,7 @@ def metric_definitions(
     )
     rank = (
         f"the database ranked by Hamming distance to the query, {order}; relevant = shares a "
-        "label (for unlabelled data: one of the query's nearest 2% of the database by Euclidean "
+        "label (for unlabelled data: among the 2% of the database nearest to the query by Euclidean "
         "distance in the features the hashers read)"
     )
     out = {"mAP": f"mean over queries of average precision over the full ranking ({rank})"}
