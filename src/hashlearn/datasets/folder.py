@@ -7,8 +7,8 @@ import os
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
@@ -195,7 +195,7 @@ def _read_images(
 
     images: list[np.ndarray] = []
     modes: list[bool] = []
-    for path in tqdm(
+    for path in progress(
         paths, desc="reading images", unit="image", disable=not verbose or len(paths) <= 2000
     ):
         try:

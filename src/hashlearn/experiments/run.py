@@ -20,8 +20,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn.datasets import load_dataset
 from hashlearn.evaluation import apply_protocol, evaluate_features
 from hashlearn.experiments.config import BenchmarkConfig, MethodSpec, make_config
@@ -100,7 +100,7 @@ def run_config(
     """Run every (seed, method, bits) of ``config``; one row each, in that order."""
     data = load_dataset(config.dataset, data_dir=config.data_dir, verbose=verbose)
     rows: list[BenchmarkRow] = []
-    bar = tqdm(
+    bar = progress(
         total=(len(config.methods) + len(config.baselines)) * len(config.bits) * len(config.seeds),
         desc="benchmark",
         unit="run",

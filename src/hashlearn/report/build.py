@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 import hashlearn.report.html as markup
 from hashlearn._io import atomic_write
+from hashlearn._progress import progress
 from hashlearn._validation import check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher
@@ -118,7 +117,7 @@ def build_report(
         )
     writer.folder.mkdir(parents=True, exist_ok=True)
     sections = []
-    for step in tqdm(steps, desc="report", unit="section", disable=not verbose):
+    for step in progress(steps, desc="report", unit="section", disable=not verbose):
         sections.append(step())
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections.insert(0, markup.header_section(document, generated))
