@@ -106,8 +106,8 @@ class LineProgress:
 
     Writes ``DESC: N/TOTAL UNIT (P%), S s[, postfix]`` when the count reaches a further tenth of
     ``total`` and at least :attr:`min_interval` seconds passed since the last line, or when
-    :attr:`max_interval` seconds passed (without a total, every :attr:`max_interval` seconds);
-    :meth:`close` writes the last line (``done in S s``, or ``stopped after S s`` short of the
+    :attr:`max_interval` seconds passed (without a total, every :attr:`max_interval` seconds),
+    short of the total; :meth:`close` writes the last line (``done in S s``, or ``stopped after S s`` short of the
     total). Never writes a carriage return. ``disable=True`` writes nothing.
     """
 
@@ -161,8 +161,8 @@ class LineProgress:
     def update(self, n: float = 1) -> None:
         """Count ``n`` more steps; write a line when one is due."""
         self.n += n
-        if self.disable:
-            return
+        if self.disable or (self.total is not None and self.n >= self.total):
+            return  # the last line is close()'s
         now = self.clock()
         tenth = self._tenth()
         since = now - self.last_time

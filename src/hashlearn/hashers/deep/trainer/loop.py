@@ -157,10 +157,10 @@ class Trainer:
             try:
                 while not run.state.finished:
                     row = run.epoch()
-                    bar.update(1)
                     bar.set_postfix(
                         {k: f"{row[k]:.4f}" for k in ("loss", "val_mAP") if row[k] is not None}
                     )
+                    bar.update(1)
             finally:
                 bar.close()
                 run.finish()  # the network's own layers back (SyncBatchNorm is for training)
