@@ -1,11 +1,11 @@
-"""Files: written atomically (a crash never leaves a half-written model or index behind), and
-arrays read without unpickling."""
+"""Files: written atomically (a crash never leaves a half-written model or index behind), with
+the permissions the user's umask gives a new file, and arrays read without unpickling."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +19,8 @@ from hashlearn.exceptions import InvalidInputError
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success, fsync it and rename it over ``path``.
 
+    The file gets the mode ``open(path, "wb")`` would give a new file, ``0o666 & ~umask``
+    (``0o644`` under the usual umask ``022``), not the ``0o600`` of :func:`tempfile.mkstemp`.
     If the body raises, the temporary file is removed and ``path`` is left as it was.
     """
     target = Path(path)
@@ -29,7 +31,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise FileNotFoundError(
             f"cannot write to {str(target)!r}: folder {str(directory)!r} does not exist"
         )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = _create_temporary(directory, target.name)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -40,6 +42,19 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
+    """Create ``directory/.NAME.RANDOM.tmp`` exclusively, with mode ``0o666`` less the umask (the
+    kernel applies the umask itself, so the process umask is never changed), and open it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        candidate = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(candidate, flags, 0o666), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name for {name!r} in {str(directory)!r}")
 
 
 def write_arrays(path: str | os.PathLike[str], **arrays: Any) -> None:

@@ -2,10 +2,12 @@
 
 import base64
 import copy
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 
@@ -18,10 +20,19 @@ from hashlearn.datasets.split import Subset
 from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
 from hashlearn.report import build_report, load_results
 from hashlearn.report.figures import select_radius_groups
-from hashlearn.report.model import EncodedSplit, class_distances, retrievals, tsne_embedding
+from hashlearn.report.model import (
+    EncodedSplit,
+    class_distances,
+    distinct_codes,
+    retrievals,
+    tsne_embedding,
+    umap_embedding,
+)
 from hashlearn.report.results import group_rows, mean_curve, metric_names, metric_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HAVE_UMAP = importlib.util.find_spec("umap") is not None
+UMAP_NOTE = "UMAP map skipped: it needs the optional package umap-learn"
 
 
 # -- a small hand-written results document ------------------------------------------------------
@@ -356,7 +367,79 @@ def test_retrievals_rank_by_distance_then_position():
     assert found.indices.tolist() == [[2, 4, 1]]  # distances 0, 0, 1; ties by position
     assert found.distances.tolist() == [[0, 0, 1]]
     assert found.matches.tolist() == [[True, False, True]]
+    # distances to the database: 4, 1, 0, 1, 0; the cut at distance 1 falls inside a tie
+    assert found.closer.tolist() == [2] and found.tied.tolist() == [2]
+    assert found.shown_at_cut().tolist() == [1]
     assert encoded.label_name(1) == "one" and encoded.label_name(7) == "7"
+
+
+def test_retrieval_section_explains_identical_rows(tmp_path):
+    """Queries 1 and 2 share a code; query 4 has another code yet the same 10 results, because
+    the cut falls inside a tie broken by database position."""
+    from hashlearn.report.model_sections import _retrieval_section
+    from hashlearn.report.writer import FigureWriter
+
+    db = [[0, 0, 0, 0]] * 6 + [[1, 0, 0, 0]] * 6
+    queries = [[0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 1, 0]]
+    encoded = _encoded(queries, [0, 0, 1, 0], db, [0] * 6 + [1] * 6)
+    found = retrievals(encoded, n_queries=8, k=10, random_state=0)
+    assert found.indices[0].tolist() == list(range(10)) == found.indices[3].tolist()
+    assert found.closer.tolist() == [6, 6, 6, 6] and found.tied.tolist() == [6, 6, 6, 6]
+    html = _retrieval_section(encoded, 0, FigureWriter(tmp_path))
+    cells = re.sub(r"(<[^>]+>)+", "|", html)  # table cells between bars; empty cells vanish
+    assert "|1|zero|00|0–1|4 of 6 at distance 1 shown|2 (same code), 4 (other code)|" in cells
+    assert "|3|one|0f|3–4|4 of 6 at distance 4 shown|4|zero|04|" in cells  # no twin
+    assert "|04|1–2|4 of 6 at distance 2 shown|1 (other code), 2 (other code)|" in cells
+    assert "At 4 bits this happens for 4 of the 4 queries (1, 2, 3 and 4)." in html
+    assert (
+        "Queries 1, 2 and 4 show the same results with codes 00, 00 and 04: the same items "
+        "come first for each" in html
+    )
+    assert (tmp_path / "retrieval.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_distinct_codes_count_and_take_the_majority_class():
+    bits = [[0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+    found = distinct_codes(pack_bits(np.array(bits)), np.array([2, 5, 2, 5, 3, 1]), 4)
+    assert found.n_sampled == 6
+    # np.unique orders the packed bytes: 0x03 (1100), 0x08 (0001), 0x0f (1111)
+    assert found.codes.ravel().tolist() == [0x03, 0x08, 0x0F]
+    assert found.counts.tolist() == [2, 3, 1]
+    assert found.labels.tolist() == [3, 2, 1]  # 1100: classes 5 and 3 tie -> the smaller
+    assert found.n_mixed == 2
+    sample = distinct_codes(
+        pack_bits(np.array(bits * 10)), np.arange(60) % 3, 4, max_points=7, random_state=1
+    )
+    assert sample.n_sampled == 7 == sample.counts.sum()
+    with pytest.raises(InvalidInputError, match="one label per code"):
+        distinct_codes(pack_bits(np.array(bits)), np.zeros((6, 2)), 4)
+
+
+def test_umap_without_umap_learn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)  # import umap raises ImportError
+    codes = pack_bits(np.eye(8, dtype=np.uint8))
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'hashlearn\[umap\]'"):
+        umap_embedding(codes, 8)
+
+
+@pytest.mark.skipif(not HAVE_UMAP, reason="umap-learn is not installed (the umap extra)")
+def test_umap_embedding_separates_far_codes_and_is_seeded():
+    """Two groups of 16-bit codes: all-zeros and all-ones, each with every 1- and 2-bit flip.
+    Within a group codes are 1-4 bits apart, across groups 12-16: the map keeps them apart."""
+    flips = [np.eye(16, dtype=np.uint8)[i] | np.eye(16, dtype=np.uint8)[j]
+             for i in range(16) for j in range(i, 16)]  # fmt: skip
+    low = np.array(flips)
+    bits = np.concatenate([low, 1 - low])
+    embedding = umap_embedding(pack_bits(bits), 16, random_state=0)
+    assert embedding.shape == (len(bits), 2) and np.isfinite(embedding).all()
+    a, b = embedding[: len(low)], embedding[len(low) :]
+    gap = np.linalg.norm(a.mean(axis=0) - b.mean(axis=0))
+    spread = max(np.linalg.norm(a - a.mean(axis=0), axis=1).max(),
+                 np.linalg.norm(b - b.mean(axis=0), axis=1).max())  # fmt: skip
+    assert gap > 2 * spread
+    np.testing.assert_allclose(umap_embedding(pack_bits(bits), 16, random_state=0), embedding)
+    with pytest.raises(InvalidInputError, match="at least 4 codes"):
+        umap_embedding(pack_bits(bits[:3]), 16)
 
 
 def test_class_distances_of_median_codes():
@@ -392,6 +475,11 @@ def _colour_count(png, rgb):
 
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
     return int(np.all(pixels == rgb, axis=1).sum())
+
+
+def _section(text, anchor):
+    """The HTML of the report section ``anchor``."""
+    return re.search(rf'<section id="{anchor}">.*?</section>', text, re.S).group(0)
 
 
 def test_retrieval_grid_frames_and_colours():
@@ -433,10 +521,33 @@ def test_shallow_model_report_on_digits(tmp_path):
     )
     text = out.read_text()
     assert "Model: itq, 16 bits" in text and "pixels features" in text
-    assert "t-SNE (init=&#x27;pca&#x27;, random_state=1) of 150 database codes" in text
+    caption = re.search(
+        r"t-SNE \(init=&#x27;pca&#x27;, random_state=1, on \+-1 bits\) of the (\d+) distinct "
+        r"codes among a seeded sample of 150 of the 1617 database codes\. Each distinct code is "
+        r"drawn once, its area proportional to how many of those database codes equal it "
+        r"\(1 to (\d+)\)",
+        text,
+    )
+    distinct = distinct_codes(
+        hasher.encode(create_features("pixels").fit(split.train.X).transform(split.database.X)),
+        split.database.y,
+        16,
+        max_points=150,
+        random_state=1,
+    )
+    assert caption and int(caption.group(1)) == len(distinct.codes) < 150
+    assert int(caption.group(2)) == distinct.counts.max() > 1
     assert "180 queries, 1617 database items" in text
-    assert len(re.findall(r'<td class="code">[0-9a-f]{4}</td>', text)) == 10
-    assert len(parse_page(text).images) == 6
+    assert len(re.findall(r'<td class="code">[0-9a-f]{4}</td>', _section(text, "classes"))) == 10
+    assert len(re.findall(r'<td class="code">[0-9a-f]{4}</td>', _section(text, "retrieval"))) == 8
+    assert "ties broken by database position" in text
+    if HAVE_UMAP:
+        assert (
+            "UMAP (metric=&#x27;hamming&#x27; on the bits, n_neighbors=15, random_state=1)" in text
+        )
+        assert len(parse_page(text).images) == 7 and (tmp_path / "digits_files/umap.png").exists()
+    else:
+        assert UMAP_NOTE in text and len(parse_page(text).images) == 6
     assert "How the codes use their bits" in text and "mean |r| over pairs" in text
 
 
@@ -451,12 +562,14 @@ def test_collapsed_model_report_skips_the_map(tmp_path):
     document["protocol"]["dataset"] = "digits"
     out = build_report(document, tmp_path / "flat.html", model=hasher, verbose=False)
     text = out.read_text()
-    assert "Every database item has the same code" in text
-    assert "tsne.png" not in text and len(parse_page(text).images) == 5
+    assert text.count("Every database item has the same code") == 2  # t-SNE and UMAP
+    assert "tsne.png" not in text and "umap.png" not in text
+    assert len(parse_page(text).images) == 5
     assert "1,617 codes share one code" in text  # one bucket holds the whole database
 
 
-def test_model_views_follow_the_requested_protocol(tmp_path):
+def test_model_views_follow_the_requested_protocol(tmp_path, monkeypatch):
+    """Also the UMAP map's skip path: without umap-learn the section is a note naming the extra."""
     from hashlearn.exceptions import UnknownNameError
     from hashlearn.hashers import create_hasher
 
@@ -466,6 +579,9 @@ def test_model_views_follow_the_requested_protocol(tmp_path):
     with pytest.raises(UnknownNameError, match="cifar99"):
         build_report(document, tmp_path / "bad.html", model=hasher, protocol="cifar99")
     assert not (tmp_path / "bad.html").exists()
+    monkeypatch.setitem(sys.modules, "umap", None)  # as if umap-learn were not installed
+    (tmp_path / "ok_files").mkdir()
+    (tmp_path / "ok_files" / "umap.png").write_bytes(b"left from an earlier run")
     out = build_report(
         document,
         tmp_path / "ok.html",
@@ -475,7 +591,10 @@ def test_model_views_follow_the_requested_protocol(tmp_path):
         tsne_points=60,
         verbose=False,
     )
-    assert "digits, protocol default with seed 2: 180 queries" in out.read_text()
+    text = out.read_text()
+    assert "digits, protocol default with seed 2: 180 queries" in text
+    assert f"{UMAP_NOTE}, which is not installed (pip install &#x27;hashlearn[umap]&#x27;)." in text
+    assert "tsne.png" in text and not (tmp_path / "ok_files" / "umap.png").exists()
 
 
 # -- Chromium -----------------------------------------------------------------------------------
@@ -583,6 +702,7 @@ def test_mnist_report_with_model_in_chromium(mnist_run, tmp_path):
         "pr_curves.png",
         "radius_curves.png",
         "tsne.png",
+        *(["umap.png"] if HAVE_UMAP else []),
         "class_distances.png",
         "bit_usage.png",
         "retrieval.png",
@@ -595,12 +715,13 @@ def test_mnist_report_with_model_in_chromium(mnist_run, tmp_path):
     assert f"seed 0: {document['protocol']['manifest']['0']}" in text
     assert "benchmark time" in text and document["metrics"]["mAP"] in text
     assert "Model: dsh, 12 bits" in text
-    assert "t-SNE (init=&#x27;pca&#x27;, random_state=0) of 1000 database codes" in text
+    assert re.search(r"of the \d+ distinct codes among a seeded sample of 1000 of the", text)
     assert re.search(
         r"Closest classes: <strong>\d</strong> and <strong>\d</strong>, \d+ bits", text
     )
-    assert len(re.findall(r'<td class="code">[0-9a-f]{4}</td>', text)) == 10  # 12 bits: 2 bytes
-    assert len(re.findall(r'<td class="code">[01]{12}</td>', text)) == 10
+    classes = _section(text, "classes")
+    assert len(re.findall(r'<td class="code">[0-9a-f]{4}</td>', classes)) == 10  # 12 bits: 2 bytes
+    assert len(re.findall(r'<td class="code">[01]{12}</td>', classes)) == 10
     check_in_browser(out, tmp_path, expected)
 
 

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from hashlearn._progress import progress
 from hashlearn.exceptions import DownloadError, FileFormatError, InvalidInputError
 
 CHUNK_BYTES = 1 << 16
@@ -148,7 +147,7 @@ def _transfer(url: str, part: Path, size: int, *, timeout: float, verbose: bool)
             raise ConnectionError(f"unexpected HTTP status {response.status}")
         with (
             open(part, "ab" if offset else "wb") as out,
-            tqdm(
+            progress(
                 total=size,
                 initial=offset,
                 unit="B",

@@ -8,9 +8,9 @@ import os
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hashlearn._imaging import image_array, is_grey, upright
+from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
@@ -219,7 +219,7 @@ def _read_images(
 
     images: list[np.ndarray] = []
     greys: list[bool] = []
-    for path in tqdm(
+    for path in progress(
         paths, desc="reading images", unit="image", disable=not verbose or len(paths) <= 2000
     ):
         try:

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hashlearn._io import atomic_write, read_arrays
+from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.distributed._ray import connect, worker_error
 from hashlearn.encoding import (
@@ -381,7 +381,7 @@ def _run_shards(
             "resize": resize,
         },
     )
-    with tqdm(
+    with progress(
         total=len(files), initial=done, desc="encode", unit="img", disable=not verbose
     ) as bar:
         try:

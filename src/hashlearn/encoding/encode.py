@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.encoding.encoder import ImageEncoder
 from hashlearn.encoding.errors import ImageMismatchError
@@ -123,7 +123,7 @@ def encode_image_files(
             f"no {', '.join(IMAGE_SUFFIXES)} files in {os.fspath(root)!r}"
             + ("" if recursive else " (sub-folders not searched)")
         )
-    with tqdm(total=len(files), desc="encode", unit="img", disable=not verbose) as bar:
+    with progress(total=len(files), desc="encode", unit="img", disable=not verbose) as bar:
         encoded = encode_file_list(
             encoder,
             folder,

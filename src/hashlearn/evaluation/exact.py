@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_features, check_k
 from hashlearn.codes.metrics import average_precision, precision_at_k, recall_at_k
 from hashlearn.codes.ranking import check_label_pair, relevance
@@ -117,7 +117,7 @@ def evaluate_features(
     names += [name for k in ks_ for name in (f"P@{k}", f"R@{k}")]
     sums = dict.fromkeys(names, 0.0)
     starts = range(0, len(queries), rows)
-    for start in tqdm(starts, desc="rank", unit="block", disable=not verbose):
+    for start in progress(starts, desc="rank", unit="block", disable=not verbose):
         stop = min(start + rows, len(queries))
         distances = _distances(queries[start:stop], database, squared_norms, metric)
         order = np.argsort(distances, axis=1, kind="stable")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_int, check_radius
 from hashlearn.codes.distance import as_words
 from hashlearn.codes.metrics import precision_sum, safe_divide
@@ -176,7 +176,7 @@ def evaluate_retrieval(
     q_words, d_words = as_words(q_codes), as_words(d_codes)
     q_label_words, d_label_words = _label_words(q_labels), _label_words(d_labels)
     parts = []
-    with tqdm(total=nq, desc="evaluating", unit="query", disable=not verbose) as bar:
+    with progress(total=nq, desc="evaluating", unit="query", disable=not verbose) as bar:
         for start in range(0, nq, rows):
             stop = min(start + rows, nq)
             parts.append(

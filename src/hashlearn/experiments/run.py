@@ -20,8 +20,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn.datasets import load_dataset
 from hashlearn.evaluation import apply_protocol, evaluate_features, with_neighbour_relevance
 from hashlearn.experiments.config import BenchmarkConfig, MethodSpec, make_config
@@ -107,7 +107,7 @@ def run_config(
     if not data.labelled:
         check_unsupervised([spec.method for spec in config.methods], data.name)
     rows: list[BenchmarkRow] = []
-    bar = tqdm(
+    bar = progress(
         total=(len(config.methods) + len(config.baselines)) * len(config.bits) * len(config.seeds),
         desc="benchmark",
         unit="run",

@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from hashlearn._progress import progress
 from hashlearn.evaluation import evaluate_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher, create_hasher, get_hasher_class
@@ -184,7 +183,7 @@ def select_params(
         )
     trials: list[Trial] = []
     best: tuple[Trial, Hasher] | None = None
-    bar = tqdm(combos, desc=f"select {method}", unit="fit", disable=not verbose, leave=False)
+    bar = progress(combos, desc=f"select {method}", unit="fit", disable=not verbose, leave=False)
     for combo in bar:
         hasher, fit_s = fit_timed(method, n_bits, {**shared, **combo}, inputs, split)
         score = score_split(hasher, inputs, split, "validation", "train", cutoffs)[metric]

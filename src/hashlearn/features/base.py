@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hashlearn._params import Parameters
+from hashlearn._progress import progress
 from hashlearn._validation import check_images, check_int
 from hashlearn.exceptions import InvalidInputError, NotFittedError
 
@@ -134,7 +134,7 @@ class ImageFeatureExtractor(FeatureExtractor):
         batch_size = check_int(self.batch_size, "batch_size", minimum=1)
         out = np.empty((n, self.n_features_), dtype=np.float32)
         show = bool(self.verbose) and n > PROGRESS_MIN_SAMPLES
-        with tqdm(total=n, desc=self.name, unit="img", disable=not show) as bar:
+        with progress(total=n, desc=self.name, unit="img", disable=not show) as bar:
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)
                 out[start:stop] = self._transform_batch(images[start:stop])

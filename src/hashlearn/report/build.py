@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 import hashlearn.report.html as markup
 from hashlearn._io import atomic_write
+from hashlearn._progress import progress
 from hashlearn._validation import check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher
@@ -47,8 +46,10 @@ def build_report(
     The page holds the benchmark's header (dataset, protocol, manifests, versions, metric
     definitions), a methods x bits table per metric (mean ± std over seeds, the best of each column
     in bold), precision-recall curves and Hamming-radius lookup curves. With a model it adds a
-    t-SNE map of its database codes, the Hamming distances between class median codes and the
-    top-10 results of 8 queries. Figures are PNG files in ``<out stem>_files/`` and are also
+    t-SNE map and a UMAP map of its distinct database codes (each drawn once, sized by how many
+    items share it; UMAP needs the ``umap`` extra, ``umap-learn``, and is skipped with a note
+    without it), the Hamming distances between class median codes, and the top-10 results of 8
+    queries with their codes and the ties that decide them. Figures are PNG files in ``<out stem>_files/`` and are also
     embedded in the page as ``data:`` URIs, so the HTML file alone shows everything. Every file is
     written atomically.
 
@@ -67,15 +68,15 @@ def build_report(
         Protocol that splits it; None takes the results' protocol for the results' dataset, else
         ``"default"``.
     seed : int
-        Seed of the split, of the t-SNE sample and of the query choice.
+        Seed of the split, of the maps' sample, of t-SNE and UMAP, and of the query choice.
     features : str
         Feature extractor (fitted on the split's train part) for a model that reads features.
     title : str or None
         Page title; None makes one from the dataset and protocol.
     tsne_points : int
-        Largest number of database codes embedded by t-SNE.
+        Largest sample of database codes whose distinct codes the maps draw.
     verbose : bool
-        Show a progress bar.
+        Show progress (a bar on a terminal, plain lines otherwise).
 
     Returns
     -------
@@ -118,7 +119,7 @@ def build_report(
         )
     writer.folder.mkdir(parents=True, exist_ok=True)
     sections = []
-    for step in tqdm(steps, desc="report", unit="section", disable=not verbose):
+    for step in progress(steps, desc="report", unit="section", disable=not verbose):
         sections.append(step())
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections.insert(0, markup.header_section(document, generated))

@@ -22,12 +22,12 @@ from hashlearn.report.results import Group, mean_curve
 __all__ = [
     "bit_usage_figure",
     "class_distance_figure",
+    "code_map_figure",
     "figure_png",
     "pr_figure",
     "radius_figure",
     "retrieval_figure",
     "select_radius_groups",
-    "tsne_figure",
 ]
 
 MATCH_COLOR = "#2ca02c"  # retrieved item with the query's label
@@ -165,37 +165,94 @@ def radius_figure(groups: Sequence[Group]) -> Figure | None:
 # -- model figures ------------------------------------------------------------------------------
 
 
-def tsne_figure(
-    embedding: np.ndarray, labels: np.ndarray, class_names: dict[int, str], n_bits: int
+def code_map_figure(
+    embedding: np.ndarray,
+    counts: np.ndarray,
+    labels: np.ndarray,
+    class_names: dict[int, str],
+    title: str,
 ) -> Figure:
-    """Scatter of a 2-D t-SNE embedding of codes, coloured by class, with a legend of class names.
+    """Scatter of a 2-D map of distinct codes: one marker per distinct code, its area proportional
+    to how many codes equal it, coloured by its (most common) class, with a legend of class names
+    and one of marker sizes.
 
     Parameters
     ----------
-    embedding : float (n, 2) t-SNE coordinates.
-    labels : int (n,) class labels.
+    embedding : float (m, 2) coordinates of the m distinct codes.
+    counts : int (m,) how many codes each stands for.
+    labels : int (m,) class of each (the most common one among its codes).
     class_names : label -> name shown in the legend.
-    n_bits : code length, for the title.
+    title : the axes' title.
     """
-    figure = _new_figure(7, 6)
+    counts = np.asarray(counts)
+    figure = _new_figure(7.5, 6)
     ax = figure.subplots()
+    area = _marker_area(counts, counts.max())
+    order = np.argsort(-counts, kind="stable")  # large markers first, small ones drawn on top
     classes = np.unique(labels)
     palette = "tab10" if len(classes) <= 10 else "tab20"
     for i, label in enumerate(classes):
-        members = labels == label
+        members = order[labels[order] == label]
         ax.scatter(
             embedding[members, 0],
             embedding[members, 1],
-            s=6,
-            alpha=0.7,
+            s=area[members],
+            alpha=0.6,
             color=_palette_color(palette, i),
+            edgecolors="white",
+            linewidths=0.4,
             label=class_names.get(int(label), str(label)),
         )
-    ax.set(title=f"t-SNE of {len(labels)} database codes ({n_bits} bits)")
+    ax.set(title=title)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.margins(0.06)
+    class_legend = ax.legend(
+        title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1, 1), markerscale=1
+    )
+    for handle in class_legend.legend_handles:
+        handle.set_sizes([30])
+    ax.add_artist(class_legend)
+    references = _size_references(int(counts.max()))
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker="o",
+            markersize=float(np.sqrt(_marker_area(np.array([c]), counts.max())[0])),
+            markerfacecolor="#999999",
+            markeredgecolor="white",
+            label=f"{c} code{'s' if c > 1 else ''}",
+        )
+        for c in references
+    ]
+    ax.legend(
+        handles=handles,
+        title="codes per point",
+        fontsize=8,
+        loc="lower left",
+        bbox_to_anchor=(1, 0),
+        labelspacing=1.2,
+        borderpad=0.9,
+    )
     return figure
+
+
+def _marker_area(counts: np.ndarray, largest: int) -> np.ndarray:
+    """Marker areas in points^2: proportional to the count, from 8 for one code up to 400 for
+    the largest count (or 8 per code when the largest count is under 50)."""
+    per_code = min(8.0, 400.0 / max(int(largest), 1))
+    return np.maximum(per_code * np.asarray(counts, dtype=np.float64), 4.0)
+
+
+def _size_references(largest: int) -> list[int]:
+    """Up to three counts for the size legend: 1, a round middle value and the largest."""
+    if largest <= 1:
+        return [1]
+    middle = [m for m in (2, 5, 10, 20, 50, 100, 200, 500, 1000) if 1 < m < largest]
+    picks = [1] + ([middle[len(middle) // 2]] if middle else []) + [largest]
+    return sorted(set(picks))
 
 
 def _palette_color(name: str, i: int) -> tuple[float, ...]:
@@ -317,9 +374,10 @@ def retrieval_figure(
     result_names: Sequence[Sequence[str]],
     distances: np.ndarray,
     matches: np.ndarray,
+    query_codes: Sequence[str] | None = None,
 ) -> Figure:
-    """One row per query: the query image, then its ranked results framed green (same label as
-    the query) or red (different label).
+    """One row per query: the query image (numbered from 1, its code under it when given), then
+    its ranked results framed green (same label as the query) or red (different label).
 
     Parameters
     ----------
@@ -329,6 +387,7 @@ def retrieval_figure(
     result_names : class names of the results, (nq, k).
     distances : int (nq, k) Hamming distances of the results.
     matches : bool (nq, k), True where a result has the query's label.
+    query_codes : the queries' codes as text (hex), or None.
     """
     nq, k = distances.shape
     figure = _new_figure(1.05 * (k + 1), 1.25 * nq)
@@ -336,7 +395,12 @@ def retrieval_figure(
     for q in range(nq):
         _show_image(axes[q, 0], query_images[q])
         _frame(axes[q, 0], "black")
-        axes[q, 0].set_title(f"query: {query_names[q]}", fontsize=7, fontweight="bold")
+        axes[q, 0].set_title(f"query {q + 1}: {query_names[q]}", fontsize=7, fontweight="bold")
+        if query_codes is not None:
+            code = query_codes[q]
+            axes[q, 0].set_xlabel(
+                code if len(code) <= 16 else code[:15] + "…", fontsize=6, family="monospace"
+            )
         for j in range(k):
             ax = axes[q, j + 1]
             _show_image(ax, result_images[q, j])

@@ -1,9 +1,11 @@
-"""What the report shows of one model: its codes of a dataset's split, their t-SNE embedding,
-the class median codes and the ranked results of a few queries."""
+"""What the report shows of one model: its codes of a dataset's split, maps of its distinct codes
+(t-SNE, and UMAP when ``umap-learn`` is installed), the class median codes and the ranked results
+of a few queries."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +22,21 @@ from hashlearn.features import create_features
 from hashlearn.hashers import FeatureHasher, Hasher, load_hasher
 
 __all__ = [
+    "UMAP_EXTRA",
     "ClassDistances",
+    "DistinctCodes",
     "EncodedSplit",
     "Retrievals",
     "class_distances",
+    "distinct_codes",
     "encode_split",
     "load_model",
     "retrievals",
     "tsne_embedding",
+    "umap_embedding",
 ]
+
+UMAP_EXTRA = "pip install 'hashlearn[umap]'"  # what the report tells a user without umap-learn
 
 
 @dataclass(frozen=True)
@@ -185,10 +193,7 @@ def tsne_embedding(
     seed = check_random_state(random_state)
     if len(codes) < 4:
         raise InvalidInputError(f"t-SNE needs at least 4 codes, got {len(codes)}")
-    rng = np.random.default_rng(seed)
-    positions = np.arange(len(codes))
-    if len(codes) > max_points:
-        positions = np.sort(rng.choice(len(codes), size=max_points, replace=False))
+    positions = _sample(len(codes), max_points, seed)
     signs = unpack_bits(codes[positions], n_bits, signed=True).astype(np.float64)
     tsne = TSNE(
         n_components=2,
@@ -202,6 +207,125 @@ def tsne_embedding(
     with threadpool_limits(limits=1, user_api="openmp"):
         embedding = tsne.fit_transform(signs)
     return positions, np.asarray(embedding, dtype=np.float64)
+
+
+def _sample(n: int, max_points: int, seed: int) -> np.ndarray:
+    """Sorted rows of a seeded sample of ``max_points`` out of ``n`` (all of them when fewer)."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+@dataclass(frozen=True)
+class DistinctCodes:
+    """The distinct codes of a seeded sample of database codes, each with how many codes of the
+    sample equal it: at 12 or 16 bits many items share a code, and a map that drew every code
+    would stack them on one point.
+
+    Attributes
+    ----------
+    n_sampled : number of codes in the sample.
+    codes : uint8 (m, n_bytes) the distinct codes, in :func:`numpy.unique` order.
+    counts : int64 (m,) how many codes of the sample equal each; they sum to ``n_sampled``.
+    labels : int64 (m,) the most common label among those codes (the smallest label on a tie).
+    n_mixed : how many distinct codes are shared by items of more than one class.
+    """
+
+    n_sampled: int
+    codes: np.ndarray
+    counts: np.ndarray
+    labels: np.ndarray
+    n_mixed: int
+
+
+def distinct_codes(
+    codes: np.ndarray, labels: Any, n_bits: int, *, max_points: int = 2000, random_state: int = 0
+) -> DistinctCodes:
+    """The distinct codes among at most ``max_points`` codes (the seeded sample
+    :func:`tsne_embedding` draws), their counts and majority labels.
+
+    Parameters
+    ----------
+    codes : uint8 (n, ceil(n_bits / 8)) packed codes.
+    labels : int (n,) single labels.
+    n_bits : code length.
+    max_points : largest sample.
+    random_state : seed of the sample.
+
+    Raises
+    ------
+    InvalidInputError
+        For multi-label or mismatched labels, or an invalid ``max_points`` / ``random_state``.
+    """
+    codes = check_codes(codes, n_bits)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(codes):
+        raise InvalidInputError(
+            f"labels must be one label per code, shape ({len(codes)},); got {labels.shape}"
+        )
+    max_points = check_int(max_points, "max_points", minimum=1)
+    rows = _sample(len(codes), max_points, check_random_state(random_state))
+    unique, which, counts = np.unique(codes[rows], axis=0, return_inverse=True, return_counts=True)
+    classes, label_index = np.unique(labels[rows], return_inverse=True)
+    per_class = np.zeros((len(unique), len(classes)), dtype=np.int64)
+    np.add.at(per_class, (which.ravel(), label_index), 1)
+    return DistinctCodes(
+        len(rows),
+        unique,
+        counts.astype(np.int64),
+        classes[per_class.argmax(axis=1)].astype(np.int64),  # argmax: the first (smallest) on ties
+        int(((per_class > 0).sum(axis=1) > 1).sum()),
+    )
+
+
+def umap_embedding(codes: np.ndarray, n_bits: int, *, random_state: int = 0) -> np.ndarray:
+    """2-D UMAP of codes under the Hamming distance (``umap-learn``, the ``umap`` extra).
+
+    Runs :class:`umap.UMAP` with ``metric="hamming"`` on the unpacked 0/1 bits,
+    ``n_neighbors=min(15, n - 1)`` and ``random_state`` (which makes it deterministic and
+    single-threaded). Give it distinct codes: UMAP's neighbour graph is ill-defined on many
+    identical points.
+
+    Parameters
+    ----------
+    codes : uint8 (n, ceil(n_bits / 8)) packed codes, n >= 4.
+    n_bits : code length.
+    random_state : seed.
+
+    Returns
+    -------
+    float64 (n, 2)
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When ``umap-learn`` is not installed; the message names the extra to install.
+    InvalidInputError
+        With fewer than 4 codes.
+    """
+    codes = check_codes(codes, n_bits)
+    seed = check_random_state(random_state)
+    if len(codes) < 4:
+        raise InvalidInputError(f"UMAP needs at least 4 codes, got {len(codes)}")
+    try:
+        import umap
+    except ImportError:
+        raise ModuleNotFoundError(
+            f"the UMAP map needs the optional package 'umap-learn', which is not installed: "
+            f"{UMAP_EXTRA} (or: pip install umap-learn)",
+            name="umap",
+        ) from None
+    bits = unpack_bits(codes, n_bits).astype(np.float64)
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=min(15, len(codes) - 1), metric="hamming", random_state=seed
+    )
+    with warnings.catch_warnings():
+        # umap-learn warns that a seed makes it single-threaded (the point of the seed) and that
+        # inverse_transform is unavailable for the Hamming metric (the report does not use it)
+        for message in ("n_jobs value", "gradient function is not yet implemented"):
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        embedding = reducer.fit_transform(bits)
+    return np.asarray(embedding, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -264,12 +388,23 @@ class Retrievals:
     distances : int32 (nq, k) Hamming distances of the results, ascending.
     indices : int64 (nq, k) database rows of the results (ties by database position).
     matches : bool (nq, k) whether each result shares the query's label.
+    closer : int64 (nq,) database items closer to the query than its last result shown.
+    tied : int64 (nq,) database items at the distance of its last result shown; the first
+        ``k - closer`` of them by database position are shown. When ``tied > k - closer`` the
+        cut falls inside a tie, and another query of the same code, or at the same distances
+        from those items, shows the same row.
     """
 
     queries: np.ndarray
     distances: np.ndarray
     indices: np.ndarray
     matches: np.ndarray
+    closer: np.ndarray
+    tied: np.ndarray
+
+    def shown_at_cut(self) -> np.ndarray:
+        """int64 (nq,) results shown at the distance of the last one."""
+        return self.distances.shape[1] - self.closer
 
 
 def retrievals(
@@ -278,7 +413,8 @@ def retrievals(
     """Top-``k`` database items of ``n_queries`` seeded queries, by Hamming distance.
 
     The queries are a seeded sample (without replacement) of the query part; the ranking is
-    :func:`hashlearn.evaluation.hamming_ranking` (ties by database position).
+    :func:`hashlearn.evaluation.hamming_ranking` (ties by database position). Also counts, per
+    query, the database items closer than its last result shown and those tied with it.
     """
     n_queries = check_int(n_queries, "n_queries", minimum=1)
     k = check_int(k, "k", minimum=1)
@@ -288,4 +424,13 @@ def retrievals(
     distances, indices = hamming_ranking(encoded.query_codes[queries], encoded.database_codes, k)
     relevant = relevance_matrix(encoded.query.y[queries], encoded.database.y)
     matches = np.take_along_axis(relevant, indices, axis=1).astype(bool)
-    return Retrievals(queries.astype(np.int64), distances, indices, matches)
+    every = hamming_distance(encoded.query_codes[queries], encoded.database_codes)
+    cut = distances[:, -1:]
+    return Retrievals(
+        queries.astype(np.int64),
+        distances,
+        indices,
+        matches,
+        (every < cut).sum(axis=1).astype(np.int64),
+        (every == cut).sum(axis=1).astype(np.int64),
+    )

@@ -17,6 +17,7 @@ FIGURE_FILES = (
     "pr_curves.png",
     "radius_curves.png",
     "tsne.png",
+    "umap.png",
     "class_distances.png",
     "bit_usage.png",
     "retrieval.png",

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.deep.losses.base import HashLoss
@@ -146,7 +146,7 @@ class Trainer:
             if checkpoint is not None:
                 run.state = restore_checkpoint(*checkpoint, run.parts, run.fingerprint)
             resumed_from = run.state.epoch
-            bar = tqdm(
+            bar = progress(
                 total=config.epochs,
                 initial=run.state.epoch,
                 desc=config.description,
@@ -157,10 +157,10 @@ class Trainer:
             try:
                 while not run.state.finished:
                     row = run.epoch()
-                    bar.update(1)
                     bar.set_postfix(
                         {k: f"{row[k]:.4f}" for k in ("loss", "val_mAP") if row[k] is not None}
                     )
+                    bar.update(1)
             finally:
                 bar.close()
                 run.finish()  # the network's own layers back (SyncBatchNorm is for training)
