@@ -61,6 +61,28 @@ def test_page_and_assets_are_local(client):
         assert "http://" not in response.text and "https://" not in response.text
 
 
+def test_favicon_and_api_docs_come_from_the_service(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert 'rel="icon" href="/favicon.ico"' in client.get("/").text
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "connect-src 'self'" in docs.headers["content-security-policy"]
+    import re
+
+    references = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert set(references) == {
+        "/favicon.ico",
+        "/docs-assets/swagger-ui.css",
+        "/docs-assets/swagger-ui-bundle.js",
+        "/static/docs.js",
+    }
+    for asset in references:
+        assert client.get(asset).status_code == 200, asset
+    assert "validatorUrl: null" in client.get("/static/docs.js").text
+
+
 def test_parse_item_id():
     assert parse_item_id("0") == 0
     assert parse_item_id("9223372036854775807") == 2**63 - 1
