@@ -83,6 +83,16 @@ def test_favicon_and_api_docs_come_from_the_service(client):
     assert "validatorUrl: null" in client.get("/static/docs.js").text
 
 
+def test_without_swagger_ui_the_docs_page_says_how_to_get_it(service, monkeypatch):
+    from hashlearn.serve.routes import page
+
+    monkeypatch.setattr(page, "swagger_ui_dir", lambda: None)
+    client = TestClient(create_app(service))
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "pip install 'hashlearn[serve]'" in docs.text
+    assert "/docs-assets/" not in docs.text and client.get("/docs-assets/x.js").status_code == 404
+
+
 def test_parse_item_id():
     assert parse_item_id("0") == 0
     assert parse_item_id("9223372036854775807") == 2**63 - 1
