@@ -30,6 +30,7 @@ def test_openapi_schema_documents_the_api(client):
         "/items",
         "/items/{item_id}",
         "/items/{item_id}/image",
+        "/items/{item_id}/thumbnail",
         "/stats",
         "/health",
     }
@@ -43,7 +44,7 @@ def test_openapi_schema_documents_the_api(client):
     assert set(paths["/items/{item_id}"]) == {"get", "delete"}
     assert paths["/items"]["post"]["security"] == [{"HTTPBearer": []}]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    assert "/docs" not in paths and client.get("/docs").status_code == 404  # no CDN-loaded docs
+    assert "/docs" not in paths  # the docs page is served, not documented
 
 
 def test_page_and_assets_are_local(client):
@@ -58,6 +59,38 @@ def test_page_and_assets_are_local(client):
         response = client.get(asset)
         assert response.status_code == 200
         assert "http://" not in response.text and "https://" not in response.text
+
+
+def test_favicon_and_api_docs_come_from_the_service(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert 'rel="icon" href="/favicon.ico"' in client.get("/").text
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "connect-src 'self'" in docs.headers["content-security-policy"]
+    import re
+
+    references = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert set(references) == {
+        "/favicon.ico",
+        "/docs-assets/swagger-ui.css",
+        "/docs-assets/swagger-ui-bundle.js",
+        "/static/docs.js",
+    }
+    for asset in references:
+        assert client.get(asset).status_code == 200, asset
+    assert "validatorUrl: null" in client.get("/static/docs.js").text
+
+
+def test_without_swagger_ui_the_docs_page_says_how_to_get_it(service, monkeypatch):
+    from hashlearn.serve.routes import page
+
+    monkeypatch.setattr(page, "swagger_ui_dir", lambda: None)
+    client = TestClient(create_app(service))
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "pip install 'hashlearn[serve]'" in docs.text
+    assert "/docs-assets/" not in docs.text and client.get("/docs-assets/x.js").status_code == 404
 
 
 def test_parse_item_id():

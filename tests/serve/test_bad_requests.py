@@ -56,7 +56,7 @@ BAD_REQUESTS = [
         "/search",
         {"files": {"image": ("a.png", b"hello, not an image")}},
         400,
-        "not a PNG or JPEG",
+        "the file is text, not a PNG or JPEG image: choose a PNG or JPEG file",
     ),
     (
         "truncated PNG",
@@ -80,7 +80,7 @@ BAD_REQUESTS = [
         "/search",
         {"files": {"image": ("a.gif", _GIF.getvalue())}},
         400,
-        "not a PNG or JPEG",
+        "the file is a GIF image, not a PNG or JPEG: convert it to PNG or JPEG",
     ),
     ("empty image", "post", "/search", {"files": {"image": ("a.png", b"")}}, 400, "empty"),
     (
@@ -451,6 +451,7 @@ def test_bad_request_gets_a_clear_4xx(client, method, path, kwargs, status, word
     error = response.json()["error"]
     assert isinstance(error, str) and error
     assert words in error
+    assert "b'" not in error and 'b"' not in error  # never a Python bytes literal
 
 
 def test_chunked_body_over_the_limit_is_cut_off(files, tmp_path):

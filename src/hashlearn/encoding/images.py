@@ -13,6 +13,7 @@ steps, so a picture gets the same code either way.
 
 from __future__ import annotations
 
+import codecs
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +86,7 @@ def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     except Image.DecompressionBombError as exc:  # Pillow's own, far larger, bound
         raise TooLargeError(f"the image has too many pixels: {exc}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InvalidInputError(
-            f"the file is not a PNG or JPEG image (it starts with {data[:8]!r})"
-        ) from None
+        raise InvalidInputError(_not_png_or_jpeg(data)) from None
     width, height = image.size
     if width * height > max_pixels:
         raise TooLargeError(
@@ -103,6 +102,39 @@ def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
             f"the {image.format} image cannot be decoded, it is truncated or corrupt: {exc}"
         ) from None
     return DecodedImage(data=data, image=image, extension=IMAGE_FORMATS[image.format])
+
+
+def _not_png_or_jpeg(data: bytes) -> str:
+    """Why a file that is not a PNG or JPEG is refused, in words (never its raw bytes)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as other:  # any format Pillow knows; header only
+            kind = other.format
+    except Exception:  # not an image Pillow knows, whatever the reason
+        kind = None
+    if kind:
+        return f"the file is a {kind} image, not a PNG or JPEG: convert it to PNG or JPEG"
+    if data.startswith(b"%PDF"):
+        return "the file is a PDF document, not a PNG or JPEG image: choose a PNG or JPEG file"
+    for name, magic in (("PNG", b"\x89PNG"), ("JPEG", b"\xff\xd8\xff")):
+        if data.startswith(magic):
+            return f"the file starts as a {name} image but its header is truncated or corrupt"
+    if _looks_like_text(data[:512]):
+        return "the file is text, not a PNG or JPEG image: choose a PNG or JPEG file"
+    return (
+        "the file is not a PNG or JPEG image (nor any image format known): choose a PNG or "
+        "JPEG file"
+    )
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """UTF-8 without control characters other than tab, newline and carriage return."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(c) < 32 and c not in "\t\n\r" for c in text)
 
 
 def as_model_array(

@@ -2,11 +2,13 @@
 
 ``hashlearn serve --model M --index I`` (or :func:`open_service` + :func:`run_server`) serves
 ``POST /search`` (by image file, feature vector, code or stored item), ``POST /items``,
-``DELETE /items/{id}``, ``GET /items/{id}``, ``GET /items/{id}/image``, ``GET /items``,
-``GET /stats``, ``GET /health``, the OpenAPI schema at ``/openapi.json`` and a web page at ``/``.
+``DELETE /items/{id}``, ``GET /items/{id}``, ``GET /items/{id}/image``,
+``GET /items/{id}/thumbnail``, ``GET /items``, ``GET /stats``, ``GET /health``, the OpenAPI schema
+at ``/openapi.json`` (browsed at ``/docs``) and a web page at ``/``.
 
 The web layer needs the ``serve`` extra (``pip install 'hashlearn[serve]'``: FastAPI, uvicorn,
-python-multipart); :class:`SearchService` and the store work without it.
+python-multipart, and fastapi-offline for the Swagger UI of ``/docs``); :class:`SearchService` and
+the store work without it.
 
 >>> from hashlearn.serve import open_service, run_server
 >>> service = open_service("model.safetensors", "db.hlindex", images_dir="images/")  # doctest: +SKIP
@@ -23,6 +25,7 @@ from hashlearn.exceptions import HashlearnError
 from hashlearn.serve.errors import (
     AuthenticationError,
     ItemExistsError,
+    ItemImageError,
     ItemNotFoundError,
     PermissionDeniedError,
     ServiceError,
@@ -39,6 +42,7 @@ from hashlearn.serve.writes import NewItem
 __all__ = [
     "AuthenticationError",
     "ItemExistsError",
+    "ItemImageError",
     "ItemNotFoundError",
     "ItemStore",
     "NewItem",

@@ -4,8 +4,9 @@
 application: the routes of :mod:`hashlearn.serve.routes`, the error answers of
 :mod:`hashlearn.serve.http_errors` and the limits of :mod:`hashlearn.serve.middleware`.
 :func:`run_server` serves it. Every answer to a bad request is a 4xx with a JSON body
-``{"error": "..."}`` naming the problem; the OpenAPI schema is at ``/openapi.json`` and the web
-page at ``/`` (its scripts and styles are served from ``/static``, nothing from elsewhere).
+``{"error": "..."}`` naming the problem; the OpenAPI schema is at ``/openapi.json``, its
+interactive docs at ``/docs`` and the web page at ``/`` (scripts, styles and icon are served by
+the service itself, nothing from elsewhere).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def create_app(service: SearchService, *, token: str | None = None) -> Any:
         version=__version__,
         description="Search a hashlearn index by image, feature vector or code; add and delete "
         "items. Errors are JSON objects {'error': message}.",
-        docs_url=None,  # the interactive docs load scripts from a CDN; the schema is enough
+        docs_url=None,  # FastAPI's docs load scripts from a CDN; routes.page serves its own
         redoc_url=None,
     )
     install_error_handlers(app)

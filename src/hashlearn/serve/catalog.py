@@ -195,6 +195,8 @@ class ItemCatalog:
             return None
         name = self.image_names.get(item_id)
         if name is not None:
+            if os.path.isabs(name) or ".." in Path(name).parts:  # only files under images_dir
+                return None
             path = self.images_dir / name
             extension = path.suffix.lower().lstrip(".")
             if path.is_file() and extension in _BASE_IMAGE_EXTENSIONS:

@@ -15,6 +15,7 @@ from hashlearn.exceptions import HashlearnError, InvalidInputError
 __all__ = [
     "AuthenticationError",
     "ItemExistsError",
+    "ItemImageError",
     "ItemNotFoundError",
     "PermissionDeniedError",
     "ServiceError",
@@ -42,6 +43,13 @@ class ItemExistsError(ServiceError, InvalidInputError):
     """An added item's id is already in use (HTTP 409)."""
 
     status_code = 409
+
+
+class ItemImageError(ServiceError, InvalidInputError):
+    """An item's image file cannot be shown: not a PNG or JPEG, corrupt, or over the limits
+    (HTTP 422: the request is fine, the stored file is not)."""
+
+    status_code = 422
 
 
 class UnsupportedMediaTypeError(ServiceError, InvalidInputError):

@@ -136,6 +136,9 @@ class Stats(BaseModel):
     image_shape: list[int] | None
     n_features: int | None
     labels: list[int]
+    has_labels: bool = Field(
+        description="whether any item has a label (the page hides labels if not)"
+    )
     limits: dict[str, Any]
     writes_need_token: bool
 

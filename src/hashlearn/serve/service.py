@@ -27,6 +27,7 @@ from hashlearn.serve.limits import ServeLimits
 from hashlearn.serve.locking import ReadWriteLock
 from hashlearn.serve.queries import QueryEncoder
 from hashlearn.serve.store import ItemStore
+from hashlearn.serve.thumbnails import Thumbnail, ThumbnailCache
 from hashlearn.serve.writes import NewItem, assign_ids, check_new_item, replay
 
 __all__ = ["SearchService"]
@@ -54,6 +55,9 @@ class SearchService:
         The image file of each base item id, relative to ``images_dir`` (from
         :func:`hashlearn.encoding.read_image_names`): looked up instead of ``ID.png`` names,
         and shown as the item's metadata ``{"path": ...}``.
+    thumbnail_dir : path or None
+        Cache folder of the items' thumbnails (see :mod:`hashlearn.serve.thumbnails`); default
+        ``thumbnails`` inside the store's folder.
 
     Raises
     ------
@@ -74,6 +78,7 @@ class SearchService:
         base_labels: tuple[np.ndarray, np.ndarray] | None = None,
         images_dir: str | os.PathLike[str] | None = None,
         image_names: dict[int, str] | None = None,
+        thumbnail_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if index.n_bits != encoder.n_bits:
             raise InvalidInputError(
@@ -90,6 +95,11 @@ class SearchService:
             base_labels=base_labels,
             images_dir=images_dir,
             image_names=image_names,
+        )
+        self.thumbnails = ThumbnailCache(
+            thumbnail_dir if thumbnail_dir is not None else store.directory / "thumbnails",
+            max_image_bytes=self.limits.max_image_bytes,
+            max_image_pixels=self.limits.max_image_pixels,
         )
         self._lock = ReadWriteLock()
         self._write_mutex = threading.Lock()
@@ -216,6 +226,28 @@ class SearchService:
             raise ItemNotFoundError(f"item {item_id} has no image")
         return found
 
+    def thumbnail_etag(self, item_id: int) -> str:
+        """The entity tag of an item's thumbnail, without making it (for ``If-None-Match``).
+
+        Raises
+        ------
+        ItemNotFoundError
+            No item has this id, or it has no image.
+        """
+        return self.thumbnails.etag(item_id, self.image_of(item_id)[0])
+
+    def thumbnail_of(self, item_id: int) -> Thumbnail:
+        """An item's thumbnail (made on first request, then read from the cache).
+
+        Raises
+        ------
+        ItemNotFoundError
+            No item has this id, or it has no image.
+        ItemImageError
+            Its image file is not a PNG or JPEG, does not decode or is over the limits.
+        """
+        return self.thumbnails.get(item_id, self.image_of(item_id)[0])
+
     def list_items(
         self, offset: int = 0, limit: int = 24, sample_seed: int | None = None
     ) -> dict[str, Any]:
@@ -258,9 +290,11 @@ class SearchService:
             return {"total": len(ids), "offset": offset, "items": self.catalog.describe(page)}
 
     def stats(self) -> dict[str, Any]:
-        """Counts, code width, method, index type, input kind, known labels and the limits."""
+        """Counts, code width, method, index type, input kind, known labels (``has_labels``: whether
+        there are any) and the limits."""
         with self._lock.read():
             catalog = self.catalog
+            labels = catalog.known_labels()
             return {
                 "items": int(self.index.ntotal),
                 "base_items": catalog.base_count - len(catalog.deleted_base),
@@ -272,7 +306,8 @@ class SearchService:
                 "input_kind": getattr(self.encoder.hasher, "input_kind", "features"),
                 "image_shape": list(self.encoder.image_shape) if self.encoder.image_shape else None,
                 "n_features": self.encoder.n_features,
-                "labels": catalog.known_labels(),
+                "labels": labels,
+                "has_labels": bool(labels),
                 "limits": self.limits.as_dict(),
             }
 
@@ -341,3 +376,4 @@ class SearchService:
                 self.index.remove_ids(np.array([item_id], dtype=np.int64))
                 self.catalog.record_deleted(item_id)
                 self._sorted_ids = None
+            self.thumbnails.forget(item_id)

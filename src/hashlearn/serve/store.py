@@ -12,6 +12,8 @@ Folder layout::
     DATA_DIR/items.sqlite3      tables meta (key, value), items (id, code, label, metadata, image)
                                 and deleted (id): base ids deleted
     DATA_DIR/images/ID.EXT      image file of added item ID (EXT: png or jpg), written atomically
+    DATA_DIR/thumbnails/        the items' thumbnails, a cache the service fills (not the store's:
+                                see :mod:`hashlearn.serve.thumbnails`)
 
 The ``meta`` table records the code width and SHA-256 digests of the model and of the base index
 the writes were made over; opening the store over another model or index is an error, since its

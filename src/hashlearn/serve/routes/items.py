@@ -1,5 +1,5 @@
 """The items: ``GET /items`` (a page or a sample), ``GET /items/{id}``, ``GET /items/{id}/image``,
-and the writes ``POST /items`` and ``DELETE /items/{id}``, which need the bearer token when the
+``GET /items/{id}/thumbnail`` (the image shrunk, cached, with an ``ETag``), and the writes ``POST /items`` and ``DELETE /items/{id}``, which need the bearer token when the
 service has one (401 without a token, 403 with a wrong one)."""
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ _ADD_BODY = {
 }
 """The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
 
+_CACHE_CONTROL = "private, max-age=60"
+"""Images and thumbnails: kept a minute, then revalidated (an id's image may change)."""
+
 
 def add_item_routes(app: Any, service: SearchService, token: str | None) -> None:
     """Add the item routes of ``service`` to ``app``; writes need ``token`` unless it is None."""
@@ -95,7 +98,33 @@ def _add_reads(app: Any, service: SearchService) -> None:
             data = path.read_bytes()
         except FileNotFoundError:  # deleted meanwhile
             raise ItemNotFoundError(f"item {item_id} has no image") from None
-        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=60"})
+        return Response(data, media_type=media, headers={"Cache-Control": _CACHE_CONTROL})
+
+    @app.get(
+        "/items/{item_id}/thumbnail",
+        response_class=Response,
+        responses={
+            **error_responses(400, 404, 408, 422, 503),
+            200: {"content": {"image/png": {}, "image/jpeg": {}}},
+            304: {"description": "not modified (the If-None-Match tag is current)"},
+        },
+        summary="the item's image, at most 256 px on its longest side and 48 KiB",
+    )
+    def get_thumbnail(item_id: str, request: Request) -> Any:
+        item = parse_item_id(item_id)
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None:
+            etag = service.thumbnail_etag(item)
+            if etag in (tag.strip() for tag in if_none_match.split(",")) or if_none_match == "*":
+                return Response(
+                    status_code=304, headers={"ETag": etag, "Cache-Control": _CACHE_CONTROL}
+                )
+        thumbnail = service.thumbnail_of(item)
+        return Response(
+            thumbnail.data,
+            media_type=thumbnail.media_type,
+            headers={"ETag": thumbnail.etag, "Cache-Control": _CACHE_CONTROL},
+        )
 
 
 def _add_writes(app: Any, service: SearchService, token: str | None) -> None:

@@ -32,12 +32,25 @@ function element(tag, className, text) {
   return node;
 }
 
+// Pictures much smaller than their box (digits) are enlarged with sharp pixels, photos smoothly.
+function sharpenWhenTiny(img) {
+  img.addEventListener("load", () => {
+    img.classList.toggle("pixelated", img.naturalWidth > 0 && img.naturalWidth <= 48);
+  });
+}
+
+// The small picture of an item: its thumbnail (at most 256 px, made and cached by the service).
+function thumbnailUrl(id) {
+  return `/items/${encodeURIComponent(id)}/thumbnail`;
+}
+
 function itemImage(id, hasImage) {
   if (!hasImage) return element("div", "no-image", "no image");
   const img = element("img");
-  img.src = `/items/${encodeURIComponent(id)}/image`;
+  img.src = thumbnailUrl(id);
   img.alt = `item ${id}`;
   img.loading = "lazy";
+  sharpenWhenTiny(img);
   return img;
 }
 
@@ -99,9 +112,19 @@ function filePath(item) {
   return typeof path === "string" ? path : null;
 }
 
+function hasLabels() {
+  return Boolean(state.stats && state.stats.has_labels);
+}
+
 function render(result) {
   $("#query").hidden = false;
-  $("#query-image").src = state.preview || "";
+  const preview = $("#query-image");
+  preview.hidden = !state.preview;
+  if (state.preview && preview.getAttribute("src") !== state.preview) {
+    preview.classList.remove("pixelated");
+    preview.src = state.preview;
+  }
+  else preview.removeAttribute("src");
   $("#query-code").textContent = result.query_code;
   $("#query-bits").textContent = hexToBits(result.query_code, result.n_bits);
 
@@ -119,9 +142,13 @@ function render(result) {
     }
     card.append(itemImage(hit.id, hit.has_image));
     card.append(element("div", "distance", `distance ${hit.distance}`));
-    card.append(element("div", "label", hit.label === null ? "no label" : `label ${hit.label}`));
+    if (hasLabels()) {
+      card.append(element("div", "label", hit.label === null ? "no label" : `label ${hit.label}`));
+    }
     const path = filePath(hit);
-    card.append(element("div", "muted", path ? `#${hit.id} ${path}` : `#${hit.id}`));
+    const name = element("div", "name muted", path ? `#${hit.id} ${path}` : `#${hit.id}`);
+    name.title = path ? `item ${hit.id}: ${path}` : `item ${hit.id}`;
+    card.append(name);
     grid.append(card);
   }
   $("#results-title").hidden = false;
@@ -142,7 +169,7 @@ function searchFile(file) {
 }
 
 function searchItem(id) {
-  state.preview = `/items/${encodeURIComponent(id)}/image`;
+  state.preview = thumbnailUrl(id);
   runSearch({ json: { id } });
 }
 
@@ -156,7 +183,8 @@ async function browse() {
     for (const item of page.items) {
       const button = element("button", "thumb");
       button.type = "button";
-      button.title = `item ${item.id}` + (item.label === null ? "" : `, label ${item.label}`)
+      const label = hasLabels() && item.label !== null ? `, label ${item.label}` : "";
+      button.title = `item ${item.id}` + label
         + (filePath(item) ? `, ${filePath(item)}` : "");
       button.append(itemImage(item.id, item.has_image));
       button.addEventListener("click", () => searchItem(item.id));
@@ -176,6 +204,7 @@ async function loadStats() {
   const radius = $("#radius-input");
   radius.max = String(Math.min(stats.bits, stats.limits.max_radius));
   $("#k-input").max = String(stats.limits.max_k);
+  $("#label-control").hidden = !stats.has_labels;
   const select = $("#query-label");
   for (const label of stats.labels) {
     const option = element("option", "", String(label));
@@ -189,6 +218,7 @@ function rerun() {
 }
 
 function setUp() {
+  sharpenWhenTiny($("#query-image"));
   const zone = $("#drop-zone");
   $("#file-input").addEventListener("change", (event) => searchFile(event.target.files[0]));
   zone.addEventListener("dragover", (event) => {
