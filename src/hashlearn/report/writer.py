@@ -20,6 +20,7 @@ FIGURE_FILES = (
     "class_distances.png",
     "bit_usage.png",
     "retrieval.png",
+    "robustness.png",
 )
 
 
