@@ -61,14 +61,17 @@ def mnist_hog(mnist):
 
 
 def test_list_features_describes_every_name():
-    assert list_features() == NAMES
+    # "timm" and "torchvision" (pretrained networks) are tested in test_embeddings.py
+    assert list_features() == sorted([*NAMES, "timm", "torchvision"])
     listed = describe_features()
-    assert sorted(listed) == NAMES
+    assert sorted(listed) == list_features()
     assert all(isinstance(text, str) and text for text in listed.values())
 
 
 def test_unknown_names_and_parameters_fail_clearly():
-    with pytest.raises(UnknownNameError, match="available: gist, hog, l2-center, pixels"):
+    with pytest.raises(
+        UnknownNameError, match="available: gist, hog, l2-center, pixels, timm, torchvision"
+    ):
         create_features("sift")
     with pytest.raises(UnknownNameError, match="'nope'"):
         create_features("gist", postprocess="nope")

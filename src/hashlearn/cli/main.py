@@ -18,6 +18,7 @@ import hashlearn.cli.data as data
 import hashlearn.cli.demo as demo
 import hashlearn.cli.experiments as experiments
 import hashlearn.cli.models as models
+import hashlearn.cli.robustness as robustness
 import hashlearn.cli.search as search
 import hashlearn.cli.serve as serve
 from hashlearn._version import __version__
@@ -37,7 +38,7 @@ A typical pipeline on arrays stored as .npy/.npz (npz files hold X and y):
                      --db-codes db_codes.npy --db-labels data/database.npz
 """
 
-GROUPS = (demo, experiments, serve, data, models, search, analysis)
+GROUPS = (demo, experiments, serve, data, models, search, analysis, robustness)
 """The verb groups, in the order ``hashlearn --help`` lists their verbs."""
 
 

@@ -6,7 +6,8 @@ PNG and JPEG checked and decoded, made arrays of the model's input shape;
 (:func:`encode_image_files`), their codes saved with ids and paths
 (:mod:`~hashlearn.encoding.codes_file`), and a folder indexed and made ready to serve
 (:func:`index_folder`, :func:`prepare_folder`). :func:`describe_file` says what a model, index or
-codes file holds (:mod:`~hashlearn.encoding.info`).
+codes file holds (:mod:`~hashlearn.encoding.info`). :func:`measure_robustness` says how well a
+model finds edited copies of photos (:mod:`~hashlearn.encoding.robustness`).
 
 >>> from hashlearn.encoding import encode_image_files, write_image_codes
 >>> from hashlearn.hashers import load_hasher
@@ -53,10 +54,18 @@ from hashlearn.encoding.info import (
     describe_file,
     model_input,
 )
+from hashlearn.encoding.robustness import (
+    DEFAULT_TRANSFORMS,
+    TRANSFORMS,
+    RobustnessResult,
+    measure_robustness,
+)
 
 __all__ = [
+    "DEFAULT_TRANSFORMS",
     "IMAGE_FORMATS",
     "IMAGE_SUFFIXES",
+    "TRANSFORMS",
     "ArrayInfo",
     "ArraysFileInfo",
     "CodesFile",
@@ -69,6 +78,7 @@ __all__ = [
     "IndexFileInfo",
     "ModelFileInfo",
     "PreparedFolder",
+    "RobustnessResult",
     "TooLargeError",
     "as_model_array",
     "assemble_image_codes",
@@ -79,6 +89,7 @@ __all__ = [
     "image_ids",
     "index_folder",
     "list_image_files",
+    "measure_robustness",
     "model_input",
     "parse_image_shape",
     "prepare_folder",

@@ -5,6 +5,7 @@ The stage between datasets and hashers: an extractor maps images ``(n, h, w[, c]
 
     >>> extractor = create_features("hog")            # 324 values per image
     >>> extractor = create_features("gist", postprocess="l2-center")   # a FeaturePipeline
+    >>> extractor = create_features("torchvision:resnet18")   # pretrained network, 512 values
 
 Every extractor is an estimator (``fit(X, y=None) -> self``, ``transform(X)``,
 ``fit_transform``). A fitted one is saved without pickle by :func:`features_to_dict` (a JSON-able

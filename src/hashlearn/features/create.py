@@ -27,7 +27,8 @@ def create_features(
     order after it with their default parameters; the result is then a :class:`FeaturePipeline`.
     ``name`` may also spell them out itself: ``"gist+l2-center"`` is
     ``create_features("gist", postprocess=["l2-center"])`` (as a benchmark's ``features`` or the
-    command line's ``--features``).
+    command line's ``--features``). ``"<family>:<model>"`` names a pretrained network:
+    ``"torchvision:resnet18"`` is ``create_features("torchvision", model="resnet18")``.
 
     >>> create_features("gist", image_size=32, postprocess="l2-center").get_config()["steps"][1]
     {'name': 'l2-center', 'params': {}}
@@ -35,6 +36,13 @@ def create_features(
     if isinstance(name, str) and "+" in name and postprocess is None:
         first, *steps = name.split("+")
         return create_features(first, postprocess=steps, **params)
+    family, sep, model = name.partition(":") if isinstance(name, str) else ("", "", "")
+    if sep and family in FEATURES and model:  # "torchvision:resnet18" -> model="resnet18"
+        if "model" in params:
+            raise InvalidInputError(
+                f"feature extractor {name!r} names its model; do not pass model={params['model']!r}"
+            )
+        return create_features(family, postprocess=postprocess, model=model, **params)
     cls = get_features_class(name)
     allowed = cls._param_names()
     unknown = sorted(set(params) - set(allowed))

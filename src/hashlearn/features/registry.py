@@ -30,6 +30,16 @@ FEATURES.register(
     "GIST: energies of 4x8 Gabor filters on a 4x4 grid (Oliva & Torralba, IJCV 2001)",
 )
 FEATURES.register(
+    "torchvision",
+    "hashlearn.features.embeddings:TorchvisionEmbedding",
+    "'torchvision:<model>': a torchvision classifier's penultimate features, ImageNet weights",
+)
+FEATURES.register(
+    "timm",
+    "hashlearn.features.embeddings:TimmEmbedding",
+    "'timm:<model>': a timm model's pre-logits features, its default pretrained weights",
+)
+FEATURES.register(
     "l2-center",
     "hashlearn.features.normalize:L2Center",
     "L2-normalise each row, then subtract the training mean (for (n, d) features)",

@@ -23,6 +23,7 @@ from hashlearn.report.document import load_results
 from hashlearn.report.model import load_model
 from hashlearn.report.model_sections import model_steps
 from hashlearn.report.results_sections import results_steps
+from hashlearn.report.robustness_sections import load_robustness, robustness_steps
 from hashlearn.report.writer import FigureWriter
 
 __all__ = ["build_report"]
@@ -39,6 +40,7 @@ def build_report(
     features: str = "pixels",
     title: str | None = None,
     tsne_points: int = 2000,
+    robustness: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     verbose: bool = True,
 ) -> Path:
     """Write a self-contained HTML report of benchmark results, and optionally of one model.
@@ -75,6 +77,9 @@ def build_report(
         Page title; None makes one from the dataset and protocol.
     tsne_points : int
         Largest sample of database codes whose distinct codes the maps draw.
+    robustness : str, path-like, dict or None
+        Near-duplicate robustness results (``hashlearn robustness --out FILE.json``) to show
+        as a section of their own.
     verbose : bool
         Show progress (a bar on a terminal, plain lines otherwise).
 
@@ -100,6 +105,7 @@ def build_report(
     seed = check_int(check_random_state(seed, "seed"), "seed")
     tsne_points = check_int(tsne_points, "tsne_points", minimum=4)
     hasher = None if model is None else load_model(model)
+    robust = None if robustness is None else load_robustness(robustness)
     recorded = document["protocol"]
     if title is None:
         title = f"hashlearn report: {recorded.get('dataset', '?')}, protocol {recorded.get('name', '?')}"
@@ -117,6 +123,8 @@ def build_report(
             tsne_points,
             writer,
         )
+    if robust is not None:
+        steps += robustness_steps(robust, writer)
     writer.folder.mkdir(parents=True, exist_ok=True)
     sections = []
     for step in progress(steps, desc="report", unit="section", disable=not verbose):

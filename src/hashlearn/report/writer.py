@@ -21,6 +21,7 @@ FIGURE_FILES = (
     "class_distances.png",
     "bit_usage.png",
     "retrieval.png",
+    "robustness.png",
 )
 
 
