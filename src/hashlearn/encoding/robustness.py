@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.codes import hamming_distance
 from hashlearn.encoding.encoder import ImageEncoder
@@ -336,7 +336,9 @@ def measure_robustness(
     ranks = np.empty((len(names), n), dtype=np.float64)
     others = np.empty((len(names), n), dtype=np.int32)
     diagonal = np.arange(n)
-    for t, name in enumerate(tqdm(names, desc="robustness", unit="transform", disable=not verbose)):
+    for t, name in enumerate(
+        progress(names, desc="robustness", unit="transform", disable=not verbose)
+    ):
         copies = [TRANSFORMS[name][0](p) for p in photos]
         table = hamming_distance(encode(copies), originals)
         if flip_invariant:

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from hashlearn._progress import progress
 from hashlearn._validation import check_images, check_int
 from hashlearn.exceptions import DownloadError, HashlearnError, InvalidInputError, UnknownNameError
 from hashlearn.features.base import FeatureExtractor
@@ -111,7 +111,7 @@ def fetch_weights(
         digest = hashlib.sha256()
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(
+            with progress(
                 total=total, unit="B", unit_scale=True, desc=filename, disable=not verbose
             ) as bar:
                 while chunk := response.read(_CHUNK):
@@ -249,7 +249,7 @@ class PretrainedEmbedding(FeatureExtractor):
         show = bool(self.verbose) and n > batch_size
         with (
             torch.inference_mode(),
-            tqdm(total=n, desc=self.label, unit="img", disable=not show) as bar,
+            progress(total=n, desc=self.label, unit="img", disable=not show) as bar,
         ):
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)
