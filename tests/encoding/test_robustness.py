@@ -40,7 +40,7 @@ def model(pictures):
             cw, ch = int(w * rng.uniform(0.5, 0.9)), int(h * rng.uniform(0.5, 0.9))
             x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
             train.append(image.crop((x, y, x + cw, y + ch)))
-    X = np.stack([as_model_array(image, (48, 48, 3)) for image in train])
+    X = np.stack([as_model_array(image, (48, 48, 3), resize=True) for image in train])
     hasher = create_hasher("itq", n_bits=N_BITS, random_state=0)
     return FeatureHasher(create_features("hog"), hasher).fit(X)
 
@@ -49,7 +49,7 @@ def test_the_photo_itself_is_found_at_distance_0_and_ranked_by_its_ties(model, p
     result = measure_robustness(model, pictures, transforms=["identity"], radius=0)
     assert result.distances.tolist() == [[0] * len(pictures)]
     # by hand: the rank is 1 + half the other photos that share the original's code
-    codes = model.encode(np.stack([as_model_array(p, (48, 48, 3)) for p in pictures]))
+    codes = model.encode(np.stack([as_model_array(p, (48, 48, 3), resize=True) for p in pictures]))
     same = (codes[:, None, :] == codes[None, :, :]).all(axis=2).sum(axis=1) - 1
     np.testing.assert_array_equal(result.ranks[0], 1 + same / 2)
     np.testing.assert_array_equal(result.others[0], same)

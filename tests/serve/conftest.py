@@ -122,10 +122,12 @@ def photo_files(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("photos")
     folder = build_photo_folder(root / "photos")
-    X = np.stack([read_image_file(path, PHOTO_SHAPE) for path in list_image_files(folder)])
+    files = list_image_files(folder)
+    X = np.stack([read_image_file(path, PHOTO_SHAPE, resize=True) for path in files])
     X = np.concatenate([X, X[:, :, ::-1]])  # 48 images: enough for 16 bits
     model = FeatureHasher(create_features("hog"), create_hasher("itq", n_bits=16, random_state=0))
     model.fit(X)
+    model.resize_images_ = True  # fitted on photos resized to one size: it resizes what it codes
     model.save(root / "photos.safetensors")
     prepared = prepare_folder(root / "photos.safetensors", folder, root / "work", verbose=False)
     return {

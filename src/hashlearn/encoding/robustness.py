@@ -3,7 +3,8 @@
 For each photo, :func:`measure_robustness` makes one copy per transform with Pillow (half size,
 JPEG at quality 30, an 80% centre crop, a 5 degree rotation, a horizontal mirror, brighter and
 darker), encodes the originals and the copies with the model (each decoded and resized to the
-model's input exactly as :func:`~hashlearn.encoding.encode_image_files` does), and searches every
+model's input exactly as :func:`~hashlearn.encoding.encode_image_files` does with ``resize=True``:
+half-size and cropped copies differ in size by design, so they are always resized), and searches every
 copy among all the originals' codes. Per transform it reports:
 
 - ``within_radius``: the share of copies whose original is within Hamming distance ``radius``
@@ -322,7 +323,8 @@ def measure_robustness(
     def encode(photos: list[Any]) -> np.ndarray:
         codes = []
         for start in range(0, len(photos), batch_size):
-            batch = np.stack([as_model_array(p, shape) for p in photos[start : start + batch_size]])
+            chunk = photos[start : start + batch_size]
+            batch = np.stack([as_model_array(p, shape, resize=True) for p in chunk])
             codes.append(encoder.encode(batch))
         return np.concatenate(codes)
 
