@@ -46,6 +46,18 @@ def create_index(name: str, n_bits: int, **params: Any) -> BinaryIndex:
     MultiTableIndex(n_tables=2, bits_per_table=12, ntotal=0)
     """
     cls = INDEX_TYPES.get(name)
+    known = cls.parameter_names()
+    unknown = sorted(set(params) - set(known)) if known is not None else []
+    if unknown:
+        takes = (
+            f"it takes {', '.join(known)}"
+            if known
+            else "it takes no parameters besides the code length"
+        )
+        raise InvalidInputError(
+            f"the {name} index has no parameter {', '.join(unknown)}: {takes} "
+            "(`hashlearn index --help` describes each index type)"
+        )
     arguments = cls.constructor_args(n_bits, **params)
     try:
         return cls(**arguments)
