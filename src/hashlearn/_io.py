@@ -56,7 +56,11 @@ def file_kind(path: str | os.PathLike[str]) -> str:
     ``"jpeg"``, ``"gif"``, ``"webp"``, ``"empty"`` or ``"unknown"``. Its words:
     :func:`describe_kind`."""
     with open(path, "rb") as handle:
-        head = handle.read(16)
+        return bytes_kind(handle.read(16))
+
+
+def bytes_kind(head: bytes) -> str:
+    """What the first bytes of a file tell of it (:func:`file_kind`); 16 bytes suffice."""
     if not head:
         return "empty"
     prefixes = (

@@ -96,7 +96,9 @@ def test_a_file_over_the_size_limit_is_refused(model, folder, monkeypatch):
 def test_unreadable_files_are_named_or_skipped(model, folder):
     whole = png_bytes(np.random.default_rng(0).random((64, 64)))
     (folder / "sub" / "broken.png").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(InvalidInputError, match=r"'sub/broken.png' in .*truncated or corrupt.*--skip-unreadable"):
+    with pytest.raises(
+        InvalidInputError, match=r"'sub/broken.png' in .*truncated or corrupt.*--skip-unreadable"
+    ):
         encode_image_files(model, folder, verbose=False)
     result = encode_image_files(model, folder, skip_unreadable=True, verbose=False)
     assert [name for name, _ in result.skipped] == ["sub/broken.png"] and len(result.paths) == 23

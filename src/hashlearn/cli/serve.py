@@ -65,6 +65,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--item-images",
+        metavar="PATH",
         default=None,
         help="with --index: folder of item images named ID.png / ID.jpg, or the .npz of "
         "hashlearn encode --images (the image of each id)",
@@ -75,7 +76,10 @@ def register(sub: Any) -> None:
         help="class labels of the indexed items: .npy in the index's order, or .npz with y and ids",
     )
     p.add_argument(
-        "--store", default=None, help="folder of the durable writes (default: INDEX.data)"
+        "--store",
+        metavar="DIR",
+        default=None,
+        help="folder of the durable writes (default: INDEX.data)",
     )
     add_deprecated_alias(p, "--data-dir", "--store")
     p.add_argument(

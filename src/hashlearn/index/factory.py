@@ -1,7 +1,7 @@
 """Indexes by name: :func:`create_index` builds an empty one, :func:`load_index` reads any saved one.
 
 Both find the index type in :data:`hashlearn.index.registry.INDEX_TYPES` (importing its module on
-first use). The command line (``hashlearn index --type NAME --param KEY=VALUE``) builds indexes
+first use). The command line (``hashlearn index --index-type NAME --param KEY=VALUE``) builds indexes
 through here.
 """
 
