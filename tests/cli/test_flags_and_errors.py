@@ -245,6 +245,7 @@ MISSING_FILE_COMMANDS = [
     ["info", "{m}"],
     ["report", "--results", "{m}", "--out", "r.html"],
     ["benchmark", "--config", "{m}"],
+    ["robustness", "--model", "{m}", "--images", "{d}"],
     ["serve", "--model", "{m}", "--index", "{d}/i.hlindex"],
     ["serve", "--model", "{d}/lsh12.safetensors", "--index", "{m}"],
     [
@@ -270,6 +271,22 @@ def test_a_missing_file_reads_the_same_in_every_command(files, capsys, argv):
     assert err.endswith(f"error: {missing}: no such file")
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fit", "--method", "itq", "--images", "{m}", "--out", "o"],
+        ["encode", "--model", "{d}/lsh12.safetensors", "--images", "{m}", "--out", "o.npz"],
+        ["robustness", "--model", "{d}/lsh12.safetensors", "--images", "{m}"],
+        ["serve", "--model", "{d}/lsh12.safetensors", "--images", "{m}"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_missing_folder_reads_the_same_in_every_command(files, capsys, argv):
+    missing = str(files / "absent")
+    err = one_line_error(capsys, [a.format(m=missing, d=files) for a in argv])
+    assert err.endswith(f"error: {missing}: no such folder")
+
+
 def test_an_unreadable_picture_points_to_skip_unreadable(files, capsys, digits_small):
     X, _ = digits_small
     folder = files / "digits"
@@ -282,7 +299,7 @@ def test_an_unreadable_picture_points_to_skip_unreadable(files, capsys, digits_s
     argv = ["encode", "--model", str(files / "lsh12.safetensors"), "--images", str(folder)]
     argv += ["--image-shape", "8x8", "--quiet", "--out", str(files / "d.npz")]
     err = one_line_error(capsys, argv)
-    assert "'notes.png'" in err and "not a PNG or JPEG image (its format is unknown)" in err
+    assert "'notes.png'" in err and "the file is text, not a PNG or JPEG image" in err
     assert err.endswith("give --skip-unreadable (skip_unreadable=True)")
     assert main([*argv, "--skip-unreadable"]) == 0
     assert "3 codes of 12 bits" in capsys.readouterr().out

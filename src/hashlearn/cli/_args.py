@@ -31,6 +31,7 @@ __all__ = [
     "load_features",
     "parse_grid",
     "parse_param",
+    "require_array_file",
     "require_files",
     "require_folder",
 ]
@@ -186,9 +187,9 @@ def code_width(stored: CodesFile, codes_path: str, bits: int | None, model: str 
 # -- array files ---------------------------------------------------------------------------------
 
 
-def load_array(path: str, key: str) -> np.ndarray:
-    """Read ``key`` from an .npz file, or the array of an .npy file (never unpickling); a
-    picture given instead is pointed to ``--images DIR``."""
+def require_array_file(path: str) -> None:
+    """Check that an array option names a file, and not a picture: one is pointed to
+    ``--images DIR``."""
     require_files(path)
     kind = file_kind(path)
     if kind in IMAGE_KINDS:
@@ -196,6 +197,12 @@ def load_array(path: str, key: str) -> np.ndarray:
             f"{path}: not an .npz or .npy array file but {describe_kind(kind)}: for photos, "
             "give their folder with --images DIR"
         )
+
+
+def load_array(path: str, key: str) -> np.ndarray:
+    """Read ``key`` from an .npz file, or the array of an .npy file (never unpickling); a
+    picture given instead is pointed to ``--images DIR``."""
+    require_array_file(path)
     arrays = read_arrays(path, (key,), require=key)
     return arrays[""] if "" in arrays else arrays[key]
 

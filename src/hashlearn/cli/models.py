@@ -16,6 +16,7 @@ from hashlearn.cli._args import (
     image_shape,
     load_array,
     parse_param,
+    require_array_file,
     require_files,
     require_folder,
 )
@@ -119,6 +120,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def _training_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, str]:
     """``(X, y or None, what they came from)`` of ``fit --data`` or ``fit --images``."""
     if args.images:
+        require_folder(args.images)
         size = image_shape(args.image_size)
         data = load_image_folder(
             args.images,
@@ -129,6 +131,7 @@ def _training_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | N
         return data.X, data.y, repr(args.images)
     if args.image_size or args.color != "auto":
         raise InvalidInputError("--image-size and --color go with --images DIR")
+    require_array_file(args.data)
     arrays = read_arrays(args.data, (args.x_key, args.y_key), require=args.x_key)
     X = arrays.get("", arrays.get(args.x_key))
     return X, arrays.get(args.y_key), repr(args.data)
