@@ -107,7 +107,7 @@ def start_server(paths: dict[str, Path], port: int, log: Path) -> subprocess.Pop
         sys.executable, "-m", "hashlearn.cli", "serve",
         "--model", str(paths["model"]), "--index", str(paths["index"]),
         "--labels", str(paths["labels"]), "--image-shape", "28x28",
-        "--data-dir", str(paths["data"]), "--port", str(port),
+        "--store", str(paths["data"]), "--port", str(port),
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     env = {**os.environ, "HASHLEARN_SERVE_TOKEN": TOKEN}

@@ -161,8 +161,8 @@ class ServerProcess:
         command = [
             sys.executable, "-m", "hashlearn.cli", "serve",
             "--model", str(self.files.model), "--index", str(self.files.index),
-            "--labels", str(self.files.labels), "--images", str(self.files.images),
-            "--data-dir", str(self.data_dir), "--port", str(self.port), "--threads", "1",
+            "--labels", str(self.files.labels), "--item-images", str(self.files.images),
+            "--store", str(self.data_dir), "--port", str(self.port), "--threads", "1",
         ]  # fmt: skip
         self._log = open(self.log_path, "ab")  # closed by kill() / stop()
         self.process = subprocess.Popen(

@@ -1,5 +1,6 @@
 """Files: written atomically (a crash never leaves a half-written model or index behind), with
-the permissions the user's umask gives a new file, and arrays read without unpickling."""
+the permissions the user's umask gives a new file, told apart by their first bytes, and arrays
+read without unpickling."""
 
 from __future__ import annotations
 
@@ -13,6 +14,79 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from hashlearn.exceptions import InvalidInputError
+
+INDEX_FILE_MAGIC = b"HLINDEX\x00"
+"""The first bytes of every index file (:mod:`hashlearn.index._format.layout`), kept here so that
+every layer can tell an index from a model or an array file."""
+
+_KIND_NAMES = {
+    "npy": "an .npy array file",
+    "npz": "an .npz array file",
+    "index": "a hashlearn index",
+    "safetensors": "a safetensors file",
+    "json": "a JSON file",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "gif": "a GIF image",
+    "webp": "a WebP image",
+    "empty": "an empty file",
+    "unknown": "a file of unknown format",
+}
+IMAGE_KINDS = ("png", "jpeg", "gif", "webp")
+
+
+def no_such_file(path: str | os.PathLike[str]) -> InvalidInputError:
+    """The error of a missing input file, worded alike everywhere: ``FILE: no such file``."""
+    return InvalidInputError(f"{os.fspath(path)}: no such file")
+
+
+def check_input_file(path: str | os.PathLike[str]) -> str:
+    """``path`` as a string, after checking that it is an existing file (see :func:`no_such_file`)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InvalidInputError(f"{path}: is a folder, not a file")
+    if not os.path.exists(path):
+        raise no_such_file(path)
+    return path
+
+
+def file_kind(path: str | os.PathLike[str]) -> str:
+    """What a file is, told by its first bytes: ``"npy"``, ``"npz"``, ``"index"``,
+    ``"safetensors"`` (8 bytes of header length, then a JSON header), ``"json"``, ``"png"``,
+    ``"jpeg"``, ``"gif"``, ``"webp"``, ``"empty"`` or ``"unknown"``. Its words:
+    :func:`describe_kind`."""
+    with open(path, "rb") as handle:
+        return bytes_kind(handle.read(16))
+
+
+def bytes_kind(head: bytes) -> str:
+    """What the first bytes of a file tell of it (:func:`file_kind`); 16 bytes suffice."""
+    if not head:
+        return "empty"
+    prefixes = (
+        (b"\x93NUMPY", "npy"),
+        (b"PK\x03\x04", "npz"),  # a zip archive, as numpy.savez writes
+        (b"PK\x05\x06", "npz"),  # an empty zip archive
+        (INDEX_FILE_MAGIC, "index"),
+        (b"\x89PNG\r\n\x1a\n", "png"),
+        (b"\xff\xd8\xff", "jpeg"),
+        (b"GIF8", "gif"),
+    )
+    for prefix, kind in prefixes:
+        if head.startswith(prefix):
+            return kind
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if len(head) > 8 and head[8:9] == b"{":
+        return "safetensors"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    return "unknown"
+
+
+def describe_kind(kind: str) -> str:
+    """A :func:`file_kind` in words: ``"index"`` -> ``"a hashlearn index"``."""
+    return _KIND_NAMES.get(kind, _KIND_NAMES["unknown"])
 
 
 @contextlib.contextmanager
@@ -73,11 +147,13 @@ def read_arrays(
     others are not read), or ``{"": array}`` for an ``.npy`` file.
 
     Never unpickles: object arrays are refused. Raises InvalidInputError naming the file when it
-    is missing or cannot be read that way, or when an ``.npz`` file lacks the array ``require``.
+    is missing (``FILE: no such file``), is not an array file (naming what it is instead) or
+    cannot be read that way, or when an ``.npz`` file lacks the array ``require``.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InvalidInputError(f"file not found: {path!r}")
+    path = check_input_file(path)
+    kind = file_kind(path)
+    if kind not in ("npy", "npz"):
+        raise InvalidInputError(f"{path}: not an .npz or .npy array file but {describe_kind(kind)}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):

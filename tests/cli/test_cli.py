@@ -59,7 +59,17 @@ def test_pipeline_fit_encode_index_search_evaluate(data_dir, capsys, method, par
     codes = np.load(d / "database_codes.npy")
     assert codes.shape == (250, 2) and codes.dtype == np.uint8
     assert (
-        main(["index", "--codes", str(d / "database_codes.npy"), "--out", str(d / "db.hlindex")])
+        main(
+            [
+                "index",
+                "--codes",
+                str(d / "database_codes.npy"),
+                "--model",
+                str(d / "m.safetensors"),
+                "--out",
+                str(d / "db.hlindex"),
+            ]
+        )
         == 0
     )
     assert (
@@ -115,7 +125,7 @@ def test_pipeline_fit_encode_index_search_evaluate(data_dir, capsys, method, par
     assert "mAP" in out and "P@10" in out and "NDCG@10" in out
     evaluate = ["evaluate", "--query-codes", str(d / "query_codes.npy"), "--query-labels"]
     evaluate += [str(d / "query.npz"), "--db-codes", str(d / "database_codes.npy")]
-    evaluate += ["--db-labels", str(d / "database.npz"), "--ties", "average", "-k", "5"]
+    evaluate += ["--db-labels", str(d / "database.npz"), "--ties", "average", "--ks", "5"]
     assert main(evaluate) == 0
     out = capsys.readouterr().out
     assert "mAP@5" in out and "tie" in out
@@ -140,7 +150,7 @@ def test_split_writes_every_part(tmp_path, capsys):
         ),
         (
             ["fit", "--method", "lsh", "--data", "{d}/missing.npz", "--out", "{d}/m"],
-            "file not found",
+            "missing.npz: no such file",
         ),
         (
             ["fit", "--method", "lsh", "--bits", "0", "--data", "{d}/train.npz", "--out", "{d}/m"],
@@ -148,11 +158,11 @@ def test_split_writes_every_part(tmp_path, capsys):
         ),
         (
             ["encode", "--model", "{d}/train.npz", "--data", "{d}/train.npz", "--out", "{d}/c.npy"],
-            "not a hashlearn model",
+            "train.npz: this is an .npz array file, not a hashlearn model",
         ),
         (
             ["search", "--index", "{d}/train.npz", "--queries", "{d}/train.npz"],
-            "not a hashlearn index",
+            "train.npz: this is an .npz array file, not a hashlearn index",
         ),
     ],
 )
@@ -195,7 +205,7 @@ def test_index_types_search_like_the_linear_index(tmp_path, capsys, index_type, 
     np.save(tmp_path / "db.npy", codes)
     np.save(tmp_path / "q.npy", queries)
     index_file = str(tmp_path / f"{index_type}.hlindex")
-    argv = ["index", "--codes", str(tmp_path / "db.npy"), "--type", index_type, *params]
+    argv = ["index", "--codes", str(tmp_path / "db.npy"), "--index-type", index_type, *params]
     assert main([*argv, "--bits", "32", "--out", index_file]) == 0
     assert f"{index_type} index of 300 codes of 32 bits" in capsys.readouterr().out
     reference = LinearIndex(32)
@@ -217,12 +227,13 @@ def test_index_types_search_like_the_linear_index(tmp_path, capsys, index_type, 
 
 def test_index_rejects_unknown_type_and_parameters(tmp_path, capsys):
     np.save(tmp_path / "db.npy", np.zeros((3, 2), dtype=np.uint8))
-    base = ["index", "--codes", str(tmp_path / "db.npy"), "--out", str(tmp_path / "x.hlindex")]
+    base = ["index", "--codes", str(tmp_path / "db.npy"), "--bits", "16"]
+    base += ["--out", str(tmp_path / "x.hlindex")]
     with pytest.raises(SystemExit):
-        main([*base, "--type", "nope"])
-    assert main([*base, "--type", "mih", "--param", "bogus=1"]) != 0
-    assert "bogus" in capsys.readouterr().err
-    assert main([*base, "--type", "multi-table", "--param", "n_tables=3"]) != 0
+        main([*base, "--index-type", "nope"])
+    assert main([*base, "--index-type", "mih", "--param", "bogus=1"]) != 0
+    assert "the mih index has no parameter bogus: it takes n_substrings" in capsys.readouterr().err
+    assert main([*base, "--index-type", "multi-table", "--param", "n_tables=3"]) != 0
     assert "multiple of n_tables" in capsys.readouterr().err
     assert not (tmp_path / "x.hlindex").exists()
 
@@ -249,12 +260,12 @@ def test_search_reranks_by_the_stored_features(tmp_path, capsys, index_type, par
     np.save(tmp_path / "db_X.npy", db_X)
     np.savez(tmp_path / "q_X.npz", X=q_X)
     index_file = str(tmp_path / "t.hlindex")
-    argv = ["index", "--codes", str(tmp_path / "db.npy"), "--type", index_type, *params]
-    argv += ["--bits", "16", "--features", str(tmp_path / "db_X.npy"), "--out", index_file]
+    argv = ["index", "--codes", str(tmp_path / "db.npy"), "--index-type", index_type, *params]
+    argv += ["--bits", "16", "--item-features", str(tmp_path / "db_X.npy"), "--out", index_file]
     assert main(argv) == 0
     assert "and 64 features each" in capsys.readouterr().out
     search = ["search", "--index", index_file, "--queries", str(tmp_path / "q.npy"), "-k", "5"]
-    search += ["--rerank", str(tmp_path / "q_X.npz"), "--metric", metric, *probe]
+    search += ["--rerank", str(tmp_path / "q_X.npz"), "--rerank-metric", metric, *probe]
     assert main([*search, "--out", str(tmp_path / "hits.npz")]) == 0
     hits = np.load(tmp_path / "hits.npz")
     radius = int(probe[1]) if probe else (2 if index_type == "hash-table" else 0)
@@ -270,10 +281,10 @@ def test_rerank_needs_features_and_a_table_index(tmp_path, capsys):
     np.save(tmp_path / "f.npy", np.ones((3, 4), dtype=np.float32))
     base = ["index", "--codes", str(tmp_path / "db.npy"), "--bits", "16"]
     linear = str(tmp_path / "l.hlindex")
-    assert main([*base, "--features", str(tmp_path / "f.npy"), "--out", linear]) == 2
+    assert main([*base, "--item-features", str(tmp_path / "f.npy"), "--out", linear]) == 2
     assert "linear index keeps no features" in capsys.readouterr().err
     assert not (tmp_path / "l.hlindex").exists()
-    assert main([*base, "--type", "hash-table", "--out", linear]) == 0
+    assert main([*base, "--index-type", "hash-table", "--out", linear]) == 0
     search = ["search", "--index", linear, "--queries", str(tmp_path / "db.npy")]
     assert main([*search, "--rerank", str(tmp_path / "f.npy")]) == 2
     assert "keeps no item features" in capsys.readouterr().err
@@ -311,7 +322,7 @@ def test_info_describes_models_indexes_and_arrays(data_dir, capsys):
     fit = ["fit", "--method", "itq", "--bits", "12", "--data", f"{d}/train.npz"]
     assert main([*fit, "--features", "hog", "--out", model]) == 0
     assert main(["encode", "--model", model, "--data", f"{d}/database.npz", "--out", codes]) == 0
-    assert main(["index", "--codes", codes, "--type", "mih", "--out", index]) == 0
+    assert main(["index", "--codes", codes, "--index-type", "mih", "--out", index]) == 0
     capsys.readouterr()
     assert main(["info", model, index, codes]) == 0
     out = capsys.readouterr().out

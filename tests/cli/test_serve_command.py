@@ -53,4 +53,4 @@ def test_serve_command_reports_bad_files(tmp_path, capsys):
     from hashlearn.cli import main
 
     assert main(["serve", "--model", str(tmp_path / "none"), "--index", "x"]) == 2
-    assert "model file not found" in capsys.readouterr().err
+    assert f"{tmp_path / 'none'}: no such file" in capsys.readouterr().err

@@ -93,7 +93,7 @@ def test_cli_index_shards_and_search(ray_cluster, data, tmp_path, capsys):
     np.save(tmp_path / "ids.npy", ids)
     np.save(tmp_path / "queries.npy", queries)
     build = ["index", "--codes", str(tmp_path / "codes.npy"), "--ids", str(tmp_path / "ids.npy")]
-    build += ["--bits", str(N_BITS), "--type", "mih"]
+    build += ["--bits", str(N_BITS), "--index-type", "mih"]
     assert main([*build, "--shards", "3", "--out", str(tmp_path / "s.json")]) == 0
     assert main([*build, "--out", str(tmp_path / "one.hlindex")]) == 0
     assert main([*build, "--shards", "3", "--out", str(tmp_path / "s.hlindex")]) == 2

@@ -96,7 +96,9 @@ def test_a_file_over_the_size_limit_is_refused(model, folder, monkeypatch):
 def test_unreadable_files_are_named_or_skipped(model, folder):
     whole = png_bytes(np.random.default_rng(0).random((64, 64)))
     (folder / "sub" / "broken.png").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(InvalidInputError, match=r"'sub/broken.png' in .*truncated or corrupt"):
+    with pytest.raises(
+        InvalidInputError, match=r"'sub/broken.png' in .*truncated or corrupt.*--skip-unreadable"
+    ):
         encode_image_files(model, folder, verbose=False)
     result = encode_image_files(model, folder, skip_unreadable=True, verbose=False)
     assert [name for name, _ in result.skipped] == ["sub/broken.png"] and len(result.paths) == 23
@@ -104,7 +106,7 @@ def test_unreadable_files_are_named_or_skipped(model, folder):
 
 def test_folders_and_models_that_cannot_work(model, tmp_path, digits_small):
     X, _ = digits_small
-    with pytest.raises(InvalidInputError, match="images folder not found"):
+    with pytest.raises(InvalidInputError, match="missing: no such folder"):
         encode_image_files(model, tmp_path / "missing", verbose=False)
     (tmp_path / "readme.md").write_text("no images here")
     with pytest.raises(InvalidInputError, match=r"no \.png, \.jpg, \.jpeg files"):
@@ -211,8 +213,8 @@ def test_serve_a_folder_in_one_command(model, folder, tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(hashlearn.serve.app, "run_server", fake_run_server)
     model.save(tmp_path / "lsh.safetensors")
-    argv = ["serve", "--model", str(tmp_path / "lsh.safetensors"), "--folder", str(folder)]
-    argv += ["--work-dir", str(tmp_path / "work")]
+    argv = ["serve", "--model", str(tmp_path / "lsh.safetensors"), "--images", str(folder)]
+    argv += ["--work-dir", str(tmp_path / "work"), "--quiet"]
     assert main(argv) == 0
     assert "built the codes and index" in capsys.readouterr().out
     assert (
@@ -228,5 +230,5 @@ def test_serve_a_folder_in_one_command(model, folder, tmp_path, monkeypatch, cap
     assert "writes made over the previous index are kept in" in printed
     assert len(list((tmp_path / "work").glob("writes-before-*"))) == 1
     assert served["hit"]["metadata"] == {"path": "moved.png"}
-    assert main([*argv, "--index", str(tmp_path / "work" / "index.hlindex")]) == 2
-    assert "give --index (a built index) or --folder" in capsys.readouterr().err
+    assert main([*argv, "--item-images", str(folder)]) == 2
+    assert "--images DIR shows its own pictures" in capsys.readouterr().err

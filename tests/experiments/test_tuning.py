@@ -123,7 +123,7 @@ def test_cli_tune_prints_writes_and_saves(tmp_path, capsys):
 
     out, model = tmp_path / "tune.json", tmp_path / "best.safetensors"
     argv = ["tune", "--dataset", "digits", "--method", "agh", "--bits", "12", "--quiet"]
-    argv += ["--grid", "n_anchors=[50, 100]", "--metric", "mAP@10"]
+    argv += ["--grid", "n_anchors=[50, 100]", "--select-by", "mAP@10"]
     assert main([*argv, "--out", str(out), "--save-model", str(model)]) == 0
     printed = capsys.readouterr().out
     assert "<- chosen" in printed and "queries against the database" in printed

@@ -165,5 +165,10 @@ def test_dedup_command_writes_groups_with_paths(tmp_path, capsys):
             ["11", "13", "1"],
         ]
     np.save(tmp_path / "c.npy", codes)
-    assert main(["dedup", "--codes", str(tmp_path / "c.npy"), "--radius", "0"]) == 0
+    argv = ["dedup", "--codes", str(tmp_path / "c.npy"), "--radius", "0"]
+    assert main(argv) == 2  # an .npy does not say how many of its 8 bits per code are used
+    assert "give --model MODEL (the model that made the codes) or --bits N" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, "--bits", "8"]) == 0
     assert "0 pairs within 0 bits, 0 groups" in capsys.readouterr().out

@@ -732,7 +732,7 @@ def test_report_command(mnist_run, tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
     assert parse_page(out.read_text()).check["data-total"] == "2"
     assert main(["report", "--results", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
-    assert "results file not found" in capsys.readouterr().err
+    assert "nope.json: no such file" in capsys.readouterr().err
     code = main(
         ["report", "--results", str(results), "--model", str(results), "--out", str(out), "--quiet"]
     )

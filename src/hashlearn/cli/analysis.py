@@ -9,7 +9,13 @@ from typing import Any
 
 from hashlearn._parallel import get_num_threads
 from hashlearn._version import __version__
-from hashlearn.cli._args import load_array
+from hashlearn.cli._args import (
+    add_deprecated_alias,
+    code_width,
+    int_list,
+    load_array,
+    require_files,
+)
 from hashlearn.codes.kernels import ENVIRONMENT_VARIABLE, kernel_info
 from hashlearn.encoding import describe_file, read_codes
 from hashlearn.evaluation import evaluate_codes
@@ -86,18 +92,22 @@ def _register_dedup(sub: Any) -> None:
         required=True,
         help=".npy of packed codes, or the .npz of hashlearn encode (codes, ids, paths)",
     )
-    p.add_argument(
-        "--bits", type=int, default=None, help="code length (default: the .npz's, or 8 x bytes)"
+    bits = p.add_mutually_exclusive_group()
+    bits.add_argument(
+        "--bits", type=int, default=None, help="code length (default: the one an .npz records)"
     )
+    bits.add_argument("--model", help="take the code length from the model that made the codes")
     p.add_argument(
         "--radius", type=int, default=2, help="largest Hamming distance of a pair (default: 2)"
     )
+    index_types = ("mih", "linear", "hash-table")
     p.add_argument(
-        "--index",
+        "--index-type",
         default="mih",
-        choices=("mih", "linear", "hash-table"),
+        choices=index_types,
         help="exact index that answers the self-join (default: mih)",
     )
+    add_deprecated_alias(p, "--index", "--index-type", choices=index_types)
     p.add_argument("--show", type=int, default=5, help="groups to print (default: 5)")
     p.add_argument("--out", default=None, help="CSV of the groups: group, size, id, path")
     p.add_argument("--pairs", default=None, help="CSV of the pairs: first, second, distance")
@@ -106,11 +116,12 @@ def _register_dedup(sub: Any) -> None:
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     """``hashlearn dedup``: the near-duplicate pairs and groups of a codes file."""
+    require_files(args.codes, args.model)
     stored = read_codes(args.codes)
     codes = stored.codes
-    n_bits = args.bits or stored.code_length
+    n_bits = code_width(stored, args.codes, args.bits, args.model)
     start = time.perf_counter()
-    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=stored.ids, index=args.index)
+    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=stored.ids, index=args.index_type)
     groups = group_pairs(pairs)
     elapsed = time.perf_counter() - start
     where = stored.paths_by_id()
@@ -144,8 +155,13 @@ def _register_evaluate(sub: Any) -> None:
     p.add_argument("--db-codes", required=True)
     p.add_argument("--db-labels", required=True, help=".npz with y, or .npy")
     p.add_argument(
-        "-k", type=int, nargs="+", default=[10], help="cut-offs for P@k, R@k, mAP@k and NDCG@k"
+        "--ks",
+        type=int_list,
+        default=[10],
+        metavar="K,K...",
+        help="comma-separated cut-offs of P@k, R@k, mAP@k and NDCG@k (default: 10)",
     )
+    add_deprecated_alias(p, "-k", "--ks", type=int, nargs="+")
     p.add_argument(
         "--radius", type=int, default=2, help="Hamming radius for precision within radius"
     )
@@ -160,14 +176,15 @@ def _register_evaluate(sub: Any) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``hashlearn evaluate``: the retrieval metrics of query codes against database codes."""
+    require_files(args.query_codes, args.query_labels, args.db_codes, args.db_labels)
     metrics = evaluate_codes(
         load_array(args.query_codes, "codes"),
         load_array(args.query_labels, "y"),
         load_array(args.db_codes, "codes"),
         load_array(args.db_labels, "y"),
-        ks=tuple(args.k),
-        map_at=tuple(args.k),
-        ndcg_at=tuple(args.k),
+        ks=tuple(args.ks),
+        map_at=tuple(args.ks),
+        ndcg_at=tuple(args.ks),
         radius=args.radius,
         ties=args.ties,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hashlearn.cli._args import add_quiet
 from hashlearn.datasets import describe_datasets, load_dataset, save_split
 from hashlearn.evaluation import apply_protocol, describe_protocols
 from hashlearn.features import describe_features
@@ -49,12 +50,13 @@ def _register_split(sub: Any) -> None:
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
+    add_quiet(p)
     p.set_defaults(func=cmd_split)
 
 
 def cmd_split(args: argparse.Namespace) -> int:
     """``hashlearn split``: a dataset's protocol parts written as ``.npz`` files."""
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, verbose=not args.quiet)
     split = apply_protocol(data, args.protocol, args.seed)
     for part, path in save_split(split, args.out).items():
         subset = getattr(split, part)

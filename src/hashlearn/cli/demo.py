@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hashlearn.cli._args import add_quiet
 from hashlearn.experiments.demo import demo_method_params, format_demo, run_demo, save_demo
 from hashlearn.serve import open_service, require_web_dependencies
 from hashlearn.serve.demo import prepare_demo
@@ -40,7 +41,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-report", action="store_true", help="do not write results and the HTML report"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.add_argument(
         "--serve",
         action="store_true",

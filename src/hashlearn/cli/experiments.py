@@ -7,7 +7,14 @@ import argparse
 import time
 from typing import Any
 
-from hashlearn.cli._args import count_or_fraction, parse_grid, parse_param
+from hashlearn.cli._args import (
+    add_deprecated_alias,
+    add_quiet,
+    count_or_fraction,
+    parse_grid,
+    parse_param,
+    require_files,
+)
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.experiments.config import benchmark_config
 from hashlearn.experiments.methods import expand_methods, method_grids_from, method_params_from
@@ -115,7 +122,7 @@ def _register_benchmark(sub: Any) -> None:
         default=None,
         help="file name of the results, without suffix (default: benchmark-DATASET-FEATURES)",
     )
-    p.add_argument("--quiet", action="store_true")
+    add_quiet(p)
     p.set_defaults(func=cmd_benchmark)
 
 
@@ -130,6 +137,7 @@ def _int_list(text: str | None) -> list[int] | None:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """``hashlearn benchmark``: run the configured grid, print the summaries, write the results."""
+    require_files(args.config)
     methods = expand_methods(args.methods) if args.methods else None
     params = method_params_from(args.param or [], methods, what="--param")
     grids = method_grids_from(args.grid or [], what="--grid")
@@ -194,10 +202,12 @@ def _register_tune(sub: Any) -> None:
         help="parameter shared by every fit, e.g. --param epochs=20 (repeatable)",
     )
     p.add_argument(
-        "--metric",
+        "--select-by",
         default="mAP",
-        help="selection metric: mAP, mAP@k, P@k, R@k or NDCG@k (default: mAP)",
+        metavar="METRIC",
+        help="validation metric that chooses: mAP, mAP@k, P@k, R@k or NDCG@k (default: mAP)",
     )
+    add_deprecated_alias(p, "--metric", "--select-by")
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
@@ -215,7 +225,7 @@ def _register_tune(sub: Any) -> None:
     )
     p.add_argument("--save-model", default=None, help="write the chosen model here (.safetensors)")
     p.add_argument("--out", default=None, help="write the trials and test figures here (.json)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(func=cmd_tune)
 
 
@@ -230,7 +240,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         args.bits,
         grid,
         params=dict(args.param or []),
-        metric=args.metric,
+        metric=args.select_by,
         protocol=args.protocol,
         features=args.features,
         seed=args.seed,
@@ -242,7 +252,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(
         f"{args.method} at {args.bits} bits on {args.dataset} ({args.protocol} protocol, seed "
         f"{args.seed}, manifest {result.manifest}): {len(result.trials)} fits on the train part "
-        f"({sizes['train']}), scored by {args.metric} of the validation part ({sizes['validation']}"
+        f"({sizes['train']}), scored by {args.select_by} of the validation part ({sizes['validation']}"
         f" queries) against it"
     )
     print()
@@ -284,13 +294,15 @@ def _register_report(sub: Any) -> None:
     )
     p.add_argument("--title", default=None, help="page title")
     p.add_argument("--out", required=True, help="HTML file to write; figures go to OUT_STEM_files/")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``hashlearn report``: the HTML report of a results file."""
     from hashlearn.report import build_report  # imports matplotlib: not on every command's start
+
+    require_files(args.results, args.model)
 
     out = build_report(
         args.results,

@@ -32,10 +32,19 @@ A typical pipeline on arrays stored as .npy/.npz (npz files hold X and y):
   hashlearn fit --method dsh --bits 12 --data data/train.npz --out dsh.safetensors
   hashlearn encode --model dsh.safetensors --data data/database.npz --out db_codes.npy
   hashlearn encode --model dsh.safetensors --data data/query.npz --out q_codes.npy
-  hashlearn index --codes db_codes.npy --out db.hlindex
+  hashlearn index --codes db_codes.npy --model dsh.safetensors --out db.hlindex
   hashlearn search --index db.hlindex --queries q_codes.npy -k 10 --out hits.npz
   hashlearn evaluate --query-codes q_codes.npy --query-labels data/query.npz \\
-                     --db-codes db_codes.npy --db-labels data/database.npz
+                     --db-codes db_codes.npy --db-labels data/database.npz --ks 10,100
+A folder of photos:
+  hashlearn encode --model dsh.safetensors --images photos/ --out photos.npz
+  hashlearn dedup --codes photos.npz --radius 2 --out groups.csv
+  hashlearn serve --model dsh.safetensors --images photos/
+Every command that shows progress takes --quiet. Renamed options (the old names still work for
+this release, with a warning): index --type -> --index-type, --features -> --item-features;
+dedup --index -> --index-type; search --metric -> --rerank-metric; tune --metric -> --select-by;
+evaluate -k K... -> --ks K,K; serve --folder -> --images, --images -> --item-images,
+--data-dir -> --store.
 """
 
 GROUPS = (demo, experiments, serve, data, models, search, analysis, robustness)
@@ -69,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush does not fail
         return 141  # 128 + SIGPIPE, as a shell reports a process ended by a broken pipe
+    except (FileNotFoundError, IsADirectoryError) as exc:  # worded as the file options' checks
+        message = str(exc)
+        if exc.filename is not None:
+            missing = isinstance(exc, FileNotFoundError)
+            message = f"{exc.filename}: {'no such file' if missing else 'is a folder, not a file'}"
+        print(f"hashlearn {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except (HashlearnError, OSError) as exc:
         print(f"hashlearn {args.command}: error: {exc}", file=sys.stderr)
         return 2

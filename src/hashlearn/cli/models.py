@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import read_arrays
-from hashlearn.cli._args import image_shape, load_array, parse_param
+from hashlearn.cli._args import (
+    add_quiet,
+    image_shape,
+    load_array,
+    parse_param,
+    require_array_file,
+    require_files,
+    require_folder,
+)
 from hashlearn.datasets import load_image_folder
 from hashlearn.encoding import encode_image_files, write_codes, write_image_codes
 from hashlearn.exceptions import InvalidInputError
@@ -72,8 +80,8 @@ def _register_fit(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="hasher parameter, e.g. --param epochs=10 (repeatable; values are JSON)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    add_quiet(p)
     p.set_defaults(func=cmd_fit)
 
 
@@ -84,7 +92,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.seed is not None:
         params["random_state"] = args.seed
     hasher = create_hasher(args.method, n_bits=args.bits, **params)
-    if args.quiet and "verbose" in hasher.get_params(deep=False):
+    if args.quiet and "verbose" in hasher.get_params(deep=False):  # deep training's bar
         hasher.set_params(verbose=False)
     if hasher.supervised and y is None:
         raise InvalidInputError(
@@ -112,6 +120,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def _training_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, str]:
     """``(X, y or None, what they came from)`` of ``fit --data`` or ``fit --images``."""
     if args.images:
+        require_folder(args.images)
         size = image_shape(args.image_size)
         data = load_image_folder(
             args.images,
@@ -122,6 +131,7 @@ def _training_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | N
         return data.X, data.y, repr(args.images)
     if args.image_size or args.color != "auto":
         raise InvalidInputError("--image-size and --color go with --images DIR")
+    require_array_file(args.data)
     arrays = read_arrays(args.data, (args.x_key, args.y_key), require=args.x_key)
     X = arrays.get("", arrays.get(args.x_key))
     return X, arrays.get(args.y_key), repr(args.data)
@@ -169,7 +179,7 @@ def _register_encode(sub: Any) -> None:
         help="with --images: resize pictures of another size, and convert grey or colour, to the "
         "model's input (default: as the model was fitted; otherwise such pictures are refused)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.add_argument(
         "--ray",
         metavar="ADDRESS",
@@ -196,6 +206,8 @@ def _register_encode(sub: Any) -> None:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """``hashlearn encode``: codes of an array file, or of a folder of pictures."""
+    require_files(args.model, args.data)
+    require_folder(args.images)
     if args.ray:
         return _encode_on_ray(args)
     hasher = load_hasher(args.model)

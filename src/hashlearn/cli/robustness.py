@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hashlearn.cli._args import image_shape
+from hashlearn.cli._args import add_quiet, image_shape, require_files, require_folder
 from hashlearn.encoding import DEFAULT_TRANSFORMS, TRANSFORMS, measure_robustness
 from hashlearn.hashers import load_hasher
 
@@ -65,12 +65,14 @@ def _register_robustness(sub: Any) -> None:
         metavar="FILE",
         help="also write the table (.csv) or everything, per photo too (.json, for the report)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=cmd_robustness)
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     """``hashlearn robustness``: the table of near-duplicate robustness per transform."""
+    require_files(args.model)
+    require_folder(args.images)
     model = load_hasher(args.model)
     result = measure_robustness(
         model,

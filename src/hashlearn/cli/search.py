@@ -10,17 +10,25 @@ from typing import Any
 import numpy as np
 
 from hashlearn.cli._args import (
+    add_deprecated_alias,
     add_threads,
     apply_threads,
+    code_width,
     load_array,
     load_features,
     parse_param,
+    require_files,
 )
 from hashlearn.distributed import ShardedIndex, is_manifest, write_sharded_index
 from hashlearn.encoding import read_codes
 from hashlearn.exceptions import InvalidInputError
-from hashlearn.hashers import load_hasher
-from hashlearn.index import create_index, describe_indexes, load_index, write_search_results
+from hashlearn.index import (
+    check_queries,
+    create_index,
+    describe_indexes,
+    load_index,
+    write_search_results,
+)
 
 __all__ = ["cmd_index", "cmd_search", "register"]
 
@@ -47,7 +55,8 @@ def _register_index(sub: Any) -> None:
     p.add_argument(
         "--ids", help=".npy of int64 ids (default: the ids of a --codes .npz, else 0..n-1)"
     )
-    p.add_argument("--type", default="linear", choices=sorted(index_types), help="index type")
+    p.add_argument("--index-type", default="linear", choices=sorted(index_types), help="index type")
+    add_deprecated_alias(p, "--type", "--index-type", choices=sorted(index_types))
     p.add_argument(
         "--param",
         type=parse_param,
@@ -57,13 +66,20 @@ def _register_index(sub: Any) -> None:
         help="index parameter, e.g. --param n_substrings=4 (repeatable; values are JSON)",
     )
     bits = p.add_mutually_exclusive_group()
-    bits.add_argument("--bits", type=int, default=None, help="code length in bits")
-    bits.add_argument("--model", help="take the code length from this model file")
+    bits.add_argument(
+        "--bits",
+        type=int,
+        default=None,
+        help="code length in bits (default: the one a --codes .npz records)",
+    )
+    bits.add_argument("--model", help="take the code length from the model that made the codes")
     p.add_argument(
-        "--features",
+        "--item-features",
+        metavar="FILE",
         help=".npy (or .npz with X) of the items' features (images are flattened), kept for "
         "`hashlearn search --rerank` (hash-table and multi-table indexes)",
     )
+    add_deprecated_alias(p, "--features", "--item-features")
     p.add_argument(
         "--shards",
         type=int,
@@ -77,24 +93,20 @@ def _register_index(sub: Any) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """``hashlearn index``: an index over a codes file, saved."""
+    require_files(args.codes, args.ids, args.model, args.item_features)
     stored = read_codes(args.codes)  # one read: codes, and the code length and ids if stored
-    if args.bits:
-        n_bits = args.bits
-    elif args.model:
-        n_bits = load_hasher(args.model).n_bits
-    else:
-        n_bits = stored.code_length
+    n_bits = code_width(stored, args.codes, args.bits, args.model)
     if args.shards is not None:
         return _index_shards(args, stored, n_bits)
-    index = create_index(args.type, n_bits, **dict(args.param))
+    index = create_index(args.index_type, n_bits, **dict(args.param))
     extra = {}
-    if args.features:
+    if args.item_features:
         if not hasattr(index, "search_rerank"):
             raise InvalidInputError(
-                f"a {args.type} index keeps no features; re-ranking by features takes a "
-                "hash-table or multi-table index"
+                f"a {args.index_type} index keeps no features; re-ranking by features takes "
+                "--index-type hash-table or multi-table"
             )
-        extra["features"] = load_features(args.features)
+        extra["features"] = load_features(args.item_features)
     # ids of their own, else those of the codes file (hashlearn encode --images writes them)
     ids = load_array(args.ids, "ids") if args.ids else stored.ids
     if ids is not None:
@@ -104,7 +116,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     index.save(args.out)
     with_features = f" and {index.n_features} features each" if extra else ""
     print(
-        f"{args.type} index of {index.ntotal} codes of {index.n_bits} bits{with_features} "
+        f"{args.index_type} index of {index.ntotal} codes of {index.n_bits} bits{with_features} "
         f"-> {args.out}"
     )
     return 0
@@ -112,16 +124,16 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def _index_shards(args: argparse.Namespace, stored: Any, n_bits: int) -> int:
     """``hashlearn index --shards S``: S shard files and their manifest."""
-    if args.features:
-        raise InvalidInputError("--shards keeps no features: leave out --features")
+    if args.item_features:
+        raise InvalidInputError("--shards keeps no features: leave out --item-features")
     ids = load_array(args.ids, "ids") if args.ids else stored.ids
     if ids is None:
         ids = np.arange(len(stored.codes), dtype=np.int64)
     manifest = write_sharded_index(
-        args.out, stored.codes, ids, n_bits, args.shards, args.type, **dict(args.param)
+        args.out, stored.codes, ids, n_bits, args.shards, args.index_type, **dict(args.param)
     )
     print(
-        f"{args.type} index of {len(ids)} codes of {n_bits} bits in {manifest.n_shards} shards "
+        f"{args.index_type} index of {len(ids)} codes of {n_bits} bits in {manifest.n_shards} shards "
         f"(id % {manifest.n_shards}) -> {args.out}"
     )
     return 0
@@ -138,14 +150,15 @@ def _search_operation(
     if not getattr(index, "has_features", False):
         raise InvalidInputError(
             f"{args.index!r} keeps no item features to re-rank by; build it with "
-            "`hashlearn index --type hash-table (or multi-table) --features FEATURES.npy`"
+            "`hashlearn index --index-type hash-table (or multi-table) --item-features "
+            "FEATURES.npy`"
         )
     features = load_features(args.rerank)
     # without --probe-radius, the index's own default: within 2 bits (one table), or the
     # query's own buckets (several)
     probe = () if args.probe_radius is None else (args.probe_radius,)
     return lambda part: index.search_rerank(
-        queries[part], features[part], args.k, *probe, metric=args.metric
+        queries[part], features[part], args.k, *probe, metric=args.rerank_metric
     )
 
 
@@ -154,7 +167,11 @@ def _register_search(sub: Any) -> None:
         "search", help="search an index with query codes (k nearest, or all within a radius)"
     )
     p.add_argument("--index", required=True)
-    p.add_argument("--queries", required=True, help=".npy of packed uint8 query codes")
+    p.add_argument(
+        "--queries",
+        required=True,
+        help=".npy of packed uint8 query codes, or the .npz of hashlearn encode",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("-k", type=int, default=10, help="neighbours per query (default: 10)")
     group.add_argument("--radius", type=int, help="return every item within this Hamming distance")
@@ -166,14 +183,15 @@ def _register_search(sub: Any) -> None:
         "--rerank",
         metavar="QUERY_FEATURES",
         help=".npy (or .npz with X) of the queries' features: re-rank the candidates by feature "
-        "distance to the items' stored features (`hashlearn index --features`), k best",
+        "distance to the items' stored features (`hashlearn index --item-features`), k best",
     )
     p.add_argument(
-        "--metric",
+        "--rerank-metric",
         choices=("cosine", "l2"),
         default="cosine",
         help="feature distance of --rerank (default: cosine)",
     )
+    add_deprecated_alias(p, "--metric", "--rerank-metric", choices=("cosine", "l2"))
     p.add_argument(
         "--probe-radius",
         type=int,
@@ -195,6 +213,7 @@ def _register_search(sub: Any) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     """``hashlearn search``: search an index with query codes, print and save the hits."""
     apply_threads(args)
+    require_files(args.index, args.queries, args.rerank)
     if is_manifest(args.index):
         if args.rerank:
             raise InvalidInputError("a sharded index keeps no features: --rerank is not possible")
@@ -220,7 +239,8 @@ def _run_search(index: Any, args: argparse.Namespace) -> int:
         )
     if args.probe_radius is not None and not args.rerank:
         raise InvalidInputError("--probe-radius sets the candidates of --rerank; give --rerank too")
-    queries = load_array(args.queries, "codes")
+    stored = read_codes(args.queries)
+    queries = check_queries(stored.codes, index.n_bits, stored.n_bits)
     operation = _search_operation(index, queries, args)
     if len(queries):  # compiled kernels load on first use: outside the timing
         operation(slice(0, 1))

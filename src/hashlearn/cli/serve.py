@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from hashlearn.cli._args import add_threads, apply_threads, image_shape
+from hashlearn.cli._args import (
+    add_deprecated_alias,
+    add_quiet,
+    add_threads,
+    apply_threads,
+    deprecated,
+    image_shape,
+    require_files,
+    require_folder,
+)
 from hashlearn.encoding import prepare_folder
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.serve import ServeLimits, open_service, require_web_dependencies
@@ -33,29 +43,32 @@ def register(sub: Any) -> None:
         help="serve a model and an index over HTTP: search API, writes, web page",
         description="Serve POST /search, POST /items, DELETE /items/{id}, GET /items/{id}[/image], "
         "GET /items, GET /stats, GET /health, the OpenAPI schema at /openapi.json and a search "
-        "page at /. Writes are durable before they are acknowledged (kept in --data-dir and "
+        "page at /. Writes are durable before they are acknowledged (kept in --store and "
         "replayed over the read-only index file at start). Writes need a bearer token when "
         "--token-file or the HASHLEARN_SERVE_TOKEN environment variable gives one.",
     )
     p.add_argument("--model", required=True, help="model file (.safetensors)")
     p.add_argument("--index", default=None, help="index file (read only; the base of the writes)")
     p.add_argument(
-        "--folder",
+        "--images",
+        metavar="DIR",
         default=None,
         help="instead of --index: encode every PNG/JPEG under this folder with the model, index "
         "them (multi-index hashing) and serve them with their pictures",
     )
+    add_deprecated_alias(p, "--folder", "--images", dest="folder")
     p.add_argument(
         "--work-dir",
         default=None,
-        help="with --folder: where the codes, index and writes are kept and reused while the "
-        "model and the files are unchanged (default: FOLDER.hashlearn next to the folder)",
+        help="with --images: where the codes, index and writes are kept and reused while the "
+        "model and the files are unchanged (default: DIR.hashlearn next to the folder)",
     )
     p.add_argument(
-        "--images",
+        "--item-images",
+        metavar="PATH",
         default=None,
-        help="folder of item images named ID.png / ID.jpg, or the .npz of hashlearn encode "
-        "--images (the image of each id)",
+        help="with --index: folder of item images named ID.png / ID.jpg, or the .npz of "
+        "hashlearn encode --images (the image of each id)",
     )
     p.add_argument(
         "--labels",
@@ -63,8 +76,12 @@ def register(sub: Any) -> None:
         help="class labels of the indexed items: .npy in the index's order, or .npz with y and ids",
     )
     p.add_argument(
-        "--data-dir", default=None, help="folder of the durable writes (default: INDEX.data)"
+        "--store",
+        metavar="DIR",
+        default=None,
+        help="folder of the durable writes (default: INDEX.data)",
     )
+    add_deprecated_alias(p, "--data-dir", "--store")
     p.add_argument(
         "--image-shape",
         default=None,
@@ -111,35 +128,31 @@ def register(sub: Any) -> None:
         help="server log level (default: info)",
     )
     p.add_argument("--no-access-log", action="store_true", help="no log line per request")
+    add_quiet(p)
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``hashlearn serve``: open the service (over an index, or a folder made ready) and serve it."""
-    from hashlearn.serve import run_server  # imports FastAPI, so only when serving
-
     require_web_dependencies()
     apply_threads(args)
+    index, images, data_dir, source = _sources(args)
     limits = ServeLimits(**{name: getattr(args, name) for name, _, _ in _LIMITS})
     token = load_token(args.token_file)
-    index, images, data_dir = args.index, args.images, args.data_dir
-    if (index is None) == (args.folder is None):
-        raise InvalidInputError("give --index (a built index) or --folder (images to index)")
-    if args.folder is not None:
-        if images is not None:
-            raise InvalidInputError("--folder shows its own images: leave out --images")
+    if source is not None:
         folder = prepare_folder(
             args.model,
-            args.folder,
+            source,
             args.work_dir,
             data_dir=data_dir,
             image_shape=image_shape(args.image_shape),
             resize=args.resize,
+            verbose=not args.quiet,
         )
         for name, reason in folder.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)
         print(
-            f"{'reusing' if folder.reused else 'built'} the codes and index of {args.folder} in "
+            f"{'reusing' if folder.reused else 'built'} the codes and index of {source} in "
             f"{folder.work_dir}",
             flush=True,
         )
@@ -149,6 +162,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 flush=True,
             )
         index, images, data_dir = folder.index, folder.codes, folder.data_dir
+    return _serve(args, index, images, data_dir, limits, token)
+
+
+def _sources(args: argparse.Namespace) -> tuple[str | None, str | None, str | None, str | None]:
+    """``(index, item images, store, folder of pictures to index)`` of the options, checked.
+
+    ``--images DIR`` is the folder to index; before ``--item-images`` it named the pictures of an
+    index's items, which it still does beside ``--index`` for this release (with a warning), as
+    the old ``--folder`` still names the folder."""
+    index, images, folder = args.index, args.item_images, getattr(args, "folder", None)
+    if args.images is not None:
+        if folder is not None:
+            raise InvalidInputError("give the folder of pictures once, with --images DIR")
+        if index is not None:
+            if images is not None:
+                raise InvalidInputError(
+                    "--index serves the pictures of --item-images: leave out --images"
+                )
+            deprecated("--images beside --index", "--item-images")
+            images = args.images
+        else:
+            folder = args.images
+    if (index is None) == (folder is None):
+        raise InvalidInputError(
+            "give --index (a built index) or --images DIR (a folder of pictures to index)"
+        )
+    if folder is not None and images is not None:
+        raise InvalidInputError("--images DIR shows its own pictures: leave out --item-images")
+    require_files(args.model, index, args.labels, args.token_file)
+    require_folder(folder)
+    if images is not None and not os.path.exists(images):
+        raise InvalidInputError(f"{images}: no such folder or file")
+    return index, images, args.store, folder
+
+
+def _serve(
+    args: argparse.Namespace,
+    index: str | None,
+    images: str | None,
+    data_dir: str | None,
+    limits: ServeLimits,
+    token: str | None,
+) -> int:
+    """Open the service over ``index`` and serve it until stopped."""
+    from hashlearn.serve import run_server  # imports FastAPI, so only when serving
+
     service = open_service(
         args.model,
         index,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashlearn._io import check_input_file
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
@@ -133,8 +134,7 @@ def load_arrays(
         For a file numpy cannot read without pickle (object arrays) or a damaged file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"array file {str(path)!r} does not exist")
+    check_input_file(path)
     where = repr(str(path))
     mask = None
     if path.suffix.lower() == ".npz":
@@ -153,8 +153,7 @@ def load_arrays(
         if labels is None:
             raise InvalidInputError(f"{where} holds features only: pass labels=<labels .npy file>")
         labels = Path(labels)
-        if not labels.is_file():
-            raise InvalidInputError(f"labels file {str(labels)!r} does not exist")
+        check_input_file(labels)
         X, y = _read_npy(path), _read_npy(labels)
     else:
         raise InvalidInputError(f"{where}: expected an .npz or .npy file")

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._io import atomic_write, read_arrays
+from hashlearn._io import atomic_write, check_input_file, read_arrays
 from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.distributed._ray import connect, worker_error
@@ -253,8 +253,7 @@ def encode_files(
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     shard_size = check_int(shard_size, "shard_size", minimum=1)
     model_file = Path(model_path)
-    if not model_file.is_file():
-        raise InvalidInputError(f"model file not found: {os.fspath(model_path)!r}")
+    check_input_file(model_file)
     hasher = load_hasher(model_file)
     encoder = ImageEncoder(hasher, image_shape, resize=resize)  # checked before workers start
     if encoder.image_shape is None:

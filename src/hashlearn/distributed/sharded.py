@@ -24,7 +24,7 @@ from hashlearn.codes import check_codes, n_bytes
 from hashlearn.distributed._ray import connect, worker_error
 from hashlearn.distributed.manifest import file_sha256, read_manifest, shard_of
 from hashlearn.exceptions import FileFormatError, HashlearnError, InvalidInputError
-from hashlearn.index import load_index
+from hashlearn.index import check_queries, load_index
 
 __all__ = ["ShardedIndex"]
 
@@ -225,7 +225,7 @@ class ShardedIndex:
         I : int64 (nq, k)
             Ids, ties by id; padding ``-1``.
         """
-        queries = check_codes(queries, self.n_bits, "queries")
+        queries = check_queries(queries, self.n_bits)
         k = check_k(k)
         ref = self._ray.put(queries)
         parts = self._get([a.search.remote(ref, k) for a in self._actors])
@@ -251,7 +251,7 @@ class ShardedIndex:
             Query ``q``'s results are ``D[lims[q]:lims[q + 1]]``, ``I[...]``, sorted by
             (distance, id).
         """
-        queries = check_codes(queries, self.n_bits, "queries")
+        queries = check_queries(queries, self.n_bits)
         radius = check_int(radius, "radius", minimum=0)
         ref = self._ray.put(queries)
         parts = self._get([a.range_search.remote(ref, radius) for a in self._actors])

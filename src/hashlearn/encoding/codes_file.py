@@ -7,7 +7,7 @@ Layouts (``.npz`` arrays by name; nothing is pickled)::
     IMAGES.npz   codes, n_bits, ids int64 (n,), paths str (n,) relative to root, root str ():
                  the codes of a folder of images (:func:`write_image_codes`)
 
-``hashlearn index``, ``dedup`` and ``serve --images`` read them back with :func:`read_codes` and
+``hashlearn index``, ``dedup`` and ``serve --item-images`` read them back with :func:`read_codes` and
 :func:`read_image_names`.
 """
 

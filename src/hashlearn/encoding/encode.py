@@ -223,8 +223,13 @@ def encode_file_list(
                 on_file()
             name = path.relative_to(folder).as_posix()
             if isinstance(result, Exception):
-                if not skip_unreadable or isinstance(result, ImageMismatchError):
+                if isinstance(result, ImageMismatchError):  # the model's, not the file's fault
                     raise InvalidInputError(f"{name!r} in {os.fspath(folder)!r}: {result}")
+                if not skip_unreadable:
+                    raise InvalidInputError(
+                        f"{name!r} in {os.fspath(folder)!r}: {result}; to skip (and list) the files "
+                        "that do not decode, give --skip-unreadable (skip_unreadable=True)"
+                    )
                 skipped.append((name, str(result)))
                 continue
             batch.append(result)

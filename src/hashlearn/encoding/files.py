@@ -40,7 +40,10 @@ def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) ->
     """
     folder = Path(root)
     if not folder.is_dir():
-        raise InvalidInputError(f"images folder not found: {os.fspath(root)!r}")
+        raise InvalidInputError(
+            f"{os.fspath(root)}: "
+            + ("is a file, not a folder" if folder.exists() else "no such folder")
+        )
     found = folder.rglob("*") if recursive else folder.iterdir()
     files = [p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())

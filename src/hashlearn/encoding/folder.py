@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashlearn._io import atomic_write
+from hashlearn._io import atomic_write, check_input_file
 from hashlearn.encoding.codes_file import write_image_codes
 from hashlearn.encoding.encode import encode_image_files
 from hashlearn.encoding.files import list_image_files
@@ -66,8 +66,7 @@ def index_folder(
         As :func:`~hashlearn.encoding.encode.encode_image_files`, or ``work_dir`` cannot be
         created.
     """
-    if not os.path.isfile(model_path):
-        raise InvalidInputError(f"model file not found: {os.fspath(model_path)!r}")
+    check_input_file(model_path)
     work = Path(work_dir)
     try:
         work.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._io import read_arrays
-from hashlearn.exceptions import FileFormatError, InvalidInputError
+from hashlearn._io import check_input_file, read_arrays
+from hashlearn.exceptions import FileFormatError
 from hashlearn.hashers import FeatureHasher, Hasher, load_hasher, read_model_file
 from hashlearn.index import INDEX_FILE_MAGIC, load_index
 
@@ -129,9 +129,7 @@ def describe_file(
     FileFormatError
         The file is none of the three, or fails its checks.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InvalidInputError(f"file not found: {path!r}")
+    path = check_input_file(path)
     with open(path, "rb") as handle:
         head = handle.read(16)
     size = os.path.getsize(path)

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from hashlearn._io import atomic_write
+from hashlearn._io import atomic_write, describe_kind, file_kind
 from hashlearn.exceptions import FileFormatError
 
 __all__ = [
@@ -49,10 +49,29 @@ def write_model_file(
 
 
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """Read and check a model file; return its metadata and arrays. Raises FileFormatError."""
+    """Read and check a model file; return its metadata and arrays.
+
+    The file's first bytes are looked at before anything is parsed, so that an index, an array
+    file or a picture given as a model is named as what it is.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    FileFormatError
+        The file is not a hashlearn model (naming what it is), is truncated or corrupted, or is
+        of a newer format version.
+    """
     from safetensors.numpy import load as load_safetensors
 
     path = os.fspath(path)
+    kind = file_kind(path)
+    if kind not in ("safetensors", "empty", "unknown"):  # those two are told apart below
+        raise FileFormatError(
+            f"{path}: this is {describe_kind(kind)}, not a hashlearn model: give the "
+            ".safetensors file `hashlearn fit` wrote (`hashlearn info FILE` tells what a file "
+            "holds)"
+        )
     with open(path, "rb") as handle:
         data = handle.read()
     if len(data) < 8:

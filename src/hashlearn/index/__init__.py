@@ -18,7 +18,13 @@ setting of hashlearn (:mod:`hashlearn._parallel`), for index searches and evalua
 from hashlearn._parallel import get_num_threads, set_num_threads
 from hashlearn.index._faiss import FaissNotInstalledError
 from hashlearn.index._format.layout import MAGIC as INDEX_FILE_MAGIC
-from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex, UnknownIdError
+from hashlearn.index.base import (
+    PAD_DISTANCE,
+    PAD_ID,
+    BinaryIndex,
+    UnknownIdError,
+    check_queries,
+)
 from hashlearn.index.duplicates import (
     DuplicatePairs,
     group_pairs,
@@ -55,6 +61,7 @@ __all__ = [
     "MultiIndexHashingIndex",
     "MultiTableIndex",
     "UnknownIdError",
+    "check_queries",
     "concatenate_codes",
     "create_index",
     "describe_indexes",

@@ -16,6 +16,7 @@ Differences from faiss, on purpose:
 
 from __future__ import annotations
 
+import inspect
 import os
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
@@ -26,14 +27,26 @@ from numpy.typing import NDArray
 from hashlearn._validation import check_int, check_k
 from hashlearn.codes import MAX_BITS, check_codes, n_bytes
 from hashlearn.codes.keys import MAX_RANKS
-from hashlearn.exceptions import FileFormatError, HashlearnError, InvalidInputError
+from hashlearn.exceptions import (
+    CodeFormatError,
+    FileFormatError,
+    HashlearnError,
+    InvalidInputError,
+)
 from hashlearn.index._format.layout import IndexFile
 from hashlearn.index._format.reading import check_file_items, read_index_file
 from hashlearn.index._format.writing import write_index_file
 from hashlearn.index._store import CodeStore, as_id_array
 from hashlearn.index.registry import INDEX_TYPES
 
-__all__ = ["MAX_ITEMS", "PAD_DISTANCE", "PAD_ID", "BinaryIndex", "UnknownIdError"]
+__all__ = [
+    "MAX_ITEMS",
+    "PAD_DISTANCE",
+    "PAD_ID",
+    "BinaryIndex",
+    "UnknownIdError",
+    "check_queries",
+]
 
 PAD_ID = -1
 """Id of the padding entries of :meth:`BinaryIndex.search` results (fewer than ``k`` items)."""
@@ -51,6 +64,41 @@ class UnknownIdError(InvalidInputError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
         return str(self.args[0]) if self.args else ""
+
+
+_RE_ENCODE = "encode the queries with the model that made the index"
+
+
+def check_queries(queries: Any, n_bits: int, query_bits: int | None = None) -> NDArray[np.uint8]:
+    """Query codes checked against an index of ``n_bits``-bit codes, as ``check_codes`` does,
+    with a width mismatch named as such: ``"16-bit queries, 12-bit index"``.
+
+    ``query_bits`` is the queries' own code length when it is known (a codes ``.npz`` records
+    it); otherwise their width is told from their bytes, and from the padding bits of the last
+    byte (a 16-bit query in the two bytes of a 12-bit index sets bits beyond bit 12).
+
+    Raises
+    ------
+    CodeFormatError
+        The queries are not packed codes, or not of ``n_bits`` bits.
+    """
+    if query_bits is not None and int(query_bits) != n_bits:
+        raise CodeFormatError(f"{int(query_bits)}-bit queries, {n_bits}-bit index; {_RE_ENCODE}")
+    if isinstance(queries, np.ndarray) and queries.dtype == np.uint8 and queries.ndim == 2:
+        width, size = queries.shape[1], n_bytes(n_bits)
+        if width != size:
+            raise CodeFormatError(
+                f"{width}-byte queries, {n_bits}-bit index: the queries are {width} bytes wide, "
+                f"but {n_bits}-bit codes take {size} bytes; {_RE_ENCODE}"
+            )
+        spare = 8 * size - n_bits
+        if spare and len(queries) and (queries[:, -1] >> (8 - spare)).any():
+            top = int(queries[:, -1].max()).bit_length() + 8 * (size - 1)
+            raise CodeFormatError(
+                f"{top}-bit queries, {n_bits}-bit index: the queries have bits set beyond bit "
+                f"{n_bits}; {_RE_ENCODE}"
+            )
+    return check_codes(queries, n_bits, name="queries")
 
 
 class BinaryIndex(ABC):
@@ -90,6 +138,20 @@ class BinaryIndex(ABC):
             ``n_bits`` and ``params`` do not describe an index of this type.
         """
         return {**params, "n_bits": n_bits}
+
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...] | None:
+        """The parameters ``create_index(name, n_bits, **params)`` takes besides ``n_bits``
+        (those of the constructor); None when it takes any keyword (``**params``)."""
+        names = []
+        for parameter in inspect.signature(cls.__init__).parameters.values():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                return None
+            if parameter.name not in ("self", "n_bits") and parameter.kind not in (
+                inspect.Parameter.VAR_POSITIONAL,
+            ):
+                names.append(parameter.name)
+        return tuple(names)
 
     def __init__(self, n_bits: int) -> None:
         self._n_bits = check_int(n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
@@ -388,7 +450,10 @@ class BinaryIndex(ABC):
 
     # ------------------------------------------------------------------ shared helpers
     def _check_codes(self, codes: Any, name: str = "codes") -> NDArray[np.uint8]:
-        """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if not."""
+        """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if
+        not (for ``"queries"`` of another width: :func:`check_queries`)."""
+        if name == "queries":
+            return check_queries(codes, self.n_bits)
         return check_codes(codes, self.n_bits, name=name)
 
     def _start_search(

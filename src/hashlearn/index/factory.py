@@ -1,7 +1,7 @@
 """Indexes by name: :func:`create_index` builds an empty one, :func:`load_index` reads any saved one.
 
 Both find the index type in :data:`hashlearn.index.registry.INDEX_TYPES` (importing its module on
-first use). The command line (``hashlearn index --type NAME --param KEY=VALUE``) builds indexes
+first use). The command line (``hashlearn index --index-type NAME --param KEY=VALUE``) builds indexes
 through here.
 """
 
@@ -46,6 +46,18 @@ def create_index(name: str, n_bits: int, **params: Any) -> BinaryIndex:
     MultiTableIndex(n_tables=2, bits_per_table=12, ntotal=0)
     """
     cls = INDEX_TYPES.get(name)
+    known = cls.parameter_names()
+    unknown = sorted(set(params) - set(known)) if known is not None else []
+    if unknown:
+        takes = (
+            f"it takes {', '.join(known)}"
+            if known
+            else "it takes no parameters besides the code length"
+        )
+        raise InvalidInputError(
+            f"the {name} index has no parameter {', '.join(unknown)}: {takes} "
+            "(`hashlearn index --help` describes each index type)"
+        )
     arguments = cls.constructor_args(n_bits, **params)
     try:
         return cls(**arguments)

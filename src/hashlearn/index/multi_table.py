@@ -102,6 +102,11 @@ class MultiTableIndex(TableIndex):
             )
         return {**params, "n_tables": n_tables, "bits_per_table": n_bits // n_tables}
 
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...]:
+        """``n_tables`` alone: ``bits_per_table`` follows from ``n_bits``."""
+        return ("n_tables",)
+
     @property
     def n_tables(self) -> int:
         """Number of hash tables."""

@@ -1,7 +1,7 @@
 """Index types by name: one :class:`~hashlearn._registry.Registry`, one ``register`` line per type.
 
-The registry name is what users type (``create_index("mih", 64)``, ``hashlearn index --type
-mih``) and what index files record; an index class states it as its ``type_name``. Files written
+The registry name is what users type (``create_index("mih", 64)``, ``hashlearn index
+--index-type mih``) and what index files record; an index class states it as its ``type_name``. Files written
 by hashlearn 0.1 recorded the class name instead, which resolves to the same type by an alias.
 Listing names imports none of the index modules; :func:`hashlearn.index.create_index` and
 :func:`hashlearn.index.load_index` import a type's module when they first need it.

@@ -59,11 +59,12 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._io import INDEX_FILE_MAGIC
 from hashlearn.codes import n_bytes
 
 __all__ = ["ALIGNMENT", "FORMAT_VERSION", "MAGIC", "PREAMBLE", "IndexFile", "align", "canonical"]
 
-MAGIC = b"HLINDEX\x00"
+MAGIC = INDEX_FILE_MAGIC  # defined beside the other file kinds, in hashlearn._io
 FORMAT_VERSION = 1
 ALIGNMENT = 64
 PREAMBLE = struct.Struct("<8sII")  # magic, format version, header length

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from hashlearn._io import describe_kind, file_kind
 from hashlearn.codes import MAX_BITS, check_codes, n_bytes
 from hashlearn.exceptions import CodeFormatError, FileFormatError
 from hashlearn.index._format.layout import (
@@ -98,9 +99,13 @@ def _read_header(path: Any, handle: BinaryIO, file_size: int) -> tuple[dict[str,
     head = handle.read(PREAMBLE.size)
     prefix = head[: len(MAGIC)]
     if prefix != MAGIC[: len(prefix)]:
+        kind = file_kind(path)
+        what = "a file of unknown format" if kind == "unknown" else describe_kind(kind)
+        hint = " (a model?)" if kind == "safetensors" else ""
         raise _fail(
             path,
-            f"not a hashlearn index file: it starts with {head[:8]!r}, an index file starts with {MAGIC!r}",
+            f"this is {what}{hint}, not a hashlearn index file: give the file `hashlearn "
+            "index` wrote (`hashlearn info FILE` tells what a file holds)",
         )
     if len(head) < PREAMBLE.size:
         raise _fail(
@@ -207,6 +212,8 @@ def read_index_file(
     FileFormatError
         The file is empty, foreign (bad magic), of a newer format version, truncated, has a
         malformed header, or fails the checksum.
+    FileNotFoundError
+        ``path`` does not exist.
     """
     with open(path, "rb") as handle:
         file_size = os.fstat(handle.fileno()).st_size
