@@ -137,7 +137,7 @@ def test_command_errors_are_one_line(model, tmp_path, capsys):
     status = main(["robustness", "--model", str(tmp_path / "model.safetensors"), "--images",
                    str(tmp_path / "missing")])  # fmt: skip
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and "images folder not found" in err
+    assert status == 2 and err.count("\n") == 1 and "missing: no such folder" in err
     with pytest.raises(SystemExit) as exc:
         main(["robustness", "--model", "m", "--images", "d", "--transforms", "blur"])
     assert exc.value.code == 2 and "unknown transform(s) blur" in capsys.readouterr().err

@@ -764,3 +764,28 @@ def test_copy_of_document_is_not_changed():
     load_results(document)
     group_rows(document)
     assert document == before
+
+
+def test_report_command_shows_robustness_results(tmp_path, capsys):
+    from _photos import photo_array, write_photo_folder
+
+    from hashlearn import create_hasher
+    from hashlearn.features import create_features
+    from hashlearn.hashers import FeatureHasher
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(small_document()))
+    model = FeatureHasher(create_features("hog"), create_hasher("itq", n_bits=8, random_state=0))
+    model.fit(photo_array(48))
+    model.resize_images_ = True
+    model.save(tmp_path / "m.safetensors")
+    write_photo_folder(tmp_path / "photos", max_side=64)
+    robustness = tmp_path / "r.json"
+    argv = ["robustness", "--model", str(tmp_path / "m.safetensors"), "--images"]
+    argv += [str(tmp_path / "photos"), "--transforms", "identity,half", "--radius", "1"]
+    assert main([*argv, "--quiet", "--out", str(robustness)]) == 0
+    out = tmp_path / "page.html"
+    argv = ["report", "--results", str(results), "--robustness", str(robustness)]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    text = out.read_text()
+    assert "<h2>Near-duplicate robustness</h2>" in text and "<td>half</td>" in text

@@ -249,7 +249,7 @@ BAD_REQUESTS = [
         "/search",
         {"json": {"code_hex": "ffff"}},
         400,
-        "beyond bit 12",
+        "code_hex is a 16-bit code, but this service's model makes 12-bit codes",
     ),
     (
         "code_base64 invalid",

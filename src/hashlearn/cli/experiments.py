@@ -276,7 +276,15 @@ def _register_report(sub: Any) -> None:
     )
     p.add_argument("--results", required=True, help="results JSON written by `hashlearn benchmark`")
     p.add_argument(
-        "--model", default=None, help="model file to show: t-SNE, class codes, retrievals"
+        "--model",
+        default=None,
+        help="model file to show: t-SNE and UMAP maps of its codes, class codes, retrievals",
+    )
+    p.add_argument(
+        "--robustness",
+        metavar="FILE",
+        default=None,
+        help="near-duplicate robustness results to show (`hashlearn robustness --out FILE.json`)",
     )
     p.add_argument(
         "--dataset", default=None, help="dataset the model is shown on (default: the results')"
@@ -313,6 +321,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed,
         features=args.features,
         title=args.title,
+        robustness=args.robustness,
         verbose=not args.quiet,
     )
     print(f"report -> {out} (figures in {out.with_name(out.stem + '_files')})")

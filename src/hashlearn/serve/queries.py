@@ -155,4 +155,11 @@ class QueryEncoder(ImageEncoder):
 
     def _check_raw(self, raw: bytes, name: str) -> np.ndarray:
         code = np.frombuffer(raw, dtype=np.uint8).reshape(1, -1).copy()
+        spare = 8 * self.code_size - self.n_bits
+        if spare and code[0, -1] >> (8 - spare):
+            top = int(code[0, -1]).bit_length() + 8 * (self.code_size - 1)
+            raise InvalidInputError(
+                f"{name} is a {top}-bit code, but this service's model makes {self.n_bits}-bit "
+                f"codes (bits beyond bit {self.n_bits} must be 0): send a code of this model"
+            )
         return check_codes(code, self.n_bits, name=name)

@@ -135,7 +135,7 @@ class ItemStore:
                 raise FileFormatError(
                     f"the item store {str(self.directory)!r} was written for {key} "
                     f"{stored.get(key)!r}, but the service now has {value!r}: its writes do not "
-                    "apply here; give another data folder (--data-dir)"
+                    "apply here; give another data folder (--store)"
                 )
 
     @contextlib.contextmanager
