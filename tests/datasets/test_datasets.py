@@ -155,7 +155,7 @@ def test_load_arrays_errors(tmp_path):
     np.savez(tmp_path / "g.npz", X=X, y=np.array([0.5, 1, 2, 3]))
     with pytest.raises(InvalidInputError, match="integer class labels"):
         load_arrays(tmp_path / "g.npz")
-    with pytest.raises(InvalidInputError, match="missing.npz: no such file"):
+    with pytest.raises(InvalidInputError, match=r"missing\.npz: no such file"):
         load_arrays(tmp_path / "missing.npz")
     (tmp_path / "h.npz").write_bytes(b"not a zip")
     with pytest.raises(FileFormatError, match="cannot read"):

@@ -84,7 +84,7 @@ def test_unreadable_pictures_are_skipped_and_named(model_file, photos, tmp_path)
     result = prepare_folder(model_file, photos, tmp_path / "work", verbose=False)
     assert [name for name, _ in result.skipped] == ["broken.png"]
     assert load_index(result.index).ntotal == 6
-    with pytest.raises(InvalidInputError, match="none.safetensors: no such file"):
+    with pytest.raises(InvalidInputError, match=r"none\.safetensors: no such file"):
         prepare_folder(tmp_path / "none.safetensors", photos, tmp_path / "work", verbose=False)
 
 

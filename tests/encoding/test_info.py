@@ -59,7 +59,7 @@ def test_feature_models_and_files_hashlearn_did_not_write(digits_small, tmp_path
     (tmp_path / "notes.txt").write_text("hello, world")
     with pytest.raises(FileFormatError, match="none of what hashlearn writes"):
         describe_file(tmp_path / "notes.txt")
-    with pytest.raises(InvalidInputError, match="missing.npz: no such file"):
+    with pytest.raises(InvalidInputError, match=r"missing\.npz: no such file"):
         describe_file(tmp_path / "missing.npz")
     np.save(tmp_path / "a.npy", np.zeros(3))
     assert describe_file(tmp_path / "a.npy").lines()[1] == "  (array): float64 (3,)"

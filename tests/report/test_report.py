@@ -768,7 +768,6 @@ def test_copy_of_document_is_not_changed():
 
 def test_report_command_shows_robustness_results(tmp_path, capsys):
     from _photos import photo_array, write_photo_folder
-
     from hashlearn import create_hasher
     from hashlearn.features import create_features
     from hashlearn.hashers import FeatureHasher
