@@ -13,11 +13,16 @@ distances. For each code width the script prints:
   variant's own xor+popcount throughput on registers alone (measured here, per core) times the
   threads.
 
-It prints the CPU model and the variant (``hashlearn.codes.kernels.kernel_info()``) first. Run
-from the repository root::
+It prints the CPU model, the variant (``hashlearn.codes.kernels.kernel_info()``) and the SIMD
+level faiss dispatches to first. ``HASHLEARN_KERNEL=avx2`` makes avx2 the variant in use;
+faiss-cpu wheels from 1.13 on are one dynamic-dispatch library, forced to its AVX2 code with
+``FAISS_SIMD_LEVEL=AVX2`` (``FAISS_OPT_LEVEL`` only picks among separately built modules, which
+these wheels do not ship, and is ignored by them). Run from the repository root::
 
     .venv/bin/python benchmarks/search.py                       # 1M codes, 32-256 bits
     .venv/bin/python benchmarks/search.py --n 100000 --bits 64   # quicker
+    HASHLEARN_KERNEL=avx2 FAISS_SIMD_LEVEL=AVX2 .venv/bin/python benchmarks/search.py \
+        --variants avx2                                           # both on their AVX2 code
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ def measure_width(n_bits: int, args: argparse.Namespace, rng, info: dict, peaks:
     faiss.omp_set_num_threads(args.threads)
     expected = theirs.search(queries, args.k)[0]
     runs = {"faiss": lambda: theirs.search(queries, args.k)}
-    for variant in info["available"]:
+    for variant in args.variants:
 
         def run(variant=variant):
             kernels.use_kernel(variant)
@@ -91,7 +96,7 @@ def measure_width(n_bits: int, args: argparse.Namespace, rng, info: dict, peaks:
         f"{held:.1f} B allocated and held by add and a first search"
     )
     print(f"{n_bits} bits, batch of {args.nq} queries, {args.threads} threads:")
-    for variant in info["available"]:
+    for variant in args.variants:
         ratio = batch["faiss"] / batch[variant]
         rate = args.n * args.nq * words / batch[variant]
         share = (
@@ -137,6 +142,13 @@ def measure_width(n_bits: int, args: argparse.Namespace, rng, info: dict, peaks:
     return row
 
 
+def faiss_simd(faiss) -> str:
+    """The SIMD level faiss runs (dynamic-dispatch builds) and its compile options."""
+    config = getattr(faiss, "SIMDConfig", None)
+    level = config.get_level_name() if config is not None else "not reported"
+    return f"SIMD level {level}, compile options: {faiss.get_compile_options().strip()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="database codes")
@@ -147,21 +159,24 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=200, help="queries timed one per call")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved timed runs (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", nargs="+", default=None, help="batch variants (all)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
     import faiss
 
     info = kernels.kernel_info()
+    args.variants = args.variants or info["available"]
     native = kernels._native()[0]
     peaks = {
-        v: native.peak_words_per_second(v) for v in info["available"] if v != "numba"
+        v: native.peak_words_per_second(v) for v in args.variants if v != "numba"
     } if native is not None else {}  # fmt: skip
     print(f"CPU: {info['cpu']}")
     print(f"kernel: {info['variant']} (this CPU runs: {', '.join(info['available'])})")
     for variant, peak in peaks.items():
         print(f"  {variant} limit: {peak / 1e9:.2f} G words/s per core (xor+popcount on registers)")
-    print(f"faiss {faiss.__version__}; {args.n:,} codes, k = {args.k}\n")
+    print(f"faiss {faiss.__version__}: {faiss_simd(faiss)}")
+    print(f"{args.n:,} codes, k = {args.k}\n")
     rng = np.random.default_rng(args.seed)
     results = {
         "cpu": info["cpu"],

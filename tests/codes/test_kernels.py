@@ -148,3 +148,47 @@ def test_environment_variable_forces_a_variant():
     env[kernels.ENVIRONMENT_VARIABLE] = "mmx"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "unknown kernel 'mmx'" in out.stderr
+
+
+@st.composite
+def distance_blocks(draw):
+    n_bits = draw(st.integers(1, 300))
+    top = 2**n_bits - 1
+    pool = draw(st.lists(st.integers(0, top), min_size=1, max_size=5))
+    value = st.one_of(st.sampled_from(pool), st.integers(0, top))
+    values = draw(st.lists(value, min_size=1, max_size=90))
+    queries = draw(st.lists(value, min_size=1, max_size=11))
+    first = draw(st.integers(0, len(values)))
+    last = draw(st.integers(first, len(values)))
+    return n_bits, values, queries, first, last
+
+
+@pytest.mark.parametrize("variant", VARIANT_PARAMS, indirect=True)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(case=distance_blocks())
+def test_distance_blocks_equal_brute_force(variant, case):
+    """``kernels.distances`` (the evaluation engine's blocks): widths 1-300 bits, duplicates,
+    any part ``[first, last)`` of the database, empty parts included."""
+    n_bits, values, query_values, first, last = case
+    codes, queries = to_codes(values, n_bits), to_codes(query_values, n_bits)
+    got = kernels.distances(codes, queries, first, last)
+    expected = [[bin(q ^ v).count("1") for v in values[first:last]] for q in query_values]
+    assert got.dtype == np.uint16 and got.shape == (len(queries), last - first)
+    assert got.tolist() == expected
+
+
+@pytest.mark.parametrize("variant", VARIANT_PARAMS, indirect=True)
+@pytest.mark.parametrize("code_size", [1, 4, 8, 12, 16, 32, 64, 65])
+def test_distance_blocks_over_several_staged_blocks(variant, code_size):
+    """Enough codes for several staged blocks of the C scan (and a tail), 70 queries (groups of
+    four and a remainder), against numpy's popcount."""
+    rng = np.random.default_rng(code_size)
+    codes = rng.integers(0, 256, (9000, code_size), dtype=np.uint8)
+    codes[::5] = codes[1]  # duplicates
+    queries = np.concatenate([codes[1:2], rng.integers(0, 256, (69, code_size), np.uint8)])
+    expected = np.bitwise_count(queries[:, None, :] ^ codes[None, 13:8990, :]).sum(axis=2)
+    assert np.array_equal(kernels.distances(codes, queries, 13, 8990), expected)

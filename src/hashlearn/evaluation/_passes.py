@@ -22,8 +22,13 @@ Records (ties by database position)
 
 Queries are processed in groups; each group walks the database in blocks that stay in cache
 while every query of the group passes over them, four queries sharing each item load. Groups run
-on the index thread pool. Class labels with codes of up to 64 bits, the common case, have their
-own kernel.
+on the thread pool. Class labels, the common case, have their own loops. For codes wider than
+64 bits the distances of a group to a block of the database come from the Hamming kernel layer
+(:func:`hashlearn.codes.kernels.distances`: the AVX-512, AVX2 or scalar variant, several codes
+per vector instruction, or its numba fallback) and the loops only count and record them. Up to
+64 bits a distance is one scalar ``popcnt``, and one fused loop computes and counts (measured
+faster there: the counting is the work). Every path gives the same integers, so the same metrics
+to the last bit. Multi-label data takes the general loop (:func:`_scan`).
 """
 
 from __future__ import annotations
@@ -32,10 +37,16 @@ import numba
 import numpy as np
 
 from hashlearn._parallel import parallel_map
+from hashlearn.codes import kernels
+from hashlearn.codes.distance import as_words
 from hashlearn.codes.kernels import popcount64
 
 BLOCK_ITEMS = 4096  # database items per cache block
 GROUP_QUERIES = 16  # queries that share a pass over one block
+# With the compiled kernels: a group of queries gets the distances to BLOCK_ITEMS items at a time
+# (uint16, 512 KiB for 64 queries: an L2 share); more queries per group spread the kernel's cost
+# of staging a block over more of them.
+KERNEL_GROUP_QUERIES = 64
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -130,9 +141,40 @@ def _scan(q_words, q_labels, d_words, d_labels, multilabel, width, joint, record
     return cursor - offsets[:-1]
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _count_four(h, c, e, records, d0, d1, d2, d3, label, l0, l1, l2, l3):
+    """One item met by four queries at distances ``d0..d3`` (class labels): count it in the
+    histograms ``h`` and write its record in the next free slot of each query (cursors ``c``,
+    spare slots ``e``), kept only where it is relevant, branch-free like :func:`_record`.
+    Returns the new cursors."""
+    one = 1 << SEEN_BITS
+    shift = SEEN_BITS + SHARED_BITS
+    h0, h1, h2, h3 = h
+    c0, c1, c2, c3 = c
+    e0, e1, e2, e3 = e
+    x0, x1, x2, x3 = h0[d0], h1[d1], h2[d2], h3[d3]
+    h0[d0], h1[d1], h2[d2], h3[d3] = x0 + 1, x1 + 1, x2 + 1, x3 + 1
+    records[min(c0, e0)] = (d0 << shift) | one | x0
+    records[min(c1, e1)] = (d1 << shift) | one | x1
+    records[min(c2, e2)] = (d2 << shift) | one | x2
+    records[min(c3, e3)] = (d3 << shift) | one | x3
+    return c0 + (label == l0), c1 + (label == l1), c2 + (label == l2), c3 + (label == l3)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _histogram_four(h, d0, d1, d2, d3, label, l0, l1, l2, l3):
+    """One item met by four queries at distances ``d0..d3``: ``h[q][2 d + relevant] += 1``."""
+    h0, h1, h2, h3 = h
+    h0[2 * d0 + (label == l0)] += 1
+    h1[2 * d1 + (label == l1)] += 1
+    h2[2 * d2 + (label == l2)] += 1
+    h3[2 * d3 + (label == l3)] += 1
+
+
 @numba.njit(nogil=True, cache=True)
 def _scan_classes(q_words, q_labels, d_words, d_labels, count, records, offsets):
-    """The common case, specialised: class labels and codes of at most 64 bits (one word).
+    """The common case, specialised: class labels and codes of at most 64 bits (one word), where
+    a distance is one ``popcnt`` and the counting is the work (wider codes: :func:`_count_block`).
 
     ``count[q, d] += 1`` for every item, and a record ``d << (SEEN_BITS + SHARED_BITS) | 1 <<
     SEEN_BITS | seen`` per relevant item, written branch-free like :func:`_record`.
@@ -196,6 +238,61 @@ def _histogram_classes(q_words, q_labels, d_words, d_labels, joint):
 
 
 @numba.njit(nogil=True, cache=True)
+def _count_block(distances, start, q_labels, d_labels, count, records, cursor, spare):
+    """:func:`_scan_classes` over one block of distances: ``distances[q, i]`` is query ``q``'s
+    distance to item ``start + i``. Advances ``cursor`` (each query's next record slot)."""
+    first_labels = q_labels[:, 0]
+    for q0 in range(0, distances.shape[0], 4):
+        r0, r1, r2, r3 = _four(distances, q0)
+        l0, l1, l2, l3 = _four(first_labels, q0)
+        h = _four(count, q0)
+        c = _four(cursor, q0)
+        e = _four(spare, q0)
+        for i in range(distances.shape[1]):
+            d0, d1, d2, d3 = np.int64(r0[i]), np.int64(r1[i]), np.int64(r2[i]), np.int64(r3[i])
+            c = _count_four(
+                h, c, e, records, d0, d1, d2, d3, d_labels[start + i, 0], l0, l1, l2, l3
+            )
+        cursor[q0], cursor[q0 + 1], cursor[q0 + 2], cursor[q0 + 3] = c
+
+
+@numba.njit(nogil=True, cache=True)
+def _histogram_block(distances, start, q_labels, d_labels, joint):
+    """:func:`_histogram_classes` over one block of distances (as :func:`_count_block`)."""
+    first_labels = q_labels[:, 0]
+    for q0 in range(0, distances.shape[0], 4):
+        r0, r1, r2, r3 = _four(distances, q0)
+        l0, l1, l2, l3 = _four(first_labels, q0)
+        h = _four(joint, q0)
+        for i in range(distances.shape[1]):
+            d0, d1, d2, d3 = np.int64(r0[i]), np.int64(r1[i]), np.int64(r2[i]), np.int64(r3[i])
+            _histogram_four(h, d0, d1, d2, d3, d_labels[start + i, 0], l0, l1, l2, l3)
+
+
+def _by_kernel(q_words: np.ndarray) -> bool:
+    """Whether class-label distances come in blocks from the kernel layer: for codes wider than
+    one word. Up to 64 bits a distance is one scalar ``popcnt`` inside the counting loop and the
+    counting is the work, so the fused loop (:func:`_scan_classes`) is faster there
+    (benchmarks/README.md, "Evaluation engine and the kernel layer")."""
+    return q_words.shape[1] > 1
+
+
+def _classes_by_kernel(q_codes, q_labels, d_codes, d_labels, histogram, records, offsets, position):
+    """The class-label pass with the distances from the kernel layer, block by block:
+    :func:`_count_block` into ``histogram`` (``count``) with ``position``, else
+    :func:`_histogram_block` (``joint``). Returns the records each query produced."""
+    cursor = offsets[:-1].copy()
+    spare = offsets[1:] - 1
+    for start in range(0, len(d_codes), BLOCK_ITEMS):
+        block = kernels.distances(d_codes, q_codes, start, min(start + BLOCK_ITEMS, len(d_codes)))
+        if position:
+            _count_block(block, start, q_labels, d_labels, histogram, records, cursor, spare)
+        else:
+            _histogram_block(block, start, q_labels, d_labels, histogram)
+    return cursor - offsets[:-1]
+
+
+@numba.njit(nogil=True, cache=True)
 def _ranks(records, offsets, count, multilabel, relevant, precision_sum, top_gain):
     """Ranks (ties by database position) from the records, query by query.
 
@@ -238,21 +335,34 @@ def _ranks(records, offsets, count, multilabel, relevant, precision_sum, top_gai
         precision_sum[q] = ap_sum
 
 
-def _group(q_words, q_labels, d_words, d_labels, multilabel, width, k_max, n_relevant, position):
-    """Everything for one group of queries (a multiple of 4); run on the thread pool."""
+def _group(q_codes, q_labels, d_codes, d_labels, multilabel, width, k_max, n_relevant, position):
+    """Everything for one group of queries (a multiple of 4); run on the thread pool.
+
+    ``q_codes`` / ``d_codes`` are ``(packed uint8 codes, their uint64 words)`` pairs."""
+    (q_packed, q_words), (d_packed, d_words) = q_codes, d_codes
     g = len(q_words)
     n_dist = 64 * q_words.shape[1] + 1
     offsets = np.zeros(g + 1, dtype=np.int64)
     if position:
         offsets[1:] = np.cumsum(n_relevant + 1)  # one spare slot per query
     records = np.empty(offsets[-1], dtype=np.int64)
-    fast = not multilabel and q_words.shape[1] == 1
-    if fast and position:
+    classes = not multilabel
+    blocks = classes and _by_kernel(q_words)
+    if classes and position:
         count = np.zeros((g, n_dist), dtype=np.int64)
-        produced = _scan_classes(q_words, q_labels, d_words, d_labels, count, records, offsets)
+        if blocks:
+            produced = _classes_by_kernel(
+                q_packed, q_labels, d_packed, d_labels, count, records, offsets, True
+            )
+        else:
+            produced = _scan_classes(q_words, q_labels, d_words, d_labels, count, records, offsets)
     else:
         joint = np.zeros((g, n_dist * width), dtype=np.int64)
-        if fast:
+        if blocks:
+            _classes_by_kernel(
+                q_packed, q_labels, d_packed, d_labels, joint, records, offsets, False
+            )
+        elif classes:
             _histogram_classes(q_words, q_labels, d_words, d_labels, joint)
         else:
             produced = _scan(
@@ -296,28 +406,36 @@ def relevant_counts(q_labels: np.ndarray, d_labels: np.ndarray, multilabel: bool
 
 
 def run_passes(
-    q_words: np.ndarray,
+    q_codes: np.ndarray,
     q_labels: np.ndarray,
-    d_words: np.ndarray,
+    d_codes: np.ndarray,
     d_labels: np.ndarray,
     *,
     multilabel: bool,
     k_max: int,
     position: bool,
-    group: int = GROUP_QUERIES,
+    group: int | None = None,
+    d_words: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the engine for every query, groups of ``group`` queries on the thread pool.
 
-    ``q_words`` / ``d_words`` are ``uint64`` code words (the distances run over all their
-    ``64 * w`` bits), ``q_labels`` / ``d_labels`` are ``uint64`` arrays of shape (n, 1) holding
-    class labels, or (n, w) label-bit words when ``multilabel``. ``position=False`` skips the
-    records (tie-averaged metrics need only the histograms).
+    ``q_codes`` / ``d_codes`` are packed ``uint8`` codes of one width (``d_words``: the
+    database's ``as_words``, when the caller has it already); ``q_labels`` / ``d_labels`` are
+    ``uint64`` arrays of shape (n, 1) holding class labels, or (n, w) label-bit words when
+    ``multilabel``. ``position=False`` skips the records (tie-averaged metrics need only the
+    histograms). ``group`` defaults to ``KERNEL_GROUP_QUERIES`` when the compiled kernels serve
+    the distances (class labels, codes wider than 64 bits), else ``GROUP_QUERIES``. The distance
+    arrays have ``64 w + 1`` entries for
+    codes of ``w`` words (distances are at most ``8 * code_size``).
 
     Returns per-query arrays: ``count`` and ``relevant`` (nq, 64 w + 1) items and relevant items
     at each distance, ``gain_sum`` (nq, 64 w + 1) their summed gains, ``shared`` (nq, s + 1) items
     sharing 0, 1, ... labels with the query, ``precision_sum`` (nq,) and ``top_gain`` (nq, k_max).
     """
-    nq = len(q_words)
+    q_codes = np.ascontiguousarray(q_codes)
+    d_codes = np.ascontiguousarray(d_codes)
+    d_words = as_words(d_codes) if d_words is None else d_words
+    nq = len(q_codes)
     if multilabel:  # an item shares at most as many labels as the query has
         width = int(np.bitwise_count(q_labels).sum(axis=1).max()) + 1
     else:
@@ -328,15 +446,19 @@ def run_passes(
         raise ValueError(f"the evaluation engine takes fewer than {MAX_ITEMS} database items")
     padded = -nq % 4
     if padded:
-        q_words = np.concatenate([q_words, np.repeat(q_words[-1:], padded, axis=0)])
+        q_codes = np.concatenate([q_codes, np.repeat(q_codes[-1:], padded, axis=0)])
         q_labels = np.concatenate([q_labels, np.repeat(q_labels[-1:], padded, axis=0)])
     n_relevant = relevant_counts(q_labels, d_labels, multilabel)
+    q_words = as_words(q_codes)
+    if group is None:
+        blocks = not multilabel and _by_kernel(q_words)
+        group = KERNEL_GROUP_QUERIES if blocks else GROUP_QUERIES
     group = max(4, group - group % 4)
     tasks = [
         (
-            q_words[s : s + group],
+            (q_codes[s : s + group], q_words[s : s + group]),
             q_labels[s : s + group],
-            d_words,
+            (d_codes, d_words),
             d_labels,
             multilabel,
             width,
@@ -344,7 +466,7 @@ def run_passes(
             n_relevant[s : s + group],
             position,
         )
-        for s in range(0, len(q_words), group)
+        for s in range(0, len(q_codes), group)
     ]
     parts = parallel_map(_group, tasks)
     names = ("count", "relevant", "gain_sum", "shared", "precision_sum", "top_gain")

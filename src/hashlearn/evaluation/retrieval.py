@@ -173,7 +173,7 @@ def evaluate_retrieval(
     k_max = max([*ks_, *map_at_, *ndcg_at_, 1])
     position = ties == "position"
 
-    q_words, d_words = as_words(q_codes), as_words(d_codes)
+    d_words = as_words(d_codes)
     q_label_words, d_label_words = _label_words(q_labels), _label_words(d_labels)
     parts = []
     with progress(total=nq, desc="evaluating", unit="query", disable=not verbose) as bar:
@@ -181,13 +181,14 @@ def evaluate_retrieval(
             stop = min(start + rows, nq)
             parts.append(
                 run_passes(
-                    q_words[start:stop],
+                    q_codes[start:stop],
                     q_label_words[start:stop],
-                    d_words,
+                    d_codes,
                     d_label_words,
                     multilabel=multilabel,
                     k_max=k_max,
                     position=position,
+                    d_words=d_words,
                 )
             )
             bar.update(stop - start)

@@ -24,7 +24,8 @@ The variant is chosen once per process: ``HASHLEARN_KERNEL=avx512|avx2|scalar|nu
 (an unknown or unsupported name is an error at the first search), :func:`use_kernel` forces one
 from Python (tests), :func:`kernel_info` says which one runs and why.
 
-Results are keys ``distance << 40 | rank`` (:mod:`hashlearn.codes.keys`).
+The scans' results are keys ``distance << 40 | rank`` (:mod:`hashlearn.codes.keys`);
+:func:`distances` writes every distance of a block instead, for the evaluation engine.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from hashlearn.exceptions import InvalidInputError, UnknownNameError
 __all__ = [
     "VARIANTS",
     "available_kernels",
+    "distances",
     "kernel_info",
     "kernel_variant",
     "knn_search",
@@ -172,3 +174,20 @@ def range_search(
         words = numba_scan.words_view
         return numba_scan.range_search(words(codes), rank, words(queries), radius)
     return _native()[0].range_search(variant, codes, rank, queries, radius)
+
+
+def distances(codes: np.ndarray, queries: np.ndarray, first: int = 0, last: int | None = None):
+    """Every Hamming distance of ``queries`` to ``codes[first:last]``: ``uint16 (nq, last -
+    first)``, row ``q`` for query ``q``, in database order.
+
+    ``codes`` and ``queries`` are packed ``uint8`` codes of one width, at most 65535 bits. Runs on
+    the calling thread (callers run blocks side by side on :mod:`hashlearn._parallel`); the
+    evaluation engine histograms these blocks (:mod:`hashlearn.evaluation._passes`).
+    """
+    variant = kernel_variant()
+    codes, queries = _contiguous(codes), _contiguous(queries)
+    last = len(codes) if last is None else last
+    if variant == "numba":
+        words = numba_scan.words_view
+        return numba_scan.distances(words(codes), first, last, words(queries))
+    return _native()[0].distances(variant, codes, first, last, queries)

@@ -10,6 +10,9 @@
  *                        beats scalar popcnt on AVX2 CPUs without a vector popcount;
  *   variant 0, "scalar": one code at a time with the popcnt instruction.
  *
+ * hl_distances writes every distance of a block of queries to a block of codes instead (the
+ * evaluation engine needs them all), with the same arithmetic.
+ *
  * hl_supported() reports which variants the running CPU can execute (from cpuid, through
  * __builtin_cpu_supports, which also checks that the OS saves the vector registers); a call for a
  * variant the CPU lacks returns HL_UNSUPPORTED without executing any of its instructions.
@@ -38,7 +41,7 @@
 #define HL_UNSUPPORTED (-2)
 #define HL_NO_MEMORY (-1)
 
-enum { MODE_KNN = 0, MODE_RANGE = 1 };
+enum { MODE_KNN = 0, MODE_RANGE = 1, MODE_DISTANCES = 2 };
 enum { VARIANT_SCALAR = 0, VARIANT_AVX2 = 1, VARIANT_AVX512 = 2 };
 
 struct scan_state {
@@ -49,6 +52,8 @@ struct scan_state {
     const int64_t *rank;
     int64_t *out_query, *out_key; /* MODE_RANGE: hits, written while count < capacity */
     int64_t capacity, count;
+    uint16_t *distances; /* MODE_DISTANCES: nq rows of `stride` distances, from position `first` */
+    int64_t stride;
 };
 
 /* ------------------------------------------------------------------ shared scalar parts */
@@ -377,7 +382,7 @@ static int64_t run_scan(int variant, const uint8_t *db, int64_t first, int64_t l
                         const uint8_t *queries, int nq, struct scan_state *st)
 {
     if (!(hl_supported() & (1 << variant))) return HL_UNSUPPORTED;
-    if (nq <= DIRECT_MAX_QUERIES) {
+    if (nq <= DIRECT_MAX_QUERIES && st->mode != MODE_DISTANCES) {
         run_direct(variant, db, first, last, code_size, queries, nq, st);
         return 0;
     }
@@ -405,6 +410,28 @@ static int64_t run_scan(int variant, const uint8_t *db, int64_t first, int64_t l
             const void *qw[4];
             for (int j = 0; j < 4; j++)
                 qw[j] = (uint8_t *)qbuf + (size_t)(q0 + (j < g ? j : 0)) * nw * lane_bytes;
+            if (st->mode == MODE_DISTANCES) {
+                uint16_t *out = st->distances + (size_t)q0 * st->stride + (b0 - first);
+                switch (variant) {
+#ifdef HL_X86
+                case VARIANT_AVX512:
+                    if (lane_bytes == 4)
+                        distances_avx512_32(planar, nw, stride, cnt, (const uint32_t *const *)qw, g, out, st->stride);
+                    else
+                        distances_avx512_64(planar, nw, stride, cnt, (const uint64_t *const *)qw, g, out, st->stride);
+                    break;
+                case VARIANT_AVX2:
+                    if (lane_bytes == 4)
+                        distances_avx2_32(planar, nw, stride, cnt, (const uint32_t *const *)qw, g, out, st->stride);
+                    else
+                        distances_avx2_64(planar, nw, stride, cnt, (const uint64_t *const *)qw, g, out, st->stride);
+                    break;
+#endif
+                default:
+                    distances_scalar(planar, nw, stride, cnt, (const uint64_t *const *)qw, g, out, st->stride);
+                }
+                continue;
+            }
             switch (variant) {
 #ifdef HL_X86
             case VARIANT_AVX512:
@@ -435,7 +462,7 @@ static int64_t run_scan(int variant, const uint8_t *db, int64_t first, int64_t l
 int64_t hl_knn(int variant, const uint8_t *db, int64_t first, int64_t last, int code_size,
                const int64_t *rank, const uint8_t *queries, int nq, int k, int64_t *heaps)
 {
-    struct scan_state st = {MODE_KNN, k, heaps, 0, rank, NULL, NULL, 0, 0};
+    struct scan_state st = {MODE_KNN, k, heaps, 0, rank, NULL, NULL, 0, 0, NULL, 0};
     return run_scan(variant, db, first, last, code_size, queries, nq, &st);
 }
 
@@ -446,9 +473,20 @@ int64_t hl_range(int variant, const uint8_t *db, int64_t first, int64_t last, in
                  const int64_t *rank, const uint8_t *queries, int nq, int64_t radius,
                  int64_t *out_query, int64_t *out_key, int64_t capacity)
 {
-    struct scan_state st = {MODE_RANGE, 0, NULL, radius, rank, out_query, out_key, capacity, 0};
+    struct scan_state st = {MODE_RANGE, 0, NULL, radius, rank, out_query, out_key, capacity, 0,
+                            NULL, 0};
     int64_t status = run_scan(variant, db, first, last, code_size, queries, nq, &st);
     return status < 0 ? status : st.count;
+}
+
+/* Every distance of nq queries to the codes at positions [first, last) of db: the distance of
+ * query q to code first + i goes to out[q * (last - first) + i], as uint16 (codes of at most
+ * 65535 bits). The evaluation engine histograms and ranks them; returns 0 or a negative error. */
+int64_t hl_distances(int variant, const uint8_t *db, int64_t first, int64_t last, int code_size,
+                     const uint8_t *queries, int nq, uint16_t *out)
+{
+    struct scan_state st = {MODE_DISTANCES, 0, NULL, 0, NULL, NULL, NULL, 0, 0, out, last - first};
+    return run_scan(variant, db, first, last, code_size, queries, nq, &st);
 }
 
 /* ------------------------------------------------------------------ the machine's limit */

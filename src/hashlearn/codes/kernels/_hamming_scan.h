@@ -22,11 +22,40 @@
  * takes word w of LANES consecutive codes. Four queries are served per pass over the block: each
  * load is compared with the four queries' words, and the only per-code work is xor, popcount,
  * add and one compare per query with its bound (its current k-th best distance, or the radius).
- * The rare lane that passes goes to the shared, scalar hit handling of _hamming.c.
+ * The rare lane that passes goes to the shared, scalar hit handling of _hamming.c. The same
+ * arithmetic (four_<SUFFIX>) also writes every distance of a block out (distances_<SUFFIX>), for
+ * the evaluation engine, which needs them all.
  */
 
 #define CAT2(a, b) a##_##b
 #define CAT(a, b) CAT2(a, b)
+
+/* Distances of LANES consecutive codes of the block, from position i, to four queries. */
+static inline __attribute__((always_inline)) void CAT(four, SUFFIX)(
+    const LANE_T *planar, int nw, int nb, int i, const LANE_T *const *qw, V_T *d0, V_T *d1,
+    V_T *d2, V_T *d3)
+{
+    V_T e0 = V_ZERO(), e1 = V_ZERO(), e2 = V_ZERO(), e3 = V_ZERO();
+    for (int w0 = 0; w0 < nw; w0 += ACC_CHUNK) {
+        int w1 = w0 + ACC_CHUNK < nw ? w0 + ACC_CHUNK : nw;
+        ACC_T a0 = ACC_ZERO(), a1 = ACC_ZERO(), a2 = ACC_ZERO(), a3 = ACC_ZERO();
+        for (int w = w0; w < w1; w++) {
+            V_T v = V_LOAD(planar + (size_t)w * nb + i);
+            a0 = ACC_ADD(a0, v, V_SET1(qw[0][w]));
+            a1 = ACC_ADD(a1, v, V_SET1(qw[1][w]));
+            a2 = ACC_ADD(a2, v, V_SET1(qw[2][w]));
+            a3 = ACC_ADD(a3, v, V_SET1(qw[3][w]));
+        }
+        e0 = V_ADD(e0, V_FINISH(a0));
+        e1 = V_ADD(e1, V_FINISH(a1));
+        e2 = V_ADD(e2, V_FINISH(a2));
+        e3 = V_ADD(e3, V_FINISH(a3));
+    }
+    *d0 = e0;
+    *d1 = e1;
+    *d2 = e2;
+    *d3 = e3;
+}
 
 static inline __attribute__((always_inline)) void CAT(group, SUFFIX)(
     const LANE_T *planar, int nw, int nb, int cnt, const LANE_T *const *qw, int g,
@@ -36,22 +65,8 @@ static inline __attribute__((always_inline)) void CAT(group, SUFFIX)(
     for (int j = 0; j < 4; j++) bound[j] = j < g ? current_bound(st, q0 + j) : -1;
     V_T b0 = V_SET1(bound[0]), b1 = V_SET1(bound[1]), b2 = V_SET1(bound[2]), b3 = V_SET1(bound[3]);
     for (int i = 0; i < nb; i += LANES) {
-        V_T d0 = V_ZERO(), d1 = V_ZERO(), d2 = V_ZERO(), d3 = V_ZERO();
-        for (int w0 = 0; w0 < nw; w0 += ACC_CHUNK) {
-            int w1 = w0 + ACC_CHUNK < nw ? w0 + ACC_CHUNK : nw;
-            ACC_T a0 = ACC_ZERO(), a1 = ACC_ZERO(), a2 = ACC_ZERO(), a3 = ACC_ZERO();
-            for (int w = w0; w < w1; w++) {
-                V_T v = V_LOAD(planar + (size_t)w * nb + i);
-                a0 = ACC_ADD(a0, v, V_SET1(qw[0][w]));
-                a1 = ACC_ADD(a1, v, V_SET1(qw[1][w]));
-                a2 = ACC_ADD(a2, v, V_SET1(qw[2][w]));
-                a3 = ACC_ADD(a3, v, V_SET1(qw[3][w]));
-            }
-            d0 = V_ADD(d0, V_FINISH(a0));
-            d1 = V_ADD(d1, V_FINISH(a1));
-            d2 = V_ADD(d2, V_FINISH(a2));
-            d3 = V_ADD(d3, V_FINISH(a3));
-        }
+        V_T d0, d1, d2, d3;
+        CAT(four, SUFFIX)(planar, nw, nb, i, qw, &d0, &d1, &d2, &d3);
         unsigned m0 = V_LE_MASK(d0, b0), m1 = V_LE_MASK(d1, b1);
         unsigned m2 = V_LE_MASK(d2, b2), m3 = V_LE_MASK(d3, b3);
         if (__builtin_expect((m0 | m1 | m2 | m3) != 0, 0)) {
@@ -70,6 +85,36 @@ static inline __attribute__((always_inline)) void CAT(group, SUFFIX)(
                 }
             }
         }
+    }
+}
+
+/* Every distance of g <= 4 queries to the cnt codes of the block, as uint16: query j's distance
+ * to code i goes to out[j * stride + i] (the evaluation engine's distance blocks). */
+static inline __attribute__((always_inline)) void CAT(dist_group, SUFFIX)(
+    const LANE_T *planar, int nw, int nb, int cnt, const LANE_T *const *qw, int g, uint16_t *out,
+    int64_t stride)
+{
+    for (int i = 0; i < cnt; i += LANES) {
+        V_T d[4];
+        CAT(four, SUFFIX)(planar, nw, nb, i, qw, &d[0], &d[1], &d[2], &d[3]);
+        int take = cnt - i < LANES ? cnt - i : LANES;
+        for (int j = 0; j < g; j++) {
+            LANE_DIST_T lane[LANES];
+            V_STORE(lane, d[j]);
+            uint16_t *row = out + (size_t)j * stride + i;
+            for (int l = 0; l < take; l++) row[l] = (uint16_t)lane[l];
+        }
+    }
+}
+
+static void CAT(distances, SUFFIX)(const LANE_T *planar, int nw, int nb, int cnt,
+                                   const LANE_T *const *qw, int g, uint16_t *out, int64_t stride)
+{
+    switch (nw) {
+    case 1: CAT(dist_group, SUFFIX)(planar, 1, nb, cnt, qw, g, out, stride); break;
+    case 2: CAT(dist_group, SUFFIX)(planar, 2, nb, cnt, qw, g, out, stride); break;
+    case 4: CAT(dist_group, SUFFIX)(planar, 4, nb, cnt, qw, g, out, stride); break;
+    default: CAT(dist_group, SUFFIX)(planar, nw, nb, cnt, qw, g, out, stride); break;
     }
 }
 

@@ -51,6 +51,8 @@ class NativeKernels:
             i32, pointer, i64, i64, i32, pointer, pointer, i32, i64, pointer, pointer, i64,
         ]  # fmt: skip
         library.hl_range.restype = i64
+        library.hl_distances.argtypes = [i32, pointer, i64, i64, i32, pointer, i32, pointer]
+        library.hl_distances.restype = i64
         library.hl_peak.argtypes = [i32, i64, pointer]
         library.hl_peak.restype = i64
         mask = library.hl_supported()
@@ -117,6 +119,20 @@ class NativeKernels:
         np.cumsum(np.bincount(found_query, minlength=nq), out=lims[1:])
         return lims, keys[order]
 
+    def distances(
+        self, variant: str, codes: np.ndarray, first: int, last: int, queries: np.ndarray
+    ) -> np.ndarray:
+        """Every distance of ``queries`` to ``codes[first:last]``, ``uint16 (nq, last - first)``,
+        on the calling thread (the evaluation engine runs its own blocks side by side)."""
+        out = np.empty((len(queries), last - first), dtype=np.uint16)
+        if out.size:
+            status = self._lib.hl_distances(
+                VARIANT_IDS[variant], codes.ctypes.data, first, last, codes.shape[1],
+                queries.ctypes.data, len(queries), out.ctypes.data,
+            )  # fmt: skip
+            _check(status, variant)
+        return out
+
     def peak_words_per_second(self, variant: str, seconds: float = 0.2) -> float:
         """The most 64-bit words ``variant`` can xor and popcount per second on one core,
         measured on registers alone (no memory): the ceiling a scan is compared with."""
@@ -146,13 +162,18 @@ class NativeKernels:
                 variant_id, codes_at, first, last, code_size, rank_at,
                 queries_at + q0 * code_size, q1 - q0, *rest,
             )  # fmt: skip
-            if status == _NO_MEMORY:
-                raise MemoryError("the Hamming scan could not allocate its block buffers")
-            if status == _UNSUPPORTED:
-                raise RuntimeError(f"the {variant} kernel cannot run on this CPU")
-            return int(status)
+            return _check(status, variant)
 
         return call
+
+
+def _check(status: int, variant: str) -> int:
+    """``status`` of a library call, or the exception its error code stands for."""
+    if status == _NO_MEMORY:
+        raise MemoryError("the Hamming scan could not allocate its block buffers")
+    if status == _UNSUPPORTED:
+        raise RuntimeError(f"the {variant} kernel cannot run on this CPU")
+    return int(status)
 
 
 def _plan(n: int, nq: int) -> tuple[int, int, int]:

@@ -24,7 +24,7 @@ from hashlearn.codes.keys import (
     make_key,
 )
 
-__all__ = ["knn_search", "range_search", "words_view"]
+__all__ = ["distances", "knn_search", "range_search", "words_view"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +334,24 @@ def range_search(
         _sort_segments, [(keys, lims[q0 : min(q0 + step, nq) + 1]) for q0 in range(0, nq, step)]
     )
     return lims, keys
+
+
+@numba.njit(nogil=True, cache=True)
+def _distances(db, first, last, queries, out):
+    for q in range(queries.shape[0]):
+        for i in range(first, last):
+            total = numba.uint64(0)
+            for w in range(db.shape[1]):
+                total += popcount64(numba.uint64(db[i, w] ^ queries[q, w]))
+            out[q, i - first] = total
+
+
+def distances(db: np.ndarray, first: int, last: int, queries: np.ndarray) -> np.ndarray:
+    """Every distance of ``queries`` to ``db[first:last]``, ``uint16 (nq, last - first)``
+    (arguments as for :func:`knn_search`)."""
+    out = np.empty((len(queries), last - first), dtype=np.uint16)
+    _distances(db, first, last, queries, out)
+    return out
 
 
 def _as_rank(rank: np.ndarray | None) -> np.ndarray:
