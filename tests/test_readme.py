@@ -91,11 +91,16 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
+def _is_run(block: Block) -> bool:
+    """A block of code, or a block of output with a ``check`` directive."""
+    if block.language == "text":
+        return any(d.split()[0] == "check" for d in block.directives)
+    return block.language in RUN_LANGUAGES
+
+
 BLOCKS = parse_blocks(README.read_text())
-RUNNABLE = [b for b in BLOCKS if b.language in RUN_LANGUAGES or b.language == "text"]
-RUNNABLE = [
-    b for b in RUNNABLE if b.language != "text" or any(d.startswith("check ") for d in b.directives)
-]
+RUNNABLE = [b for b in BLOCKS if _is_run(b)]
+DIRECTIVES = ("skip", "replace", "serve", "check")
 
 
 def _line_numbers(spec: str) -> list[int]:
@@ -298,6 +303,18 @@ def test_readme_starts_with_the_two_set_up_commands():
     commands = [line.split("#")[0].strip() for line in first.code.splitlines()]
     assert commands == ["make demo", "make test"]
     assert any(d.startswith("skip ") for d in first.directives)
+
+
+def test_every_block_is_code_output_or_a_diagram():
+    # a block in another language (```shell, ```py) would silently not run
+    for block in BLOCKS:
+        assert block.language in {*RUN_LANGUAGES, "text", ""}, f"{block.name}: unknown language"
+
+
+def test_every_directive_is_known():
+    for block in BLOCKS:
+        for directive in block.directives:
+            assert directive.split()[0] in DIRECTIVES, f"{block.name}: {directive!r}"
 
 
 def test_every_skip_gives_a_reason():
