@@ -211,3 +211,5 @@ def load_native() -> tuple[NativeKernels | None, str]:
         return NativeKernels(ctypes.CDLL(spec.origin), spec.origin), ""
     except OSError as exc:
         return None, f"the compiled scans in {spec.origin} cannot be loaded: {exc}"
+    except AttributeError as exc:  # built from an older source: rebuild (make install)
+        return None, f"the compiled scans in {spec.origin} are out of date (rebuild them): {exc}"
