@@ -441,6 +441,17 @@ def test_benchmark_config_fills_the_defaults_or_reads_a_file(tmp_path):
     assert [(m.method, m.params) for m in config.methods] == [("lsh", {}), ("itq", {"n_iter": 5})]
     config = benchmark_config(path, methods=["itq"], method_params={})  # empty: the file's stand
     assert [(m.method, m.params) for m in config.methods] == [("itq", {"n_iter": 5})]
+    # a given setting beats the file's, a method entry's own params included
+    path.write_text(
+        "dataset: digits\nbits: [8]\nmethods:\n  - {method: itq, params: {n_iter: 20}}\n"
+        "  - {method: itq, label: itq-b, params: {n_iter: 30}}\n"
+    )
+    config = benchmark_config(path, method_params={"itq": {"n_iter": 1}})
+    assert [(m.label, m.params) for m in config.methods] == [
+        ("itq", {"n_iter": 1}),
+        ("itq-b", {"n_iter": 1}),
+    ]
+    assert [m.params for m in benchmark_config(path).methods] == [{"n_iter": 20}, {"n_iter": 30}]
 
 
 def test_results_are_saved_by_name_and_summarised(tmp_path):

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -320,9 +320,17 @@ def benchmark_config(
     if path is not None:
         if methods is not None:
             options["methods"] = methods
-        return load_config(
+        config = load_config(
             path, method_params=method_params or None, method_grids=method_grids or None, **options
         )
+        if not method_params:
+            return config
+        # given settings beat the file's, its methods' own params included
+        specs = [
+            replace(spec, params={**spec.params, **method_params.get(spec.method, {})})
+            for spec in config.methods
+        ]
+        return replace(config, methods=specs)
     return make_config(
         options.pop("dataset", DEFAULT_DATASET),
         methods or expand_methods("shallow"),
