@@ -180,52 +180,45 @@ def test_supervised_methods_need_labels(photo_folder, tmp_path, capsys):
     )
 
 
-def test_benchmark_and_tune_an_unlabelled_folder(tmp_path, capsys):
-    photo_folder = tmp_path / "photos"  # the benchmark reads pictures of one size
-    photo_folder.mkdir()
-    for name, pixels in _photos().items():
-        image = Image.fromarray(pixels).convert("RGB").resize((48, 48))
-        for angle in (0, 90, 180, 270):
-            image.rotate(angle).save(photo_folder / f"{name}-{angle}.png")
-    assert (
-        main(
-            [
-                "benchmark",
-                "--dataset",
-                f"folder:{photo_folder}",
-                "--methods",
-                "lsh,itq",
-                "--bits",
-                "8",
-                "--features",
-                "gist",
-                "--ks",
-                "3",
-                "--map-at",
-                "3",
-                "--ndcg-at",
-                "3",
-                "--quiet",
-                "--out",
-                str(tmp_path),
-                "--name",
-                "b",
-            ]
-        )
-        == 0
-    )
+def test_benchmark_and_tune_an_unlabelled_folder(photo_folder, tmp_path, capsys):
+    # photos of several sizes, resized to one; relevance = nearest neighbours in the features
+    dataset = ["--dataset", f"folder:{photo_folder}", "--image-size", "48x48"]
+    argv = ["benchmark", *dataset, "--methods", "lsh,itq", "--bits", "8", "--features", "gist"]
+    argv += ["--ks", "3", "--map-at", "3", "--ndcg-at", "3", "--quiet", "--out", str(tmp_path)]
+    assert main([*argv, "--name", "b"]) == 0
     document = json.loads((tmp_path / "b.json").read_text())
     assert "the 2% of the database nearest to the query" in document["metrics"]["mAP"]
+    assert document["config"]["image_size"] == "48x48"
     rows = {row["method"]: row for row in document["results"]}
     assert set(rows) == {"lsh", "itq"}
     assert all(0 < row["metrics"]["mAP"] <= 1 for row in rows.values())
     tuned = tmp_path / "tune.json"
-    argv = ["tune", "--dataset", f"folder:{photo_folder}", "--method", "itq", "--bits", "8"]
-    argv += ["--grid", "n_iter=5,50", "--features", "gist", "--quiet", "--out", str(tuned)]
-    assert main(argv) == 0
+    argv = ["tune", *dataset, "--method", "itq", "--bits", "8", "--grid", "n_iter=5,50"]
+    assert main([*argv, "--features", "gist", "--quiet", "--out", str(tuned)]) == 0
     tune = json.loads(tuned.read_text())
     assert len(tune["trials"]) == 2 and 0 < tune["test"]["mAP"] <= 1
     capsys.readouterr()
-    argv = ["benchmark", "--dataset", f"folder:{photo_folder}", "--methods", "sdh", "--bits", "8"]
+    argv = ["benchmark", *dataset, "--methods", "sdh", "--bits", "8"]
     assert main([*argv, "--quiet", "--out", str(tmp_path)]) == 2
     assert "has no labels, and 'sdh' need(s) them" in capsys.readouterr().err
+    assert main(["benchmark", "--dataset", "digits", "--image-size", "8x8", "--quiet"]) == 2
+    assert "resizes the pictures of an image folder" in capsys.readouterr().err
+
+
+def test_fit_on_class_folders_uses_their_labels(tmp_path, capsys):
+    from hashlearn.datasets import load_dataset
+    from hashlearn.hashers import load_hasher
+
+    data = load_dataset("mnist5k")
+    for digit in (0, 1, 7):
+        folder = tmp_path / "digits" / f"class-{digit}"
+        folder.mkdir(parents=True)
+        for i, image in enumerate(data.X[data.y == digit][:20]):
+            Image.fromarray((image * 255).round().astype(np.uint8)).save(folder / f"{i}.png")
+    model = tmp_path / "ksh.safetensors"
+    argv = ["fit", "--images", str(tmp_path / "digits"), "--method", "ksh", "--bits", "8"]
+    assert main([*argv, "--param", "n_anchors=30", "--seed", "0", "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "on 60 samples of" in out and "3 classes" in out
+    hasher = load_hasher(model)
+    assert hasher.image_shape_ == (28, 28, 1) and not getattr(hasher, "resize_images_", False)

@@ -47,6 +47,13 @@ def _register_benchmark(sub: Any) -> None:
     p.add_argument("--protocol", default=None, help="retrieval protocol (default: default)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     p.add_argument(
+        "--image-size",
+        metavar="HxW",
+        default=None,
+        help="with --dataset folder:DIR: resize every picture to this size (pictures of several "
+        "sizes need it)",
+    )
+    p.add_argument(
         "--features",
         default=None,
         help="feature extractor for shallow methods (pixels, hog, gist); default pixels",
@@ -149,6 +156,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         protocol=args.protocol,
         data_dir=args.data_dir,
+        image_size=args.image_size,
         features=args.features,
         bits=_int_list(args.bits),
         seeds=args.seeds,
@@ -212,6 +220,13 @@ def _register_tune(sub: Any) -> None:
     p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     p.add_argument(
+        "--image-size",
+        metavar="HxW",
+        default=None,
+        help="with --dataset folder:DIR: resize every picture to this size (pictures of several "
+        "sizes need it)",
+    )
+    p.add_argument(
         "--features",
         default="pixels",
         help="feature extractor of shallow methods, e.g. hog or gist+l2-center (default: pixels)",
@@ -246,6 +261,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_validation=args.n_validation,
         data_dir=args.data_dir,
+        image_size=args.image_size,
         verbose=not args.quiet,
     )
     sizes = result.sizes

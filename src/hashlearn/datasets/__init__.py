@@ -14,7 +14,7 @@ from hashlearn.datasets.arrays import load_arrays
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.datasets.download import data_home
 from hashlearn.datasets.folder import load_image_folder
-from hashlearn.datasets.load import load_dataset
+from hashlearn.datasets.load import load_dataset, parse_image_size
 from hashlearn.datasets.registry import describe_datasets, list_datasets
 from hashlearn.datasets.split import (
     RetrievalSplit,
@@ -34,6 +34,7 @@ __all__ = [
     "list_datasets",
     "load_arrays",
     "load_dataset",
+    "parse_image_size",
     "load_image_folder",
     "retrieval_split",
     "save_split",

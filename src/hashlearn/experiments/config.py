@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._validation import check_int
+from hashlearn.datasets import parse_image_size
 from hashlearn.evaluation import FEATURE_METRICS, get_protocol
 from hashlearn.evaluation.retrieval import TIES
 from hashlearn.exceptions import FileFormatError, InvalidInputError
@@ -105,6 +106,7 @@ class BenchmarkConfig:
     models_dir: str | None = None  # save each fitted single-table hasher here
     select_by: str = "mAP"  # validation metric that chooses among a method's grid
     baselines: tuple[str, ...] = ()  # exact search on the features: "euclidean", "cosine"
+    image_size: str | None = None  # "HxW": resize the pictures of a folder: dataset
 
     def to_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -232,6 +234,8 @@ def make_config(
         },
     )
     get_protocol(config.protocol)
+    if config.image_size is not None:
+        parse_image_size(config.image_size)  # HxW, checked before any data is read
     if config.ties not in TIES:
         raise InvalidInputError(f"ties must be 'position' or 'average', got {config.ties!r}")
     check_int(config.radius_curve, "radius_curve", minimum=0, maximum=64)

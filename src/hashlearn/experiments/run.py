@@ -103,7 +103,9 @@ def run_config(
     log: Callable[[str], None] | None = None,
 ) -> list[BenchmarkRow]:
     """Run every (seed, method, bits) of ``config``; one row each, in that order."""
-    data = load_dataset(config.dataset, data_dir=config.data_dir, verbose=verbose)
+    data = load_dataset(
+        config.dataset, data_dir=config.data_dir, image_size=config.image_size, verbose=verbose
+    )
     if not data.labelled:
         check_unsupervised([spec.method for spec in config.methods], data.name)
     rows: list[BenchmarkRow] = []

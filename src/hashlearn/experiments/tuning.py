@@ -120,6 +120,7 @@ def tune(
     seed: int = 0,
     n_validation: int | float | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    image_size: str | tuple[int, int] | None = None,
     verbose: bool = True,
 ) -> TuneResult:
     """Choose ``method``'s parameters from ``grid`` on the validation part; test the choice once.
@@ -139,7 +140,8 @@ def tune(
     metric : str, default "mAP"
         Selection metric: ``mAP``, ``mAP@k``, ``P@k``, ``R@k`` or ``NDCG@k``, as
         :func:`hashlearn.evaluation.evaluate_codes` defines them (Hamming ranking, ties by
-        database position, relevant = shares a label).
+        database position, relevant = shares a label; for unlabelled data, one of the 2% of
+        the database nearest to the query in the features the hasher reads).
     protocol : str, default "default"
         Retrieval protocol of the split (:func:`hashlearn.evaluation.list_protocols`).
     features : str, default "pixels"
@@ -150,6 +152,8 @@ def tune(
         Size of the validation part carved from train (the protocol's default otherwise).
     data_dir : path, optional
         Folder of downloaded datasets.
+    image_size : "HxW" or (height, width), optional
+        Resize the pictures of a ``folder:`` dataset to this size.
     verbose : bool, default True
         Progress bars.
 
@@ -181,7 +185,7 @@ def tune(
         )
     deep = cls.input_kind == "images"
 
-    data = load_dataset(dataset, data_dir=data_dir, verbose=verbose)
+    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, verbose=verbose)
     if not data.labelled:
         check_unsupervised([method], data.name)
     overrides = {} if n_validation is None else {"n_validation": n_validation}
