@@ -34,8 +34,8 @@ __all__ = [
     "list_datasets",
     "load_arrays",
     "load_dataset",
-    "parse_image_size",
     "load_image_folder",
+    "parse_image_size",
     "retrieval_split",
     "save_split",
 ]
