@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -137,6 +138,36 @@ def dsh_files(folder: Path) -> ServedFiles:
     return files
 
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+NO_CHROMIUM = (
+    "no Chromium installed: looked for chromium, chromium-browser and google-chrome on PATH "
+    "(install Debian's 'chromium' package to run the browser tests)"
+)
+
+
+def find_chromium() -> str | None:
+    """The first Chromium on PATH, or None (browser tests then skip with :data:`NO_CHROMIUM`)."""
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+
+
+def wait_for_health(process: subprocess.Popen, url: str, log: Path, timeout: float) -> bool:
+    """Poll ``url/health`` until it answers 200 (True) or ``timeout`` passes (False); a server
+    process that exits first raises RuntimeError with its log."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -153,8 +184,6 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        import httpx
-
         env = {k: v for k, v in os.environ.items() if k != "HASHLEARN_SERVE_TOKEN"}
         if self.token:
             env["HASHLEARN_SERVE_TOKEN"] = self.token
@@ -168,16 +197,8 @@ class ServerProcess:
         self.process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        if wait_for_health(self.process, self.url, self.log_path, timeout):
+            return self
         self.stop()
         raise RuntimeError(
             f"the server did not answer /health in {timeout} s:\n{self.log_path.read_text()}"

@@ -5,7 +5,6 @@ import copy
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+import _serve_support as serve_support
 from hashlearn.cli import main
 from hashlearn.codes import pack_bits
 from hashlearn.datasets.split import Subset
@@ -601,14 +601,10 @@ def test_model_views_follow_the_requested_protocol(tmp_path, monkeypatch):
 
 
 def find_chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip(
-        "no Chromium installed: looked for chromium, chromium-browser and google-chrome on PATH "
-        "(install Debian's 'chromium' package to run the browser checks)"
-    )
+    path = serve_support.find_chromium()
+    if path is None:
+        pytest.skip(serve_support.NO_CHROMIUM)
+    return path
 
 
 def render_in_chromium(html_path, profile):

@@ -6,7 +6,6 @@ render from the service's own files."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -19,21 +18,10 @@ playwright = pytest.importorskip(
     "playwright.sync_api", reason="Playwright's Python package is not installed (dev extra)"
 )
 
-from _serve_support import free_port  # noqa: E402
+from _serve_support import NO_CHROMIUM, find_chromium, free_port, wait_for_health  # noqa: E402
 
-CHROMIUM = next(
-    (
-        shutil.which(name)
-        for name in ("chromium", "chromium-browser", "google-chrome")
-        if shutil.which(name)
-    ),
-    None,
-)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium installed: looked for chromium, chromium-browser and google-chrome on "
-    "PATH (install Debian's 'chromium' package to run the browser test)",
-)
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 # The server: the library's own entry points, in a child process that ends by itself when the
 # test process goes away or after LIFETIME seconds, whatever happens to the test.
@@ -75,18 +63,8 @@ class PhotoServer:
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout=60.0):
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        if wait_for_health(self.process, self.url, self.log, timeout):
+            return self
         raise RuntimeError(f"no answer from /health in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self):

@@ -3,7 +3,6 @@ upload a digit, see its k nearest images, mark label matches, search by radius a
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -14,23 +13,19 @@ playwright = pytest.importorskip(
     "playwright.sync_api", reason="Playwright's Python package is not installed (dev extra)"
 )
 
-from _serve_support import ServerProcess, decoded, dsh_files, png_bytes  # noqa: E402
+from _serve_support import (  # noqa: E402
+    NO_CHROMIUM,
+    ServerProcess,
+    decoded,
+    dsh_files,
+    find_chromium,
+    png_bytes,
+)
 from hashlearn.hashers import load_hasher  # noqa: E402
 from hashlearn.index import load_index  # noqa: E402
 
-CHROMIUM = next(
-    (
-        shutil.which(name)
-        for name in ("chromium", "chromium-browser", "google-chrome")
-        if shutil.which(name)
-    ),
-    None,
-)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium installed: looked for chromium, chromium-browser and google-chrome on "
-    "PATH (install Debian's 'chromium' package to run the browser test)",
-)
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 K = 12  # the page's default k
 
