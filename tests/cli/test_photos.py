@@ -39,6 +39,13 @@ def photo_folder(tmp_path_factory):
     return folder
 
 
+def _encode(model, folder, out, *flags):
+    """``hashlearn encode --images`` of ``folder`` with ``model``: its exit status."""
+    return main(
+        ["encode", "--model", str(model), "--images", str(folder), *flags, "--out", str(out)]
+    )
+
+
 def _groups(csv_path):
     """{group: set of file names} of a ``dedup --out`` CSV."""
     groups: dict[str, set[str]] = {}
@@ -67,21 +74,7 @@ def test_fit_encode_dedup_groups_each_photo_with_its_copies(photo_folder, tmp_pa
     argv += ["--features", "hog", "--bits", "32", "--seed", "0", "--quiet", "--out", str(model)]
     assert main(argv) == 0
     assert "on 90 samples of" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "encode",
-                "--model",
-                str(model),
-                "--images",
-                str(photo_folder),
-                "--quiet",
-                "--out",
-                str(codes),
-            ]
-        )
-        == 0
-    )
+    assert _encode(model, photo_folder, codes, "--quiet") == 0
     groups_csv = tmp_path / "groups.csv"
     assert main(["dedup", "--codes", str(codes), "--radius", "4", "--out", str(groups_csv)]) == 0
     groups = [frozenset(g) for g in _groups(groups_csv).values()]
@@ -117,43 +110,13 @@ def test_a_model_for_other_pictures_is_refused_naming_both(photo_folder, tmp_pat
     )
     capsys.readouterr()
     out = tmp_path / "c.npz"
-    assert (
-        main(
-            [
-                "encode",
-                "--model",
-                str(model),
-                "--images",
-                str(photo_folder),
-                "--quiet",
-                "--skip-unreadable",
-                "--out",
-                str(out),
-            ]
-        )
-        == 2
-    )
+    assert _encode(model, photo_folder, out, "--quiet", "--skip-unreadable") == 2
     err = capsys.readouterr().err
     assert "'astronaut-crop80.png'" in err  # the first file, in sorted order
     assert "the image is 410x410 colour but the model takes 28x28 grey images" in err
     assert "--resize" in err and not out.exists()
     # asked for, the pictures are resized and made grey
-    assert (
-        main(
-            [
-                "encode",
-                "--model",
-                str(model),
-                "--images",
-                str(photo_folder),
-                "--quiet",
-                "--resize",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert _encode(model, photo_folder, out, "--quiet", "--resize") == 0
 
 
 def test_supervised_methods_need_labels(photo_folder, tmp_path, capsys):

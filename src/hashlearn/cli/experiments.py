@@ -46,13 +46,7 @@ def _register_benchmark(sub: Any) -> None:
     p.add_argument("--dataset", default=None, help="dataset name (default mnist5k)")
     p.add_argument("--protocol", default=None, help="retrieval protocol (default: default)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    p.add_argument(
-        "--image-size",
-        metavar="HxW",
-        default=None,
-        help="with --dataset folder:DIR: resize every picture to this size (pictures of several "
-        "sizes need it)",
-    )
+    _add_image_size(p)
     p.add_argument(
         "--features",
         default=None,
@@ -219,13 +213,7 @@ def _register_tune(sub: Any) -> None:
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--protocol", default="default", help="retrieval protocol (hashlearn list)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    p.add_argument(
-        "--image-size",
-        metavar="HxW",
-        default=None,
-        help="with --dataset folder:DIR: resize every picture to this size (pictures of several "
-        "sizes need it)",
-    )
+    _add_image_size(p)
     p.add_argument(
         "--features",
         default="pixels",
@@ -284,6 +272,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 # -- report --------------------------------------------------------------------------------------
+
+
+def _add_image_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--image-size",
+        metavar="HxW",
+        default=None,
+        help="with --dataset folder:DIR: resize every picture to this size (pictures of several "
+        "sizes need it)",
+    )
 
 
 def _register_report(sub: Any) -> None:
