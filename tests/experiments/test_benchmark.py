@@ -500,3 +500,30 @@ def test_the_documented_yaml_example_is_a_valid_config(tmp_path):
     )
     with pytest.raises(InvalidInputError, match=r"no parameter.*alpha.*loss_params"):
         load_config(path)
+
+
+def test_precision_convention_reaches_the_rows_and_curves_stop_at_the_code_length(tmp_path):
+    from hashlearn.experiments import make_config, metric_definitions
+
+    rows = {
+        conv: run_benchmark(
+            "digits",
+            ["lsh"],
+            [12],
+            [0],
+            features="pixels",
+            verbose=False,
+            precision_convention=conv,
+            radius_curve=0,
+        )[0]
+        for conv in ("per-query", "pooled")
+    }
+    for row in rows.values():
+        assert row.curves["pr"]["radius"] == list(range(13))  # 12 bits: radii 0 .. 12
+    # every item lies within radius 12: both conventions give the share of relevant pairs
+    assert rows["pooled"].curves["pr"]["precision"][-1] == pytest.approx(
+        rows["per-query"].curves["pr"]["precision"][-1]
+    )
+    assert "pooled" in metric_definitions((), (), (), 2, "position", "pooled")["P@r2"]
+    with pytest.raises(InvalidInputError, match="precision_convention must be one of"):
+        make_config("digits", ["lsh"], [8], 1, precision_convention="weiss")
