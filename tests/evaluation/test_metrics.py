@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hashlearn.codes import pack_bits
+from hashlearn.codes.metrics import pooled_precision_within_radius, pooled_recall_within_radius
 from hashlearn.evaluation import (
     average_precision,
     evaluate_codes,
+    evaluate_retrieval,
     hamming_ranking,
     mean_average_precision,
     precision_at_k,
@@ -145,6 +147,75 @@ def test_hand_precision_and_recall_within_radius():
     close(recall_within_radius(RANKED_DIST, RANKED_REL, radius=5), [1, 0, 1])
     # default radius is 2; n_relevant is honoured: A 2/6
     close(recall_within_radius(RANKED_DIST, RANKED_REL, n_relevant=[6, 1, 2]), [F(1, 3), 0, 0])
+
+
+# Three queries, one of which has an empty Hamming ball at radius 0. 4-bit codes, bit i of the
+# row is bit i of the code:
+#   db 0: 0000 (label 0)   db 1: 0001 (label 0)   db 2: 0011 (label 1)   db 3: 0111 (label 1)
+#   q 0: 0000 (label 0) -> distances 0, 1, 2, 3, relevant db 0, 1
+#   q 1: 0011 (label 0) -> distances 2, 1, 0, 1, relevant db 0, 1
+#   q 2: 1111 (label 1) -> distances 4, 3, 2, 1, relevant db 2, 3: nothing within radius 0
+CONV_DB = [[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 1]]
+CONV_Q = [[0, 0, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1]]
+CONV_DB_LABELS, CONV_Q_LABELS = [0, 0, 1, 1], [0, 0, 1]
+CONV_DIST = [[0, 1, 2, 3], [2, 1, 0, 1], [4, 3, 2, 1]]
+CONV_REL = [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]]
+
+
+def test_hand_precision_conventions_with_an_empty_ball():
+    # radius 0: q0 retrieves db 0 (good), q1 db 2 (bad), q2 nothing
+    #   per query: 1, 0, 0 (empty ball = 0)          -> mean 1/3
+    #   pooled:    (1 + 0 + 0) good / (1 + 1 + 0) retrieved = 1/2: q2 adds nothing
+    close(precision_within_radius(CONV_DIST, CONV_REL, radius=0), [1, 0, 0])
+    assert pooled_precision_within_radius(CONV_DIST, CONV_REL, radius=0) == pytest.approx(0.5)
+    # radius 1: q0 {db 0, 1} 2/2, q1 {db 1, 2, 3} 1/3, q2 {db 3} 1/1
+    #   per query mean (1 + 1/3 + 1) / 3 = 7/9; pooled (2 + 1 + 1) / (2 + 3 + 1) = 2/3
+    close(precision_within_radius(CONV_DIST, CONV_REL, radius=1), [1, F(1, 3), 1])
+    assert pooled_precision_within_radius(CONV_DIST, CONV_REL, radius=1) == pytest.approx(2 / 3)
+    # pooled recall: good pairs found / all relevant pairs (2 per query): r0 1/6, r1 4/6
+    assert pooled_recall_within_radius(CONV_DIST, CONV_REL, radius=0) == pytest.approx(1 / 6)
+    assert pooled_recall_within_radius(CONV_DIST, CONV_REL, radius=1) == pytest.approx(4 / 6)
+    # nothing retrieved by any query: 0, as for one query
+    assert pooled_precision_within_radius([[3], [4]], [[1], [1]], radius=0) == 0.0
+
+
+def test_evaluate_retrieval_precision_conventions_and_curve_length():
+    args = (pack_bits(CONV_Q), CONV_Q_LABELS, pack_bits(CONV_DB), CONV_DB_LABELS)
+    # radius:        0     1     2      3     4
+    # retrieved q0:  1     2     3      4     4      good: 1 2 2 2 2
+    # retrieved q1:  1     3     4      4     4      good: 0 1 2 2 2
+    # retrieved q2:  0     1     2      3     4      good: 0 1 2 2 2
+    per_query = [
+        F(1, 3),
+        F(7, 9),
+        (F(2, 3) + F(1, 2) + 1) / 3,
+        (F(1, 2) * 2 + F(2, 3)) / 3,
+        F(1, 2),
+    ]
+    pooled = [F(1, 2), F(4, 6), F(6, 9), F(6, 11), F(6, 12)]
+    recall = [F(1, 6), F(4, 6), 1, 1, 1]  # per query (1/2, 0, 0) ... and pooled alike here
+    a = evaluate_retrieval(*args, radius=0, n_bits=4)
+    b = evaluate_retrieval(*args, radius=0, n_bits=4, precision_convention="pooled")
+    assert a.pr_curve["radius"].tolist() == [0, 1, 2, 3, 4]  # stops at the code length
+    close(a.pr_curve["precision"], per_query)
+    close(b.pr_curve["precision"], pooled)
+    close(a.pr_curve["recall"], recall)
+    close(b.pr_curve["recall"], recall)
+    assert a.precision_convention == "per-query" and b.precision_convention == "pooled"
+    assert a.metrics["P@r0"] == pytest.approx(1 / 3) and b.metrics["P@r0"] == pytest.approx(0.5)
+    # pooled: the empty ball's query has no precision (NaN), the metric is not their mean
+    assert np.isnan(b.per_query["P@r0"][2]) and b.per_query["P@r0"][:2].tolist() == [1.0, 0.0]
+    assert evaluate_codes(*args, radius=0, precision_convention="pooled")["P@r0"] == 0.5
+    # without n_bits the curve spans the packed width, flat past the code length
+    wide = evaluate_retrieval(*args, radius=0)
+    assert len(wide.pr_curve["radius"]) == 9
+    close(wide.pr_curve["precision"][4:], [F(1, 2)] * 5)
+    with pytest.raises(InvalidInputError, match="precision_convention must be one of"):
+        evaluate_codes(*args, precision_convention="weiss")
+    with pytest.raises(InvalidInputError, match="n_bits=9 does not fit codes of 1 bytes"):
+        evaluate_codes(*args, n_bits=9)
+    with pytest.raises(InvalidInputError, match="differ beyond bit 3"):
+        evaluate_codes(*args, n_bits=3)
 
 
 def test_hand_evaluate_codes():

@@ -475,3 +475,55 @@ def test_results_are_saved_by_name_and_summarised(tmp_path):
     assert lines[0].endswith("pixels features, 1 seed(s); mean ± std over seeds; ties by position")
     assert summarize(rows, "mAP") in text and summarize(rows, "P@10") in text
     assert text.endswith("\n") and "chosen on the validation part" not in text
+
+
+def test_the_documented_yaml_example_is_a_valid_config(tmp_path):
+    # the YAML block of hashlearn.experiments.config's docstring, as a user would copy it
+    from hashlearn.experiments import config as config_module
+
+    doc = config_module.__doc__
+    start = doc.index("::\n\n") + 4
+    block = doc[start : doc.index("\n\n", start)]
+    lines = block.splitlines()
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    path = tmp_path / "example.yaml"
+    path.write_text("\n".join(line[indent:] for line in lines) + "\n", encoding="utf-8")
+    config = load_config(path)
+    assert [m.label for m in config.methods] == ["lsh", "lsh-8-tables", "dsh-a0.005", "ksh"]
+    dsh = config.methods[2]
+    assert dsh.params == {"epochs": 20, "loss_params": {"alpha": 0.005}}
+    assert config.bits == (8, 12, 16) and config.seeds == (0, 1, 2)
+    # the example's form is the one that works: a loss weight at the top level is refused
+    path.write_text(
+        "dataset: mnist5k\nmethods: [{method: dsh, params: {alpha: 0.005}}]\nbits: [12]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInputError, match=r"no parameter.*alpha.*loss_params"):
+        load_config(path)
+
+
+def test_precision_convention_reaches_the_rows_and_curves_stop_at_the_code_length(tmp_path):
+    from hashlearn.experiments import make_config, metric_definitions
+
+    rows = {
+        conv: run_benchmark(
+            "digits",
+            ["lsh"],
+            [12],
+            [0],
+            features="pixels",
+            verbose=False,
+            precision_convention=conv,
+            radius_curve=0,
+        )[0]
+        for conv in ("per-query", "pooled")
+    }
+    for row in rows.values():
+        assert row.curves["pr"]["radius"] == list(range(13))  # 12 bits: radii 0 .. 12
+    # every item lies within radius 12: both conventions give the share of relevant pairs
+    assert rows["pooled"].curves["pr"]["precision"][-1] == pytest.approx(
+        rows["per-query"].curves["pr"]["precision"][-1]
+    )
+    assert "pooled" in metric_definitions((), (), (), 2, "position", "pooled")["P@r2"]
+    with pytest.raises(InvalidInputError, match="precision_convention must be one of"):
+        make_config("digits", ["lsh"], [8], 1, precision_convention="weiss")

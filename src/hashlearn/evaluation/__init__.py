@@ -1,12 +1,16 @@
 """Retrieval evaluation: Hamming ranking, relevance and the metrics of the hashing literature.
 
-See :mod:`hashlearn.codes.ranking` for the exact definitions (tie order, mAP vs. mAP@k,
-empty-result conventions).
+See :mod:`hashlearn.codes.ranking` and :mod:`hashlearn.codes.metrics` for the exact definitions
+(tie order, mAP vs. mAP@k, empty-result conventions, the per-query and pooled precision within a
+Hamming radius).
 """
 
 from hashlearn.codes.metrics import (
+    PRECISION_CONVENTIONS,
     average_precision,
     mean_average_precision,
+    pooled_precision_within_radius,
+    pooled_recall_within_radius,
     precision_at_k,
     precision_within_radius,
     recall_at_k,
@@ -27,6 +31,7 @@ from hashlearn.evaluation.warmup import warm_up
 __all__ = [
     "DEFAULT_NEIGHBOUR_SHARE",
     "FEATURE_METRICS",
+    "PRECISION_CONVENTIONS",
     "Protocol",
     "RetrievalEvaluation",
     "apply_protocol",
@@ -40,6 +45,8 @@ __all__ = [
     "list_protocols",
     "mean_average_precision",
     "nearest_neighbours",
+    "pooled_precision_within_radius",
+    "pooled_recall_within_radius",
     "precision_at_k",
     "precision_within_radius",
     "recall_at_k",

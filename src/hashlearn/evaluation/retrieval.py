@@ -18,7 +18,7 @@ import numpy as np
 from hashlearn._progress import progress
 from hashlearn._validation import check_int, check_radius
 from hashlearn.codes.distance import as_words
-from hashlearn.codes.metrics import precision_sum, safe_divide
+from hashlearn.codes.metrics import check_precision_convention, precision_sum, safe_divide
 from hashlearn.codes.ranking import check_code_pair, check_label_pair
 from hashlearn.evaluation._passes import run_passes
 from hashlearn.evaluation._tie_averaged import tie_averaged
@@ -73,12 +73,19 @@ class RetrievalEvaluation:
     n_relevant : numpy.ndarray of int64, shape (nq,)
         Relevant database items per query.
     pr_curve : dict of str to numpy.ndarray
-        Precision-recall curve by Hamming radius sweep: ``"radius"`` (0 .. n_bits),
-        ``"precision"`` and ``"recall"`` (means over queries of the precision and recall within
-        each radius, as :func:`precision_within_radius` and :func:`recall_within_radius` define
-        them), and ``"retrieved"`` (mean number of items within each radius).
+        Precision-recall curve by Hamming radius sweep: ``"radius"`` (0 .. n_bits, the code
+        length), ``"precision"`` and ``"recall"`` within each radius under
+        ``precision_convention``, and ``"retrieved"`` (mean number of items within each radius).
     ties : str
         How tied items were ordered (``"position"`` or ``"average"``).
+    precision_convention : str
+        ``"per-query"``: the curve and ``"P@r<radius>"`` / ``"R@r<radius>"`` are means over
+        queries of :func:`precision_within_radius` and :func:`recall_within_radius` (an empty
+        ball has precision 0). ``"pooled"``: they are the good pairs over the retrieved (or
+        relevant) pairs, summed over the queries, as the Spectral Hashing and ITQ evaluation
+        code computes them; ``per_query["P@r<radius>"]`` is then NaN for a query whose ball is
+        empty, and these two metrics are not the means of their ``per_query`` values. See
+        :mod:`hashlearn.codes.metrics`.
     """
 
     metrics: dict[str, float]
@@ -86,6 +93,7 @@ class RetrievalEvaluation:
     n_relevant: np.ndarray
     pr_curve: dict[str, np.ndarray]
     ties: str
+    precision_convention: str = "per-query"
 
 
 def _label_words(labels: np.ndarray) -> np.ndarray:
@@ -126,6 +134,8 @@ def evaluate_retrieval(
     ndcg_at: Iterable[int] | int | None = (),
     radius: int | None = 2,
     ties: str = "position",
+    n_bits: int | None = None,
+    precision_convention: str = "per-query",
     chunk_size: int | None = None,
     verbose: bool = False,
 ) -> RetrievalEvaluation:
@@ -142,6 +152,12 @@ def evaluate_retrieval(
       items, each equally likely (McSherry & Najork, ECIR 2008). The result does not depend on
       the order of the database at all, which makes it the fairest way to compare short codes,
       where ties are many. Precision and recall within a radius do not depend on ties.
+
+    ``n_bits`` is the code length (default: 8 bits per byte of the packed codes); the
+    precision-recall curve runs over radii 0 .. ``n_bits``, so a 12-bit code's curve stops at
+    12, not at 16. ``precision_convention`` (``"per-query"`` or ``"pooled"``) chooses how
+    precision and recall within a radius treat queries whose Hamming ball is empty, for the
+    curve and for ``"P@r<radius>"`` / ``"R@r<radius>"`` (see :class:`RetrievalEvaluation`).
 
     Memory is bounded by a few arrays of ``n_bits + 1`` counts per query: the ranking is never
     materialised, so 10,000 queries against 1,000,000 items need no more memory than the codes
@@ -167,8 +183,15 @@ def evaluate_retrieval(
     map_at_ = check_cutoffs(map_at, "map_at")
     ndcg_at_ = check_cutoffs(ndcg_at, "ndcg_at")
     radius_ = None if radius is None else check_radius(radius)
+    convention = check_precision_convention(precision_convention)
     rows = 256 if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
-    nq, n_bits = len(q_codes), 8 * q_codes.shape[1]
+    nq, width = len(q_codes), 8 * q_codes.shape[1]
+    n_bits = width if n_bits is None else check_int(n_bits, "n_bits", minimum=1)
+    if n_bits not in range(width - 7, width + 1):
+        raise InvalidInputError(
+            f"n_bits={n_bits} does not fit codes of {width // 8} bytes, which hold "
+            f"{width - 7} to {width} bits"
+        )
     multilabel = q_labels.ndim == 2
     k_max = max([*ks_, *map_at_, *ndcg_at_, 1])
     position = ties == "position"
@@ -196,8 +219,14 @@ def evaluate_retrieval(
     for p in parts:
         p["shared"] = np.pad(p["shared"], ((0, 0), (0, widest - p["shared"].shape[1])))
     passes = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    # the engine counts distances over whole 64-bit words; the codes have n_bits bits
-    count, relevant = passes["count"][:, : n_bits + 1], passes["relevant"][:, : n_bits + 1]
+    # the engine counts distances over whole 64-bit words; the codes have width bits, of which
+    # the first n_bits may differ
+    count, relevant = passes["count"][:, : width + 1], passes["relevant"][:, : width + 1]
+    if count[:, n_bits + 1 :].any():
+        raise InvalidInputError(
+            f"some codes differ beyond bit {n_bits}: they are not {n_bits}-bit codes (the padding "
+            "bits of the last byte must be 0)"
+        )
     n_relevant = relevant.sum(axis=1)
     ideal = {k: _ideal_dcg(n_relevant, passes["shared"], multilabel, k) for k in ndcg_at_}
 
@@ -222,7 +251,7 @@ def evaluate_retrieval(
         tie_averaged(
             count,
             relevant,
-            np.ascontiguousarray(passes["gain_sum"][:, : n_bits + 1]),
+            np.ascontiguousarray(passes["gain_sum"][:, : width + 1]),
             multilabel,
             np.array(ks_, dtype=np.int64),
             np.array(map_at_, dtype=np.int64),
@@ -243,14 +272,23 @@ def evaluate_retrieval(
         per_query[f"P@{k}"] = hits_at[k] / np.float64(k)
         per_query[f"R@{k}"] = safe_divide(hits_at[k], n_relevant)
 
-    within = np.cumsum(count, axis=1)
-    within_relevant = np.cumsum(relevant, axis=1)
+    within = np.cumsum(count[:, : n_bits + 1], axis=1)
+    within_relevant = np.cumsum(relevant[:, : n_bits + 1], axis=1)
     precision_curve = safe_divide(within_relevant, within)
     recall_curve = safe_divide(within_relevant, n_relevant[:, None])
+    pooled: dict[str, float] = {}
+    if convention == "pooled":
+        curve_precision = safe_divide(within_relevant.sum(axis=0), within.sum(axis=0))
+        curve_recall = safe_divide(within_relevant.sum(axis=0), n_relevant.sum())
+    else:
+        curve_precision, curve_recall = precision_curve.mean(axis=0), recall_curve.mean(axis=0)
     if radius_ is not None:
         r = min(radius_, n_bits)
         per_query[f"P@r{radius_}"] = precision_curve[:, r]
         per_query[f"R@r{radius_}"] = recall_curve[:, r]
+        if convention == "pooled":
+            per_query[f"P@r{radius_}"] = np.where(within[:, r] > 0, precision_curve[:, r], np.nan)
+            pooled = {f"P@r{radius_}": curve_precision[r], f"R@r{radius_}": curve_recall[r]}
     order = ["mAP", *(f"mAP@{k}" for k in map_at_)]
     order += [name for k in ks_ for name in (f"P@{k}", f"R@{k}")]
     order += [f"NDCG@{k}" for k in ndcg_at_]
@@ -258,16 +296,20 @@ def evaluate_retrieval(
         order += [f"P@r{radius_}", f"R@r{radius_}"]
     per_query = {name: per_query[name] for name in order}
     return RetrievalEvaluation(
-        metrics={name: float(values.mean()) for name, values in per_query.items()},
+        metrics={
+            name: float(pooled[name]) if name in pooled else float(values.mean())
+            for name, values in per_query.items()
+        },
         per_query=per_query,
         n_relevant=n_relevant,
         pr_curve={
             "radius": np.arange(n_bits + 1),
-            "precision": precision_curve.mean(axis=0),
-            "recall": recall_curve.mean(axis=0),
+            "precision": curve_precision,
+            "recall": curve_recall,
             "retrieved": within.mean(axis=0),
         },
         ties=ties,
+        precision_convention=convention,
     )
 
 
@@ -282,6 +324,8 @@ def evaluate_codes(
     ndcg_at: Iterable[int] | int | None = (),
     radius: int | None = 2,
     ties: str = "position",
+    n_bits: int | None = None,
+    precision_convention: str = "per-query",
     chunk_size: int | None = None,
     verbose: bool = False,
 ) -> dict[str, float]:
@@ -317,6 +361,13 @@ def evaluate_codes(
     ties : {"position", "average"}, default "position"
         Order of items at equal distance: by database position, or the expected value over all
         orders (see :func:`evaluate_retrieval`).
+    n_bits : int or None, default None
+        The code length, when the packed width holds padding bits (a 12-bit code in 2 bytes);
+        None: 8 bits per byte. ``radius`` is capped at it.
+    precision_convention : {"per-query", "pooled"}, default "per-query"
+        ``"P@r<radius>"`` and ``"R@r<radius>"`` as means over queries (an empty Hamming ball
+        has precision 0), or pooled over queries as the Spectral Hashing and ITQ evaluation
+        code computes them (see :mod:`hashlearn.codes.metrics`).
     chunk_size : int >= 1 or None, default None
         Queries per step of the progress bar (default 256).
     verbose : bool, default False
@@ -330,7 +381,8 @@ def evaluate_codes(
         ``ndcg_at``, then ``"P@r<radius>"`` and ``"R@r<radius>"`` (e.g. ``"P@r2"``), each the
         mean over queries of the per-query metric defined by :func:`average_precision`,
         :func:`precision_at_k`, :func:`recall_at_k`, :func:`precision_within_radius` and
-        :func:`recall_within_radius`.
+        :func:`recall_within_radius` (the last two pooled over queries instead with
+        ``precision_convention="pooled"``).
 
     Raises
     ------
@@ -338,7 +390,8 @@ def evaluate_codes(
         If the codes are not packed ``uint8`` arrays of the same width.
     InvalidInputError
         If there are no queries or no database items, label counts do not match code counts,
-        labels are malformed, or a cut-off, ``radius``, ``ties`` or ``chunk_size`` is invalid.
+        labels are malformed, or a cut-off, ``radius``, ``ties``, ``n_bits``,
+        ``precision_convention`` or ``chunk_size`` is invalid.
     """
     return evaluate_retrieval(
         query_codes,
@@ -350,6 +403,8 @@ def evaluate_codes(
         ndcg_at=ndcg_at,
         radius=radius,
         ties=ties,
+        n_bits=n_bits,
+        precision_convention=precision_convention,
         chunk_size=chunk_size,
         verbose=verbose,
     ).metrics

@@ -13,7 +13,8 @@ A run is described by a :class:`BenchmarkConfig`, built by :func:`make_config` o
       - {method: ksh, grid: {n_anchors: [100, 300, 1000]}}   # chosen on validation, per run
     bits: [8, 12, 16]
     seeds: 3                   # 0, 1, 2 (or a list)
-    metrics: {ks: [10, 100], map_at: [10], ndcg_at: [10], radius: 2, ties: position}
+    metrics: {ks: [10, 100], map_at: [10], ndcg_at: [10], radius: 2, ties: position,
+              precision_convention: per-query}   # or pooled (SH / ITQ evaluation code)
     radius_curve: 10           # largest radius of the hash-table curve (0: none)
     models_dir: models/        # save every fitted hasher (one table) here, for hashlearn report
     name: lsh-vs-dsh           # results file name (default benchmark-DATASET-FEATURES)
@@ -48,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._validation import check_int
+from hashlearn.codes.metrics import check_precision_convention
 from hashlearn.datasets import parse_image_size
 from hashlearn.evaluation import FEATURE_METRICS, get_protocol
 from hashlearn.evaluation.retrieval import TIES
@@ -100,6 +102,7 @@ class BenchmarkConfig:
     ndcg_at: tuple[int, ...] = (10,)
     radius: int | None = 2
     ties: str = "position"
+    precision_convention: str = "per-query"  # P@r, R@r and curves.pr; see hashlearn.codes.metrics
     radius_curve: int = 10
     n_validation: int | float | None = None
     name: str | None = None  # file name of the results (the command line's --name wins)
@@ -238,6 +241,7 @@ def make_config(
         parse_image_size(config.image_size)  # HxW, checked before any data is read
     if config.ties not in TIES:
         raise InvalidInputError(f"ties must be 'position' or 'average', got {config.ties!r}")
+    check_precision_convention(config.precision_convention)
     check_int(config.radius_curve, "radius_curve", minimum=0, maximum=64)
     unknown_baselines = sorted(set(config.baselines) - set(FEATURE_METRICS))
     if unknown_baselines:

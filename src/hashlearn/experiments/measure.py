@@ -107,11 +107,10 @@ def measure_run(
         ndcg_at=config.ndcg_at,
         radius=config.radius,
         ties=config.ties,
+        n_bits=code_bits,
+        precision_convention=config.precision_convention,
     )
-    pr = {
-        k: evaluation.pr_curve[k][: code_bits + 1].tolist()
-        for k in ("radius", "precision", "recall")
-    }
+    pr = {k: evaluation.pr_curve[k].tolist() for k in ("radius", "precision", "recall")}
     curves = {"pr": pr}
     if config.radius_curve:
         curves["radius"] = radius_curve(

@@ -74,9 +74,15 @@ class BenchmarkRow:
 
 
 def metric_definitions(
-    ks: Sequence[int], map_at: Sequence[int], ndcg_at: Sequence[int], radius: int | None, ties: str
+    ks: Sequence[int],
+    map_at: Sequence[int],
+    ndcg_at: Sequence[int],
+    radius: int | None,
+    ties: str,
+    precision_convention: str = "per-query",
 ) -> dict[str, str]:
     """One sentence per reported metric, as written into the results."""
+    pooled = precision_convention == "pooled"
     order = (
         "ties by database position"
         if ties == "position"
@@ -101,16 +107,32 @@ def metric_definitions(
             f"mean DCG@{k} / ideal DCG@{k}, gain 2^s - 1 for an item sharing s labels, "
             "discount 1 / log2(rank + 1)"
         )
-    if radius is not None:
+    if radius is not None and pooled:
         out[f"P@r{radius}"] = (
-            f"mean precision of the items within Hamming radius {radius} (0 when there are none)"
+            f"relevant items within Hamming radius {radius} of their query over all items within "
+            f"radius {radius}, both summed over the queries (pooled, as the Spectral Hashing and "
+            "ITQ evaluation code: a query with none adds nothing)"
+        )
+        out[f"R@r{radius}"] = (
+            f"relevant items within Hamming radius {radius} over all relevant items, both summed "
+            "over the queries (pooled)"
+        )
+    elif radius is not None:
+        out[f"P@r{radius}"] = (
+            f"mean over queries of the precision of the items within Hamming radius {radius} "
+            "(0 when there are none: per query, as the DeepHash evaluation code)"
         )
         out[f"R@r{radius}"] = f"mean recall of the items within Hamming radius {radius}"
     out["query_ms"] = "mean milliseconds per query of an exact k-NN search (LinearIndex, k = 100)"
     out["fit_s"] = "seconds to fit the hasher on the train part (features excluded)"
     out["encode_ms"] = "milliseconds per item to encode the database"
     out["curves.pr"] = (
-        "precision and recall within each Hamming radius r = 0 .. n_bits (means over queries)"
+        "precision and recall within each Hamming radius r = 0 .. n_bits (the code length), "
+        + (
+            "pooled over queries"
+            if pooled
+            else "means over queries (precision 0 for a query with nothing within r)"
+        )
     )
     out["curves.radius"] = (
         "hash-table lookup within radius r: mean P@10 of the first 10 candidates by Hamming "
@@ -222,6 +244,7 @@ def write_results(
         config_dict.get("ndcg_at", ()),
         config_dict.get("radius"),
         config_dict.get("ties", "position"),
+        config_dict.get("precision_convention", "per-query"),
     )
     document = {
         "schema": SCHEMA_VERSION,

@@ -18,6 +18,32 @@ def test_dsh_loss_matches_hand_computation_on_three_codes():
     assert loss.item() == pytest.approx(0.8, abs=1e-6)
 
 
+def test_dsh_alpha_against_the_authors_caffe_layer_by_hand():
+    # three codes, margin 4, no output at a kink of | |b| - 1 | (1.5 and 0.5 only)
+    b = torch.tensor([[1.5, 0.5], [0.5, 1.5], [0.5, 0.5]], requires_grad=True)
+    labels = torch.tensor([0, 0, 1])
+    # pairs: (0,1) similar, D = 1 + 1 = 2; (0,2) dissimilar, D = 1; (1,2) dissimilar, D = 1
+    # half terms 1/2 * 2 = 1, 1/2 * (4 - 1) = 1.5, 1.5 -> P = 4 / 3; || |b| - 1 ||_1 = 1 each: R = 1
+    # hashlearn: P + 2 alpha R
+    alpha = 0.01
+    ours = DSHLoss(margin=4.0, alpha=alpha)(b, labels, torch.arange(3))
+    assert ours.item() == pytest.approx(4 / 3 + 2 * alpha, abs=1e-6)
+    # the Caffe layer's reported value at tradeoff t: (2 + 3 + 3) / (3 * 2) + t * 3 / 3 = P + t R
+    t = 0.02
+    caffe_value = (2 + 3 + 3) / 6 + t * 3 / 3
+    assert ours.item() == pytest.approx(caffe_value, abs=1e-6)  # by value, alpha = t / 2
+    # the layer's gradient for b_0 at t = 0.01: pairs (b_i - b_j) / (n (n - 1)) with sign + for
+    # the similar pair, - for the active dissimilar one: [1, -1] / 6 - [1, 0] / 6 = [0, -1/6];
+    # regulariser t / n * (+1 at 1.5, -1 at 0.5) = [0.01 / 3, -0.01 / 3]
+    t = 0.01
+    caffe_grad_b0 = torch.tensor([t / 3, -1 / 6 - t / 3])
+    ours = DSHLoss(margin=4.0, alpha=t)(b, labels, torch.arange(3))
+    ours.backward()
+    # ours at alpha = t: [2t / 3, -1/3 - 2t / 3], twice the layer's: the same direction
+    assert b.grad[0].tolist() == pytest.approx([2 * t / 3, -1 / 3 - 2 * t / 3], abs=1e-6)
+    assert b.grad[0].tolist() == pytest.approx((2 * caffe_grad_b0).tolist(), abs=1e-6)
+
+
 def test_dsh_loss_gradient_is_correct():
     torch.manual_seed(0)
     b = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)

@@ -46,8 +46,37 @@ def test_dpsh_within_batch_matches_hand_computation():
     # b = sign(u) = [1, 1] for both: ||b - u||^2 = 0.25 and 0; eta = 0.1 -> 0.025
     # 2 ordered pairs: (2 * (softplus(0.75) - 0.75) + 0.025) / 2
     expected = (2 * (softplus(0.75) - 0.75) + 0.025) / 2
-    loss = DPSHLoss(eta=0.1, memory=False)(u, torch.tensor([3, 3]), arange(2))
+    loss = DPSHLoss(eta=0.1, memory=False, balance="batch")(u, torch.tensor([3, 3]), arange(2))
     assert loss.item() == pytest.approx(expected, abs=1e-6)
+    # the paper's balance scales the quantisation sum by (b - 1) / n_train = 1 / 5
+    paper = DPSHLoss(eta=0.1, memory=False, balance="paper")
+    with pytest.raises(NotFittedError, match="setup"):
+        paper(u, torch.tensor([3, 3]), arange(2))
+    paper.setup(5, 2, torch.tensor([3, 3, 1, 1, 2]), torch.Generator().manual_seed(0))
+    expected = (2 * (softplus(0.75) - 0.75) + 0.1 * 0.25 / 5) / 2
+    assert paper(u, torch.tensor([3, 3]), arange(2)).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_dpsh_quantisation_weighs_as_in_the_paper_with_memory_or_paper_balance():
+    # J / n_train^2 = mean pair likelihood + eta / n_train * mean quantisation error: the
+    # quantisation share of a batch must be eta * mean_q / n_train, whichever pairs are used
+    labels = torch.tensor([0, 0, 1, 1, 2])  # n_train = 5
+    u = torch.tensor([[1.0, 0.5], [1.0, 1.0]])  # ||sign(u) - u||^2 = 0.25 and 0: mean_q 0.125
+    batch_labels, batch = labels[:2], arange(2)
+
+    def share(**params):
+        with_eta, without = DPSHLoss(eta=10.0, **params), DPSHLoss(eta=0.0, **params)
+        for loss in (with_eta, without):
+            loss.setup(5, 2, labels, torch.Generator().manual_seed(0))
+        return (with_eta(u, batch_labels, batch) - without(u, batch_labels, batch)).item()
+
+    assert share(memory=False, balance="paper") == pytest.approx(10.0 * 0.125 / 5)  # the paper's
+    assert share(memory=True) == pytest.approx(10.0 * 0.125 / 5)  # the authors' code's
+    # in-batch without the scaling (the default): 10 * 0.25 / (b (b - 1)) = 1.25, that is
+    # n_train / (b - 1) = 5 times the paper's share
+    assert share(memory=False) == share(memory=False, balance="batch") == pytest.approx(1.25)
+    with pytest.raises(InvalidInputError, match="balance"):
+        DPSHLoss(balance="pairs")
 
 
 def test_dpsh_pairs_the_batch_with_the_memory_of_all_training_outputs():
@@ -258,6 +287,7 @@ GRAD_CASES = {
     "dsh": lambda: DSHLoss(margin=20.0, alpha=0.0),
     "dpsh": lambda: DPSHLoss(eta=0.1, memory=True),
     "dpsh-batch": lambda: DPSHLoss(eta=0.1, memory=False),
+    "dpsh-paper-balance": lambda: DPSHLoss(eta=0.1, memory=False, balance="paper"),
     "hashnet": lambda: HashNetLoss(beta0=1.5),
     "dsdh": lambda: DSDHLoss(eta=5.0),
     "dch": lambda: DCHLoss(gamma=2.0, lambda_q=0.5),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from hashlearn.hashers.deep.backbones.factory import create_backbone
 from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.losses.combined import CombinedLoss
 from hashlearn.hashers.deep.losses.registry import create_loss, create_regularizer
+from hashlearn.hashers.deep.presets import Preset, takes_presets
 from hashlearn.hashers.deep.trainer.config import TrainerConfig
 from hashlearn.hashers.deep.trainer.data import (
     ArrayDataset,
@@ -80,6 +81,10 @@ class DeepHasher(Hasher):
         Checkpoint after every epoch there; ``fit(..., resume=True)`` continues from it.
     log_csv : path or None
         Per-epoch log (epoch, loss, lr, val_mAP, seconds, images_per_s) rewritten atomically.
+    preset : str or None
+        Named settings filling every argument not given (``"paper"``: the paper's and the
+        authors' released settings, each cited; see :mod:`hashlearn.hashers.deep.presets`).
+        Applied when the hasher is built; explicit arguments win.
 
     Attributes
     ----------
@@ -103,7 +108,9 @@ class DeepHasher(Hasher):
     supervised = True
     loss_name: str = ""
     output_activation: str = "identity"
+    presets: ClassVar[dict[str, Preset]] = {}  # a method's own, beside hashers.deep.presets
 
+    @takes_presets
     def __init__(
         self,
         n_bits: int = 12,
@@ -127,6 +134,7 @@ class DeepHasher(Hasher):
         verbose: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         log_csv: str | os.PathLike[str] | None = None,
+        preset: str | None = None,
     ) -> None:
         self.n_bits = n_bits
         self.loss_params = loss_params
@@ -148,6 +156,7 @@ class DeepHasher(Hasher):
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
         self.log_csv = log_csv
+        self.preset = preset
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments; path arguments as strings (models store them as JSON)."""

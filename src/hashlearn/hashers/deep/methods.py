@@ -16,7 +16,10 @@ class DSH(DeepHasher):
     Retrieval", CVPR 2016): real-valued outputs trained on all pairs of each mini-batch with a
     contrastive margin loss on squared Euclidean distance plus ``alpha || |b| - 1 ||_1`` pulling
     outputs towards +-1; codes are their signs. ``loss_params``: ``margin`` (default
-    ``2 * n_bits``) and ``alpha`` (default 0.01, the paper's). See ``DSHLoss``."""
+    ``2 * n_bits``, the paper's) and ``alpha`` (default 0.01: the paper's eq. 5 per pair, and the
+    authors' released ``tradeoff: 0.01`` as their code trains it; the loss value their code
+    prints corresponds to ``alpha = tradeoff / 2``, see ``DSHLoss``). ``preset="paper"``: the
+    authors' released training settings."""
 
     name = "dsh"
     loss_name = "dsh"
@@ -24,8 +27,14 @@ class DSH(DeepHasher):
 
 class DPSH(DeepHasher):
     """Deep Pairwise-Supervised Hashing (Li, Wang & Kang, IJCAI 2016): pairwise negative
-    log-likelihood of ``sigmoid(u_i^T u_j / 2)`` against a memory of all training outputs, plus
-    ``eta ||b - u||^2`` quantisation (``eta = 0.1``). See ``DPSHLoss``."""
+    log-likelihood of ``sigmoid(u_i^T u_j / 2)`` plus ``eta ||b - u||^2`` quantisation
+    (``eta = 0.1``). By default the pairs are those inside each mini-batch and both terms are
+    means over them, which weighs the quantisation term ``n_train / (batch_size - 1)`` times more
+    than the paper at the same ``eta``; ``loss_params={"balance": "paper"}`` keeps the paper's
+    balance with in-batch pairs, and ``{"memory": True}`` pairs each batch with a memory of all
+    training outputs, as the paper and the authors' code do. See ``DPSHLoss`` for the three and
+    why the default is what it is. ``preset="paper"``: the authors' released training
+    settings."""
 
     name = "dpsh"
     loss_name = "dpsh"
@@ -43,7 +52,10 @@ class HashNet(DeepHasher):
 class DSDH(DeepHasher):
     """Deep Supervised Discrete Hashing (Li, Sun, He & Tan, NIPS 2017): pairwise likelihood plus
     a linear classifier on discrete codes updated by cyclic coordinate descent after each epoch.
-    See ``DSDHLoss``."""
+    The network's pairs are those inside each mini-batch by default (``memory_pairs=True``: each
+    batch against the memory of all training outputs, as the authors' code); the memory of all
+    outputs is kept either way for the code update. See ``DSDHLoss`` for the balance of its
+    terms. ``preset="paper"``: the authors' released training settings."""
 
     name = "dsdh"
     loss_name = "dsdh"

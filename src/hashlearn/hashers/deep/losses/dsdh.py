@@ -21,13 +21,22 @@ class DSDHLoss(MemoryLoss):
              + nu ||W||_F^2 + eta sum_i ||b_i - u_i||^2,        theta_ij = 1/2 u_i^T u_j
 
     :meth:`forward` is the network's part: the pairwise likelihood plus ``eta ||b_i - u_i||^2``
-    with ``b_i`` read from ``B``, divided by the number of pairs (as :class:`DPSHLoss`). The pairs
-    are the batch's own (default), or the batch against the memory of all outputs with
-    ``memory_pairs=True``; the memory ``U`` is kept either way for the ``B`` update. In-batch pairs
-    are the default for the reason given in :class:`DPSHLoss`. ``eta = 1`` was chosen on the
-    mnist5k validation split among 55, 1 and 0.1 (validation mAP after 12 epochs at 12 bits: 0.29,
-    0.76, 0.72): with 55 the ``B`` update follows the outputs and the classifier term is lost. :meth:`on_epoch_end` updates ``W`` in closed form,
-    ``W = (B^T B + nu/mu I)^-1 B^T Y``, then ``B`` by discrete cyclic coordinate descent: with
+    with ``b_i`` read from ``B``, divided by the number of pairs. The pairs are the batch's own
+    (default), or the batch against the memory of all outputs with ``memory_pairs=True`` (as the
+    authors' code, ``liqi-casia/DSDH-HashingCode``, ``train.m``: ``b x n_train`` pairs, the
+    gradient divided by ``batch_size * N``); the memory ``U`` is kept either way for the ``B``
+    update. In-batch pairs are the default for the reason given in :class:`DPSHLoss`.
+
+    **Balance.** With memory pairs ``eta`` weighs the quantisation term as in the paper and in
+    the code update below. In-batch pairs are divided by ``b (b - 1)`` with the quantisation sum
+    left unscaled (``DPSHLoss``'s ``balance="batch"``), so in the network's part the
+    quantisation term weighs ``n_train / (b - 1)`` times more than in the paper at the same
+    ``eta``, while the code update uses ``eta`` at the paper's weight. It is kept so because
+    ``eta = 1`` was chosen in these units on the mnist5k validation split, among 55 (the
+    authors' value, ``setup.m``), 1 and 0.1 (validation mAP after 12 epochs at 12 bits: 0.29,
+    0.76, 0.72): with 55 the ``B`` update follows the outputs and the classifier term is lost.
+
+    :meth:`on_epoch_end` updates ``W`` in closed form, ``W = (B^T B + nu/mu I)^-1 B^T Y``, then ``B`` by discrete cyclic coordinate descent: with
     ``P = Y W^T + eta/mu U``, each bit column ``k`` becomes
     ``sign(P[:, k] - B' W' w_k^T)`` (``B'``, ``W'`` without bit ``k``), ``dcc_iter`` sweeps.
     ``Y`` is one-hot (class labels) or the multi-label indicators. ``B`` starts as
