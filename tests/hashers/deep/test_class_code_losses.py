@@ -10,6 +10,7 @@ from torch.func import functional_call
 
 from hashlearn import create_hasher, load_hasher
 from hashlearn.exceptions import InvalidInputError, NotFittedError
+from hashlearn.hashers.deep.backbones import create_backbone
 from hashlearn.hashers.deep.losses import (
     DPNLoss,
     GreedyHashLoss,
@@ -18,6 +19,7 @@ from hashlearn.hashers.deep.losses import (
     create_loss,
     straight_through_sign,
 )
+from hashlearn.hashers.deep.trainer import Trainer, TrainerConfig
 
 
 def arange(n: int) -> torch.Tensor:
@@ -297,3 +299,49 @@ def test_label_kinds_of_the_methods(digits_small):
         assert hasher.fit(X, indicators).encode(X).shape == (len(X), 1)
     with pytest.raises(InvalidInputError, match="one class label per sample"):
         create_hasher("greedyhash", n_bits=8, epochs=1, verbose=False).fit(X, indicators)
+
+
+class _CrashingNet(torch.nn.Module):
+    """A small CNN that raises on its ``crash_at``-th training forward pass."""
+
+    def __init__(self, crash_at=None, seed=0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.inner = create_backbone("small-cnn", (1, 8, 8), 8)
+        self.crash_at, self.calls = crash_at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.crash_at:
+                raise RuntimeError("simulated crash")
+        return self.inner(x)
+
+
+def test_greedyhash_classifier_is_trained_checkpointed_and_resumed(digits_small, tmp_path):
+    X, y = digits_small
+    train = (X[:200], y[:200])
+    config = {"epochs": 3, "batch_size": 64, "random_state": 3, "device": "cpu", "verbose": False}
+
+    class Recording(GreedyHashLoss):
+        def setup(self, *args):
+            super().setup(*args)
+            self.initial = self.classifier.detach().clone()
+
+    reference_net, reference = _CrashingNet(), Recording()
+    Trainer(TrainerConfig(**config)).fit(reference_net, reference, train)
+    assert reference.classifier.shape == (10, 8)
+    assert (reference.classifier - reference.initial).abs().max() > 1e-3  # trained by the run
+    # 200 images in batches of 64: 4 batches per epoch; the 6th forward pass is in epoch 2
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(TrainerConfig(**config, checkpoint_dir=tmp_path)).fit(
+            _CrashingNet(crash_at=6), GreedyHashLoss(), train
+        )
+    resumed_net, resumed = _CrashingNet(seed=9), GreedyHashLoss()
+    Trainer(TrainerConfig(**config, checkpoint_dir=tmp_path, resume=True)).fit(
+        resumed_net, resumed, train
+    )
+    assert torch.equal(resumed.classifier, reference.classifier)
+    for key, value in reference_net.state_dict().items():
+        assert torch.equal(resumed_net.state_dict()[key], value), key

@@ -403,6 +403,9 @@ TRAIN_CASES = {
     "dsdh": lambda: create_loss("dsdh", 16),
     "dch": lambda: create_loss("dch", 16),
     "csq": lambda: create_loss("csq", 16),
+    "orthohash": lambda: create_loss("orthohash", 16),
+    "greedyhash": lambda: create_loss("greedyhash", 16),
+    "dpn": lambda: create_loss("dpn", 16),
     "csq+regularisers": lambda: CombinedLoss(
         create_loss("csq", 16), [BitBalance(0.1, activation="tanh"), DeCov(0.1, activation="tanh")]
     ),
@@ -427,7 +430,8 @@ def test_loss_trains_a_linear_hash_on_real_digits(name, digits200):
     model = nn.Linear(64, 16)
     loss = TRAIN_CASES[name]()
     loss.setup(len(X), 16, y, torch.Generator().manual_seed(0))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    # as the trainer does, parameters of the loss (GreedyHash's classifier) train with the model
+    optimizer = torch.optim.Adam([*model.parameters(), *loss.parameters()], lr=1e-2)
     order_rng = torch.Generator().manual_seed(0)
     before = _value(loss, model, X, y)
     for epoch in range(10):  # 10 epochs x 4 batches of 50
