@@ -12,9 +12,10 @@ from hashlearn.exceptions import (
     NotFittedError,
     UnknownNameError,
 )
+from hashlearn.hashers import get_hasher_class
 
 # Settings that keep each method's fit to a second or two; everything else is the default.
-DEEP = ("dsh", "dpsh", "hashnet", "dsdh", "dch", "csq")
+DEEP = tuple(name for name in list_hashers() if get_hasher_class(name).input_kind == "images")
 FAST = {name: {"epochs": 2, "verbose": False} for name in DEEP}
 N_BITS = 12
 

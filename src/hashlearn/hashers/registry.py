@@ -37,6 +37,9 @@ HASHERS.register("hashnet", "hashlearn.hashers.deep.methods:HashNet", "HashNet: 
 HASHERS.register("dsdh", "hashlearn.hashers.deep.methods:DSDH", "Deep Supervised Discrete Hashing (Li et al., NIPS 2017)")
 HASHERS.register("dch", "hashlearn.hashers.deep.methods:DCH", "Deep Cauchy Hashing (Cao et al., CVPR 2018)")
 HASHERS.register("csq", "hashlearn.hashers.deep.methods:CSQ", "Central Similarity Quantization (Yuan et al., CVPR 2020)")
+HASHERS.register("orthohash", "hashlearn.hashers.deep.methods:OrthoHash", "OrthoHash: one cosine-similarity loss to binary orthogonal class codes (Hoe et al., NeurIPS 2021)")
+HASHERS.register("greedyhash", "hashlearn.hashers.deep.methods:GreedyHash", "Greedy Hash: sign in the forward pass, gradient passed straight through (Su et al., NeurIPS 2018)")
+HASHERS.register("dpn", "hashlearn.hashers.deep.methods:DPN", "Deep Polarized Network (Fan et al., IJCAI 2020)")
 # fmt: on
 
 

@@ -8,6 +8,10 @@ are in the docstrings of the loss classes.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
+from torch import nn
+
 from hashlearn.hashers.deep.base import DeepHasher
 
 
@@ -78,3 +82,39 @@ class CSQ(DeepHasher):
     name = "csq"
     loss_name = "csq"
     output_activation = "tanh"
+
+
+class OrthoHash(DeepHasher):
+    """OrthoHash (Hoe et al., NeurIPS 2021): one loss, the cross-entropy of scaled cosine
+    similarities (with a margin) between the outputs and binary class codes. The network ends
+    with the paper's batch normalisation of the ``n_bits`` outputs (zero-mean, balanced bits);
+    codes are the signs of the normalised outputs. See ``OrthoHashLoss``."""
+
+    name = "orthohash"
+    loss_name = "orthohash"
+
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+        return nn.Sequential(
+            OrderedDict(
+                backbone=super()._build_network(image_shape),
+                norm=nn.BatchNorm1d(self._check_n_bits()),
+            )
+        )
+
+
+class GreedyHash(DeepHasher):
+    """Greedy Hash (Su et al., NeurIPS 2018): a classifier on ``sign(h)`` trained with the
+    gradient passed straight through the sign, plus ``alpha | |h| - 1 |^3``. Class labels only.
+    See ``GreedyHashLoss``."""
+
+    name = "greedyhash"
+    loss_name = "greedyhash"
+
+
+class DPN(DeepHasher):
+    """Deep Polarized Network (Fan et al., IJCAI 2020): a bitwise hinge ``max(m - v t, 0)``
+    pushes each output past the margin on the side of its class's random target bit. See
+    ``DPNLoss``."""
+
+    name = "dpn"
+    loss_name = "dpn"

@@ -5,7 +5,8 @@
 - :mod:`~hashlearn.hashers.deep.losses.pairs`: label similarity and the pairwise likelihood the
   pair-based losses share; :mod:`~hashlearn.hashers.deep.losses.memory`: the memory of all
   training outputs (DPSH, DSDH);
-- one module per loss: ``dsh``, ``dpsh``, ``hashnet``, ``dsdh``, ``dch``, ``csq``;
+- one module per loss: ``dsh``, ``dpsh``, ``hashnet``, ``dsdh``, ``dch``, ``csq``,
+  ``orthohash``, ``greedyhash``, ``dpn``;
 - :mod:`~hashlearn.hashers.deep.losses.regularizers` (:class:`QuantizationL1`,
   :class:`BitBalance`, :class:`DeCov`...), added to a main loss with :class:`CombinedLoss`;
 - :mod:`~hashlearn.hashers.deep.losses.registry`: :func:`create_loss` builds the main losses by
@@ -36,6 +37,12 @@ _EXPORTS = {
     "CSQLoss": "csq",
     "hadamard_matrix": "csq",
     "hash_centers": "csq",
+    "OrthoHashLoss": "orthohash",
+    "GreedyHashLoss": "greedyhash",
+    "StraightThroughSign": "greedyhash",
+    "straight_through_sign": "greedyhash",
+    "DPNLoss": "dpn",
+    "class_codes": "dpn",
     "Regularizer": "regularizers",
     "QuantizationL1": "regularizers",
     "QuantizationL2": "regularizers",

@@ -42,6 +42,9 @@ LOSSES.register("dpsh", f"{_PACKAGE}.dpsh:DPSHLoss", "DPSH: pairwise likelihood 
 LOSSES.register("dsdh", f"{_PACKAGE}.dsdh:DSDHLoss", "DSDH: pairwise likelihood plus discrete codes under a linear classifier (Li et al., NIPS 2017)")
 LOSSES.register("dsh", f"{_PACKAGE}.dsh:DSHLoss", "DSH: contrastive margin loss on squared distances plus L1 quantisation (Liu et al., CVPR 2016)")
 LOSSES.register("hashnet", f"{_PACKAGE}.hashnet:HashNetLoss", "HashNet: balanced pairwise likelihood on tanh(beta z), beta raised by continuation (Cao et al., ICCV 2017)")
+LOSSES.register("orthohash", f"{_PACKAGE}.orthohash:OrthoHashLoss", "OrthoHash: cross-entropy of scaled cosine similarities to binary class codes, with a margin (Hoe et al., NeurIPS 2021)")
+LOSSES.register("greedyhash", f"{_PACKAGE}.greedyhash:GreedyHashLoss", "GreedyHash: classifier on sign(h) with the gradient passed straight through, plus | |h| - 1 |^3 (Su et al., NeurIPS 2018)")
+LOSSES.register("dpn", f"{_PACKAGE}.dpn:DPNLoss", "DPN: polarization hinge max(m - v t, 0) per bit to random class codes (Fan et al., IJCAI 2020)")
 
 REGULARIZERS.register("bit-balance", f"{_PACKAGE}.regularizers:BitBalance", "each bit half on, half off: sum over bits of the squared batch mean")
 REGULARIZERS.register("decov", f"{_PACKAGE}.regularizers:DeCov", "DeCov: squared off-diagonal batch covariance of the bits (Cogswell et al., ICLR 2016)")
