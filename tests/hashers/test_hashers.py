@@ -14,7 +14,7 @@ from hashlearn.exceptions import (
 )
 
 # Settings that keep each method's fit to a second or two; everything else is the default.
-DEEP = ("dsh", "dpsh", "hashnet", "dsdh", "dch", "csq")
+DEEP = ("dsh", "dpsh", "hashnet", "dsdh", "dch", "csq", "bihalf", "cibhash")
 FAST = {name: {"epochs": 2, "verbose": False} for name in DEEP}
 N_BITS = 12
 

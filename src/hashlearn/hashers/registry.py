@@ -37,6 +37,8 @@ HASHERS.register("hashnet", "hashlearn.hashers.deep.methods:HashNet", "HashNet: 
 HASHERS.register("dsdh", "hashlearn.hashers.deep.methods:DSDH", "Deep Supervised Discrete Hashing (Li et al., NIPS 2017)")
 HASHERS.register("dch", "hashlearn.hashers.deep.methods:DCH", "Deep Cauchy Hashing (Cao et al., CVPR 2018)")
 HASHERS.register("csq", "hashlearn.hashers.deep.methods:CSQ", "Central Similarity Quantization (Yuan et al., CVPR 2020)")
+HASHERS.register("bihalf", "hashlearn.hashers.deep.methods:BiHalf", "unsupervised: bi-half layer maximising bit entropy (Li & van Gemert, AAAI 2021)")
+HASHERS.register("cibhash", "hashlearn.hashers.deep.methods:CIBHash", "unsupervised: contrastive hashing with an information bottleneck (Qiu et al., IJCAI 2021)")
 # fmt: on
 
 

@@ -8,7 +8,14 @@ are in the docstrings of the loss classes.
 
 from __future__ import annotations
 
+from torch import nn
+
+from hashlearn.hashers.deep.augment import Augmentation, TwoViews
 from hashlearn.hashers.deep.base import DeepHasher
+from hashlearn.hashers.deep.losses.base import HashLoss
+from hashlearn.hashers.deep.losses.bihalf import pixel_targets
+from hashlearn.hashers.deep.losses.combined import CombinedLoss
+from hashlearn.hashers.deep.trainer.data import ArrayDataset
 
 
 class DSH(DeepHasher):
@@ -66,3 +73,33 @@ class CSQ(DeepHasher):
     name = "csq"
     loss_name = "csq"
     output_activation = "tanh"
+
+
+class BiHalf(DeepHasher):
+    """Bi-half Net (Li & van Gemert, AAAI 2021), unsupervised: ``fit(X)`` needs no labels. Codes
+    from the bi-half layer (per bit, half of the batch +1, half -1) are trained so that their
+    cosine similarities match the images' centred pixel similarities (the paper uses a
+    pre-trained VGG-16's features). See ``BiHalfLoss``."""
+
+    name = "bihalf"
+    loss_name = "bihalf"
+    supervised = False
+
+    def _prepare_loss(self, loss: HashLoss, train: ArrayDataset) -> None:
+        main = loss.main if isinstance(loss, CombinedLoss) else loss
+        main.set_targets(pixel_targets(train.images.cpu()))
+
+
+class CIBHash(DeepHasher):
+    """CIBHash (Qiu et al., IJCAI 2021), unsupervised: ``fit(X)`` needs no labels. The network
+    sees two random views of each image (crop, flip for colour images, colour jitter; see
+    ``hashlearn.hashers.deep.augment``) and their stochastic codes are pulled together against
+    the rest of the batch (NT-Xent) under a KL bottleneck. See ``CIBHashLoss``."""
+
+    name = "cibhash"
+    loss_name = "cibhash"
+    supervised = False
+
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+        flip = 0.5 if image_shape[-1] == 3 else 0.0  # a mirrored digit is another symbol
+        return TwoViews(super()._build_network(image_shape), Augmentation(flip=flip))

@@ -5,7 +5,8 @@
 - :mod:`~hashlearn.hashers.deep.losses.pairs`: label similarity and the pairwise likelihood the
   pair-based losses share; :mod:`~hashlearn.hashers.deep.losses.memory`: the memory of all
   training outputs (DPSH, DSDH);
-- one module per loss: ``dsh``, ``dpsh``, ``hashnet``, ``dsdh``, ``dch``, ``csq``;
+- one module per loss: ``dsh``, ``dpsh``, ``hashnet``, ``dsdh``, ``dch``, ``csq``, and the
+  unsupervised ``bihalf`` and ``cibhash``;
 - :mod:`~hashlearn.hashers.deep.losses.regularizers` (:class:`QuantizationL1`,
   :class:`BitBalance`, :class:`DeCov`...), added to a main loss with :class:`CombinedLoss`;
 - :mod:`~hashlearn.hashers.deep.losses.registry`: :func:`create_loss` builds the main losses by
@@ -36,6 +37,14 @@ _EXPORTS = {
     "CSQLoss": "csq",
     "hadamard_matrix": "csq",
     "hash_centers": "csq",
+    "BiHalfLoss": "bihalf",
+    "bi_half": "bihalf",
+    "pixel_targets": "bihalf",
+    "similarity_loss": "bihalf",
+    "CIBHashLoss": "cibhash",
+    "bernoulli_kl": "cibhash",
+    "nt_xent": "cibhash",
+    "straight_through_codes": "cibhash",
     "Regularizer": "regularizers",
     "QuantizationL1": "regularizers",
     "QuantizationL2": "regularizers",

@@ -42,6 +42,8 @@ LOSSES.register("dpsh", f"{_PACKAGE}.dpsh:DPSHLoss", "DPSH: pairwise likelihood 
 LOSSES.register("dsdh", f"{_PACKAGE}.dsdh:DSDHLoss", "DSDH: pairwise likelihood plus discrete codes under a linear classifier (Li et al., NIPS 2017)")
 LOSSES.register("dsh", f"{_PACKAGE}.dsh:DSHLoss", "DSH: contrastive margin loss on squared distances plus L1 quantisation (Liu et al., CVPR 2016)")
 LOSSES.register("hashnet", f"{_PACKAGE}.hashnet:HashNetLoss", "HashNet: balanced pairwise likelihood on tanh(beta z), beta raised by continuation (Cao et al., ICCV 2017)")
+LOSSES.register("bihalf", f"{_PACKAGE}.bihalf:BiHalfLoss", "BiHalf (unsupervised): bi-half codes' cosine similarities matched to the images' (Li & van Gemert, AAAI 2021)")
+LOSSES.register("cibhash", f"{_PACKAGE}.cibhash:CIBHashLoss", "CIBHash (unsupervised): NT-Xent between two views' stochastic codes plus a KL bottleneck (Qiu et al., IJCAI 2021)")
 
 REGULARIZERS.register("bit-balance", f"{_PACKAGE}.regularizers:BitBalance", "each bit half on, half off: sum over bits of the squared batch mean")
 REGULARIZERS.register("decov", f"{_PACKAGE}.regularizers:DeCov", "DeCov: squared off-diagonal batch covariance of the bits (Cogswell et al., ICLR 2016)")
