@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from _photos import photo_array
 from hashlearn import create_hasher, list_hashers, load_hasher
 from hashlearn.datasets import load_dataset
 from hashlearn.evaluation.retrieval import evaluate_retrieval
@@ -25,8 +26,8 @@ from hashlearn.hashers.deep.losses import (
     bi_half,
     create_loss,
     nt_xent,
-    pixel_targets,
     similarity_loss,
+    similarity_targets,
     straight_through_codes,
 )
 
@@ -77,20 +78,39 @@ def test_bihalf_loss_by_hand_and_its_targets():
     loss = BiHalfLoss(gamma=6.0)
     with pytest.raises(NotFittedError, match="set_targets"):
         loss(torch.zeros(2, 2), torch.zeros(2), torch.arange(2))
-    loss.set_targets(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.0, 1.0]]))
+    # features whose mean row is (1, 1): centred rows (1, -1), (-1, 1), (3, 3), (-3, -3)
+    loss.set_targets(torch.tensor([[2.0, 0.0], [0.0, 2.0], [4.0, 4.0], [-2.0, -2.0]]))
     U = torch.tensor([[2.0, -1.0], [1.0, 3.0]])  # bi-half codes: [[1, -1], [-1, 1]], cosine -1
-    indices = torch.tensor([2, 0])  # targets [0.6, 0.8] and [1, 0]: cosine 0.6
-    assert loss(U, torch.zeros(2), indices).item() == pytest.approx((-1 - 0.6) ** 2)
+    assert loss(U, torch.zeros(2), torch.tensor([2, 0])).item() == pytest.approx((-1 - 0) ** 2)
+    assert loss(U, torch.zeros(2), torch.tensor([3, 2])).item() == pytest.approx((-1 + 1) ** 2)
+    assert loss(U, torch.zeros(2), torch.tensor([0, 1])).item() == pytest.approx(0.0)
     assert BiHalfLoss.supervised is False and create_loss("bihalf", 8).gamma == 6.0
+    with pytest.raises(InvalidInputError, match="features must be one of 'hog', 'pixels'"):
+        BiHalfLoss(features="vgg16")
 
 
-def test_pixel_targets_are_centred_unit_rows_and_large_images_are_pooled():
-    images = torch.tensor([[1.0, 2.0], [3.0, 6.0], [2.0, 4.0]]).view(3, 1, 1, 2)
-    t = pixel_targets(images)
-    # centred on the mean image (2, 4): rows (-1, -2), (1, 2), (0, 0) scaled to unit length
+def test_similarity_targets_are_centred_unit_rows():
+    t = similarity_targets(torch.tensor([[1.0, 2.0], [3.0, 6.0], [2.0, 4.0]]))
+    # centred on the mean row (2, 4): rows (-1, -2), (1, 2), (0, 0) scaled to unit length
     s = 1 / math.sqrt(5)
     torch.testing.assert_close(t, torch.tensor([[-s, -2 * s], [s, 2 * s], [0.0, 0.0]]))
-    assert pixel_targets(torch.rand(4, 3, 64, 48)).shape == (4, 3 * 32 * 32)
+
+
+@pytest.mark.parametrize(("features", "width"), [("hog", 324), ("pixels", 3 * 32 * 32)])
+def test_bihalf_targets_come_from_the_training_images(features, width):
+    from hashlearn.features import create_features
+
+    photos = photo_array(side=96, n=6)  # pooled to 64 (HOG) or 32 (pixels) pixels a side
+    hasher = create_hasher("bihalf", n_bits=8, loss_params={"features": features})
+    loss = hasher._make_loss()
+    hasher._prepare_loss(loss, photos)
+    assert loss.targets.shape == (6, width)
+    if features == "hog":
+        small = torch.nn.functional.adaptive_avg_pool2d(
+            torch.from_numpy(photos).permute(0, 3, 1, 2), 64
+        )
+        hog = create_features("hog").fit_transform(small.permute(0, 2, 3, 1).numpy())
+        torch.testing.assert_close(loss.targets, similarity_targets(torch.from_numpy(hog)))
 
 
 def test_gradcheck_of_bihalfs_differentiable_part():
@@ -163,11 +183,11 @@ def test_cibhash_codes_are_drawn_from_the_setup_generator():
     outputs = torch.zeros(8, 16)  # p = 1/2: every code bit is a fair coin
     values = []
     for seed in (0, 0, 1):
-        loss = CIBHashLoss()
+        loss = CIBHashLoss(stochastic=True)
         loss.setup(4, 16, torch.zeros(4), torch.Generator().manual_seed(seed))
         values.append(loss(outputs, torch.zeros(4), torch.arange(4)).item())
     assert values[0] == values[1] != values[2]
-    deterministic = CIBHashLoss(stochastic=False)
+    deterministic = CIBHashLoss()  # the authors' code: thresholds of 1/2 in training too
     assert deterministic(outputs, None, torch.arange(4)).item() == pytest.approx(
         deterministic.eval()(outputs, None, torch.arange(4)).item()
     )
@@ -232,6 +252,15 @@ def test_fit_without_labels_save_and_load(name, digits_small, tmp_path):
         create_hasher(name, n_bits=12, epochs=1, verbose=False).fit(X, y[:10])
 
 
+def test_bihalf_codes_split_the_training_images_half_half(digits_small):
+    X, _ = digits_small
+    hasher = create_hasher("bihalf", n_bits=8, epochs=1, random_state=0, verbose=False).fit(X)
+    # the training medians are subtracted: each bit is on for half of the 300 training digits
+    on = (hasher.transform(X) >= 0).sum(axis=0)
+    assert on.min() >= 150 and on.max() <= 151
+    assert hasher.net_.offset.abs().sum() > 0
+
+
 def test_each_deep_hasher_is_supervised_exactly_when_its_loss_is():
     from hashlearn.hashers.deep.base import DeepHasher
 
@@ -264,13 +293,13 @@ def _map(hasher, X, y, query, database):
     return result.metrics["mAP"]
 
 
-@pytest.mark.parametrize("name", ["bihalf", "cibhash"])
-def test_unsupervised_deep_codes_beat_lsh_on_unseen_mnist_digits(name):
+@pytest.mark.parametrize(("name", "epochs"), [("bihalf", 10), ("cibhash", 3)])
+def test_unsupervised_deep_codes_beat_lsh_on_unseen_mnist_digits(name, epochs):
     data = load_dataset("mnist5k")
     order = np.random.default_rng(0).permutation(len(data.X))
     train, query, database = order[:1000], order[1000:1300], order[1300:2800]
     X, y = data.X, data.y
     lsh = create_hasher("lsh", n_bits=32, random_state=0).fit(X[train])
-    deep = create_hasher(name, n_bits=32, epochs=3, random_state=0, verbose=False)
+    deep = create_hasher(name, n_bits=32, epochs=epochs, random_state=0, verbose=False)
     deep.fit(X[train])  # no labels: they only judge the codes
     assert _map(deep, X, y, query, database) > _map(lsh, X, y, query, database) + 0.02

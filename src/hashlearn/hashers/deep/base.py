@@ -184,9 +184,9 @@ class DeepHasher(Hasher):
         ]
         return CombinedLoss(main, parts)
 
-    def _prepare_loss(self, loss: HashLoss, train: ArrayDataset) -> None:
-        """Give the loss what it takes from the training images before training (BiHalf's
-        similarity targets). Default: nothing."""
+    def _prepare_loss(self, loss: HashLoss, X: np.ndarray) -> None:
+        """Give the loss what it takes from the training images ``X`` (``(n, h, w, c)`` float32
+        in [0, 1], as checked) before training: BiHalf's similarity targets. Default: nothing."""
 
     def _backbone_params(self) -> dict[str, Any]:
         params = self.backbone_params
@@ -276,13 +276,12 @@ class DeepHasher(Hasher):
                     "labels, or indicators of the same classes"
                 )
             validation = ArrayDataset(X_val, y_val, mean=mean, std=std, name="X_val")
-        del X, X_val
-
         with torch.random.fork_rng(devices=[]):  # the initialisation is seeded, on the CPU
             torch.random.default_generator.manual_seed(seed)
             net = self._build_network(image_shape)
         loss = self._full_loss()
-        self._prepare_loss(loss, train)
+        self._prepare_loss(loss, X)
+        del X, X_val
         result = Trainer(config).fit(net, loss, train, validation)
 
         self.net_ = net.to("cpu")

@@ -11,9 +11,9 @@ from hashlearn._validation import check_float
 from hashlearn.exceptions import InvalidInputError, NotFittedError
 from hashlearn.hashers.deep.losses.base import HashLoss
 
-__all__ = ["BiHalfLoss", "bi_half", "pixel_targets", "similarity_loss"]
+__all__ = ["TARGET_FEATURES", "BiHalfLoss", "bi_half", "similarity_loss", "similarity_targets"]
 
-_TARGET_SIDE = 32  # images larger than this are area-averaged down to it for the targets
+TARGET_FEATURES = ("hog", "pixels")
 
 
 class _BiHalf(torch.autograd.Function):
@@ -51,21 +51,14 @@ def bi_half(outputs: torch.Tensor, gamma: float = 6.0) -> torch.Tensor:
     return _BiHalf.apply(outputs, gamma)
 
 
-def pixel_targets(images: torch.Tensor) -> torch.Tensor:
-    """The similarity targets BiHalf is trained towards here, from the training images
-    ``(n, c, h, w)`` (standardised): area-averaged to at most 32 x 32 pixels, flattened, centred on
-    the mean training image and scaled to unit length (an all-mean image stays 0). Returns
-    ``(n, d)`` float32; ``targets @ targets.T`` are the images' centred cosine similarities."""
-    if images.ndim != 4 or len(images) < 1:
-        raise InvalidInputError(
-            f"pixel_targets needs images (n, c, h, w), got {tuple(images.shape)}"
-        )
-    h, w = images.shape[2:]
-    size = (min(h, _TARGET_SIDE), min(w, _TARGET_SIDE))
-    small = images.float() if (h, w) == size else F.adaptive_avg_pool2d(images.float(), size)
-    flat = small.flatten(1)
-    flat = flat - flat.mean(dim=0)
-    return F.normalize(flat, dim=1)
+def similarity_targets(features: torch.Tensor) -> torch.Tensor:
+    """Per-sample targets from features ``(n, d)``: centred on the mean row and scaled to unit
+    length (a row equal to the mean stays 0), float32. ``targets @ targets.T`` are the samples'
+    centred cosine similarities."""
+    if features.ndim != 2 or len(features) < 1:
+        raise InvalidInputError(f"target features must be (n, d), got {tuple(features.shape)}")
+    flat = features.float()
+    return F.normalize(flat - flat.mean(dim=0), dim=1)
 
 
 class BiHalfLoss(HashLoss):
@@ -80,27 +73,34 @@ class BiHalfLoss(HashLoss):
         L = mean_{i<j} ( b_i . b_j / n_bits - t_i . t_j )^2
 
     The paper takes ``t`` from the fc7 layer of an ImageNet VGG-16 and pairs sample ``i`` with
-    ``i + b/2`` only; hashlearn has no downloadable pre-trained network here, so ``t`` are the
-    images' own centred, unit-length pixels (:func:`pixel_targets`, set by the hasher before
-    training through :meth:`set_targets`), and every pair of the batch is used (the same
-    expectation, more pairs). ``gamma``: the weight of the Wasserstein penalty in the layer's
-    gradient (the authors' image scripts use 6, their MNIST autoencoder 1).
+    ``i + b/2`` only. hashlearn has no downloadable pre-trained network here, so ``t`` are the
+    centred, unit-length features of a fixed hand-made extractor computed once on the training
+    images (``features``: ``"hog"``, the default, or ``"pixels"``; see
+    :meth:`~hashlearn.hashers.deep.methods.BiHalf`), set by the hasher through
+    :meth:`set_targets`; and every pair of the batch is used (the same expectation, more pairs).
+    On mnist5k the centred cosine of HOG ranks unseen digits at mAP 0.56, that of pixels at 0.48;
+    BiHalf with the small CNN, 32 bits, 20 epochs on 2,000 digits reached 0.375 with either
+    target (ITQ on pixels: 0.444; the same loss on an MLP 784-256-32: 0.47). ``gamma``: the weight of the Wasserstein
+    penalty in the layer's gradient (the authors' image scripts use 6, their MNIST autoencoder 1).
     """
 
     supervised = False
     targets: torch.Tensor | None
 
-    def __init__(self, gamma: float = 6.0) -> None:
+    def __init__(self, gamma: float = 6.0, features: str = "hog") -> None:
         super().__init__()
         self.gamma = check_float(gamma, "gamma", minimum=0.0)
+        if features not in TARGET_FEATURES:
+            raise InvalidInputError(
+                f"features must be one of {', '.join(map(repr, TARGET_FEATURES))}, got {features!r}"
+            )
+        self.features = features
         self.register_buffer("targets", None)
 
-    def set_targets(self, targets: torch.Tensor) -> None:
-        """The per-sample target features ``(n_train, d)`` of unit length, row ``i`` for the
-        training sample at position ``i`` (the ``indices`` of a batch)."""
-        if targets.ndim != 2:
-            raise InvalidInputError(f"targets must be (n_train, d), got {tuple(targets.shape)}")
-        self.targets = targets.detach()
+    def set_targets(self, features: torch.Tensor) -> None:
+        """The target features ``(n_train, d)`` of the training samples, row ``i`` for the sample
+        at position ``i`` (the ``indices`` of a batch); kept as :func:`similarity_targets`."""
+        self.targets = similarity_targets(features.detach())
 
     def forward(
         self, outputs: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor

@@ -56,23 +56,25 @@ class CIBHashLoss(HashLoss):
     ``[0, b)`` the first views and ``[b, 2 b)`` the second (what
     :class:`~hashlearn.hashers.deep.augment.TwoViews` gives). Each output ``z`` is a logit of
     bit probabilities ``p = sigmoid(z)``; the probabilistic binary layer draws codes
-    ``b = +1 if p > u else -1`` with ``u ~ U(0, 1)`` (in ``loss.eval()`` mode and with
-    ``stochastic=False``, ``u = 1/2``: the deterministic code ``sign(z)``), with straight-through
-    gradients. The loss is the contrastive (NT-Xent) loss between the two views' codes at
+    ``b = +1 if p > u else -1``, ``u ~ U(0, 1)`` with ``stochastic=True`` in training, else
+    ``u = 1/2`` (the deterministic code ``sign(z)``), with straight-through gradients. The loss is the contrastive (NT-Xent) loss between the two views' codes at
     ``temperature`` plus ``beta`` times the information-bottleneck term, the symmetrised KL
     divergence between the two views' bit distributions, each against the other held fixed::
 
         L = nt_xent(b1, b2; tau) + beta / 2 (KL(p1 || sg(p2)) + KL(p2 || sg(p1)))
 
     Defaults are the paper's and the authors' code's: ``temperature`` 0.3, ``beta`` 0.001 (their
-    "weight"). The authors' released code thresholds at 1/2 in training as well; the paper draws
-    ``u``, which ``stochastic=True`` (default) follows, from the setup generator.
+    "weight"), and codes thresholded at 1/2 in training as the authors' released code does
+    (``stochastic=False``). The paper's random thresholds (``stochastic=True``, drawn from the
+    setup generator) are available; trained from scratch with the small CNN on 1,000 mnist5k
+    digits they collapsed (32 bits, 4 epochs: every bit nearly constant, mAP 0.13 on unseen
+    digits, against 0.35 with the fixed threshold).
     """
 
     supervised = False
 
     def __init__(
-        self, temperature: float = 0.3, beta: float = 1e-3, stochastic: bool = True
+        self, temperature: float = 0.3, beta: float = 1e-3, stochastic: bool = False
     ) -> None:
         super().__init__()
         self.temperature = check_float(temperature, "temperature", minimum=0.0, strict_minimum=True)
