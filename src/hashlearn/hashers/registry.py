@@ -40,6 +40,8 @@ HASHERS.register("csq", "hashlearn.hashers.deep.methods:CSQ", "Central Similarit
 HASHERS.register("orthohash", "hashlearn.hashers.deep.methods:OrthoHash", "OrthoHash: one cosine-similarity loss to binary orthogonal class codes (Hoe et al., NeurIPS 2021)")
 HASHERS.register("greedyhash", "hashlearn.hashers.deep.methods:GreedyHash", "Greedy Hash: sign in the forward pass, gradient passed straight through (Su et al., NeurIPS 2018)")
 HASHERS.register("dpn", "hashlearn.hashers.deep.methods:DPN", "Deep Polarized Network (Fan et al., IJCAI 2020)")
+HASHERS.register("bihalf", "hashlearn.hashers.deep.methods:BiHalf", "unsupervised: bi-half layer maximising bit entropy (Li & van Gemert, AAAI 2021)")
+HASHERS.register("cibhash", "hashlearn.hashers.deep.methods:CIBHash", "unsupervised: contrastive hashing with an information bottleneck (Qiu et al., IJCAI 2021)")
 # fmt: on
 
 

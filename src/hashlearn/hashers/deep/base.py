@@ -38,14 +38,15 @@ _PATH_PARAMS = ("checkpoint_dir", "log_csv")
 
 
 class DeepHasher(Hasher):
-    """A supervised deep hasher: ``backbone(images) -> (n, n_bits)`` real outputs, trained by the
+    """A deep hasher: ``backbone(images) -> (n, n_bits)`` real outputs, trained by the
     :class:`~hashlearn.hashers.deep.trainer.Trainer` with ``self._make_loss()``; codes are the
     signs of the outputs (bit 1 where the output is >= 0).
 
     A method is a subclass that names its loss (``loss_name``, see
     :func:`~hashlearn.hashers.deep.losses.create_loss`) and, when its loss squashes the outputs
     with tanh, sets ``output_activation = "tanh"`` so that regularisers act on the same values.
-    Methods whose loss needs more than its parameters override ``_make_loss``.
+    Methods whose loss needs more than its parameters override ``_make_loss``. Unsupervised
+    methods (BiHalf, CIBHash) set ``supervised = False``: their ``fit`` takes no labels.
 
     Parameters
     ----------
@@ -192,6 +193,10 @@ class DeepHasher(Hasher):
         ]
         return CombinedLoss(main, parts)
 
+    def _prepare_loss(self, loss: HashLoss, X: np.ndarray) -> None:
+        """Give the loss what it takes from the training images ``X`` (``(n, h, w, c)`` float32
+        in [0, 1], as checked) before training: BiHalf's similarity targets. Default: nothing."""
+
     def _backbone_params(self) -> dict[str, Any]:
         params = self.backbone_params
         if params is None:
@@ -242,7 +247,8 @@ class DeepHasher(Hasher):
         y_val: Any = None,
         resume: bool = False,
     ) -> DeepHasher:
-        """Train on images ``X`` (n, h, w[, c]) with labels ``y`` (n,) or (n, n_labels).
+        """Train on images ``X`` (n, h, w[, c]) with labels ``y`` (n,) or (n, n_labels);
+        unsupervised methods take ``y=None`` (labels given to them are checked, not learnt from).
 
         ``X_val``, ``y_val``: validation images and labels (same kinds), disjoint from the
         training and query sets; when given, the epoch with the best validation mAP is kept and
@@ -259,7 +265,10 @@ class DeepHasher(Hasher):
         if (X_val is None) != (y_val is None):
             raise InvalidInputError("pass both X_val and y_val, or neither")
         X = check_images(X)
-        y = self._check_labels(y, len(X))
+        if self.supervised or y is not None:
+            y = self._check_labels(y, len(X))
+        else:  # an unsupervised loss reads no labels: every image gets class 0
+            y = np.zeros(len(X), dtype=np.int64)
         if len(X) < 2:
             raise InvalidInputError(f"{self.name!r} needs at least 2 training images, got {len(X)}")
         image_shape = tuple(int(s) for s in X.shape[1:])
@@ -276,12 +285,12 @@ class DeepHasher(Hasher):
                     "labels, or indicators of the same classes"
                 )
             validation = ArrayDataset(X_val, y_val, mean=mean, std=std, name="X_val")
-        del X, X_val
-
         with torch.random.fork_rng(devices=[]):  # the initialisation is seeded, on the CPU
             torch.random.default_generator.manual_seed(seed)
             net = self._build_network(image_shape)
         loss = self._full_loss()
+        self._prepare_loss(loss, X)
+        del X, X_val
         result = Trainer(config).fit(net, loss, train, validation)
 
         self.net_ = net.to("cpu")

@@ -9,10 +9,17 @@ are in the docstrings of the loss classes.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
+from hashlearn.features.hog import HOG
+from hashlearn.hashers.deep.augment import Augmentation, TwoViews
 from hashlearn.hashers.deep.base import DeepHasher
+from hashlearn.hashers.deep.losses.base import HashLoss
+from hashlearn.hashers.deep.losses.combined import CombinedLoss
 
 
 class DSH(DeepHasher):
@@ -118,3 +125,72 @@ class DPN(DeepHasher):
 
     name = "dpn"
     loss_name = "dpn"
+
+
+class BiHalf(DeepHasher):
+    """Bi-half Net (Li & van Gemert, AAAI 2021), unsupervised: ``fit(X)`` needs no labels. Codes
+    from the bi-half layer (per bit, half of the batch +1, half -1) are trained so that their
+    cosine similarities match those of fixed features of the images: HOG (4 x 4 cells, on
+    images area-averaged to at most 64 pixels a side) or the pixels (at most 32 a side), where
+    the paper uses a pre-trained VGG-16 (``loss_params={"features": "pixels"}``). See
+    ``BiHalfLoss``.
+
+    The bi-half layer splits each bit at the batch's median, which the network's outputs need not
+    put at 0; after training, each bit's median over the training images is subtracted from the
+    outputs (the network's ``offset`` buffer), so that ``sign`` splits the training set half-half
+    as the layer did (the authors' evaluation applies the layer to the test batch instead, which
+    makes a code depend on the other images of its batch)."""
+
+    name = "bihalf"
+    loss_name = "bihalf"
+    supervised = False
+
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+        return MedianCentred(super()._build_network(image_shape), self._check_n_bits())
+
+    def fit(self, X: Any, y: Any = None, **kwargs: Any) -> BiHalf:
+        super().fit(X, y, **kwargs)
+        outputs = self.transform(X)  # with offset 0
+        self.net_.offset.copy_(torch.from_numpy(np.median(outputs, axis=0)))
+        return self
+
+    def _prepare_loss(self, loss: HashLoss, X: np.ndarray) -> None:
+        main = loss.main if isinstance(loss, CombinedLoss) else loss
+        side = 64 if main.features == "hog" else 32
+        images = torch.from_numpy(X).permute(0, 3, 1, 2)
+        if max(images.shape[2:]) > side:
+            size = [min(s, side) for s in images.shape[2:]]
+            images = nn.functional.adaptive_avg_pool2d(images, size)
+        if main.features == "pixels":
+            main.set_targets(images.flatten(1))
+            return
+        small = images.permute(0, 2, 3, 1).contiguous().numpy()
+        main.set_targets(torch.from_numpy(HOG().fit_transform(small)))
+
+
+class CIBHash(DeepHasher):
+    """CIBHash (Qiu et al., IJCAI 2021), unsupervised: ``fit(X)`` needs no labels. The network
+    sees two random views of each image (crop, flip for colour images, colour jitter; see
+    ``hashlearn.hashers.deep.augment``) and their stochastic codes are pulled together against
+    the rest of the batch (NT-Xent) under a KL bottleneck. See ``CIBHashLoss``."""
+
+    name = "cibhash"
+    loss_name = "cibhash"
+    supervised = False
+
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+        flip = 0.5 if image_shape[-1] == 3 else 0.0  # a mirrored digit is another symbol
+        return TwoViews(super()._build_network(image_shape), Augmentation(flip=flip))
+
+
+class MedianCentred(nn.Module):
+    """``network(x) - offset``: BiHalf's network, ``offset`` ``(n_bits,)`` a buffer (0 until
+    :class:`BiHalf` sets it to the training medians; training is blind to it)."""
+
+    def __init__(self, network: nn.Module, n_bits: int) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("offset", torch.zeros(n_bits))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images) - self.offset.to(images.dtype)

@@ -6,7 +6,7 @@
   pair-based losses share; :mod:`~hashlearn.hashers.deep.losses.memory`: the memory of all
   training outputs (DPSH, DSDH);
 - one module per loss: ``dsh``, ``dpsh``, ``hashnet``, ``dsdh``, ``dch``, ``csq``,
-  ``orthohash``, ``greedyhash``, ``dpn``;
+  ``orthohash``, ``greedyhash``, ``dpn``, and the unsupervised ``bihalf`` and ``cibhash``;
 - :mod:`~hashlearn.hashers.deep.losses.regularizers` (:class:`QuantizationL1`,
   :class:`BitBalance`, :class:`DeCov`...), added to a main loss with :class:`CombinedLoss`;
 - :mod:`~hashlearn.hashers.deep.losses.registry`: :func:`create_loss` builds the main losses by
@@ -43,6 +43,15 @@ _EXPORTS = {
     "straight_through_sign": "greedyhash",
     "DPNLoss": "dpn",
     "class_codes": "dpn",
+    "BiHalfLoss": "bihalf",
+    "bi_half": "bihalf",
+    "similarity_targets": "bihalf",
+    "TARGET_FEATURES": "bihalf",
+    "similarity_loss": "bihalf",
+    "CIBHashLoss": "cibhash",
+    "bernoulli_kl": "cibhash",
+    "nt_xent": "cibhash",
+    "straight_through_codes": "cibhash",
     "Regularizer": "regularizers",
     "QuantizationL1": "regularizers",
     "QuantizationL2": "regularizers",

@@ -15,11 +15,14 @@ labels and a seeded generator; ``on_epoch_end(epoch)`` after each epoch. State c
 ``forward`` (writing the memory of outputs, HashNet's iteration counter) happen only in training
 mode (``loss.train()``, the default); in ``loss.eval()`` mode the loss is a pure function of its
 inputs, which is what validation losses and gradient checks want.
+
+Unsupervised losses (BiHalf, CIBHash) set ``supervised = False``: they read no labels (the
+trainer passes placeholders), and their hashers train without any.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -32,6 +35,8 @@ __all__ = ["HashLoss", "check_batch", "check_setup"]
 
 class HashLoss(nn.Module):
     """Base class of hashing losses (see the module docstring for the calling convention)."""
+
+    supervised: ClassVar[bool] = True
 
     @classmethod
     def for_code_length(cls, n_bits: int, **params: Any) -> HashLoss:

@@ -45,6 +45,8 @@ LOSSES.register("hashnet", f"{_PACKAGE}.hashnet:HashNetLoss", "HashNet: balanced
 LOSSES.register("orthohash", f"{_PACKAGE}.orthohash:OrthoHashLoss", "OrthoHash: cross-entropy of scaled cosine similarities to binary class codes, with a margin (Hoe et al., NeurIPS 2021)")
 LOSSES.register("greedyhash", f"{_PACKAGE}.greedyhash:GreedyHashLoss", "GreedyHash: classifier on sign(h) with the gradient passed straight through, plus | |h| - 1 |^3 (Su et al., NeurIPS 2018)")
 LOSSES.register("dpn", f"{_PACKAGE}.dpn:DPNLoss", "DPN: polarization hinge max(m - v t, 0) per bit to random class codes (Fan et al., IJCAI 2020)")
+LOSSES.register("bihalf", f"{_PACKAGE}.bihalf:BiHalfLoss", "BiHalf (unsupervised): bi-half codes' cosine similarities matched to the images' (Li & van Gemert, AAAI 2021)")
+LOSSES.register("cibhash", f"{_PACKAGE}.cibhash:CIBHashLoss", "CIBHash (unsupervised): NT-Xent between two views' stochastic codes plus a KL bottleneck (Qiu et al., IJCAI 2021)")
 
 REGULARIZERS.register("bit-balance", f"{_PACKAGE}.regularizers:BitBalance", "each bit half on, half off: sum over bits of the squared batch mean")
 REGULARIZERS.register("decov", f"{_PACKAGE}.regularizers:DeCov", "DeCov: squared off-diagonal batch covariance of the bits (Cogswell et al., ICLR 2016)")
