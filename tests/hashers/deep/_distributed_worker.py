@@ -3,6 +3,7 @@ before anything is built).
 
     python _distributed_worker.py train LOSS OUT_DIR [--stop-after K | --resume]
     python _distributed_worker.py gradient LOSS OUT_DIR  # gradient of one global batch
+    python _distributed_worker.py carve OUT_DIR        # an unseeded DSH fit with early stopping
     python _distributed_worker.py cli ARGS...          # ``hashlearn ARGS...`` (the CLI's main)
 
 Started with the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
@@ -119,11 +120,26 @@ def gradient(loss_key: str, out: Path) -> None:
     save_file(grads, out / f"gradient{os.environ.get('RANK', '0')}.safetensors")
 
 
+def carve(out: Path) -> None:
+    """One epoch of DSH without a seed, early stopping on: every rank writes
+    ``carve{RANK}.json`` with its record of the carved validation part and its codes."""
+    from hashlearn.hashers.deep.methods import DSH
+
+    data = load_dataset("digits")
+    X, y = data.X[:120], data.y[:120]
+    hasher = DSH(n_bits=8, epochs=1, batch_size=32, device="cpu", verbose=False)
+    hasher.set_params(early_stopping=True).fit(X, y)
+    document = {"validation": hasher.validation_, "codes": hasher.encode(X).tolist()}
+    (out / f"carve{os.environ.get('RANK', '0')}.json").write_text(json.dumps(document))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "train":
         train(sys.argv[2], Path(sys.argv[3]), *sys.argv[4:])
     elif sys.argv[1] == "gradient":
         gradient(sys.argv[2], Path(sys.argv[3]))
+    elif sys.argv[1] == "carve":
+        carve(Path(sys.argv[2]))
     else:
         from hashlearn.cli.main import main
 

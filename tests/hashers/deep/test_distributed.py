@@ -235,6 +235,16 @@ def test_distributed_resume_continues_the_one_process_run(tmp_path, one_process_
     )
 
 
+def test_unseeded_early_stopping_carves_the_same_part_on_every_rank(tmp_path):
+    """Without random_state each process would draw its own seed: rank 0's is broadcast, so
+    both ranks set the same validation images aside and end with the same network."""
+    run_processes(["carve", str(tmp_path)], 2, tmp_path)
+    ranks = [json.loads((tmp_path / f"carve{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["validation"]["source"] == "split"
+    assert ranks[0]["validation"]["n_validation"] == 12  # 10% of 120
+    assert ranks[0] == ranks[1]
+
+
 def test_torchrun_fit_saves_the_model_of_one_process(tmp_path):
     """``torchrun --nproc_per_node=2 -m hashlearn fit`` (here the worker, which sets float64
     first, then runs the CLI): rank 0 writes the model file and prints; rank 1 is silent and

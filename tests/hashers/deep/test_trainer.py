@@ -3,6 +3,8 @@
 import csv
 import json
 import math
+import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -10,8 +12,14 @@ import torch
 from torch import nn
 
 from hashlearn import create_hasher, load_hasher
+from hashlearn.datasets.split import stratified_sample
 from hashlearn.evaluation import evaluate_codes
-from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.exceptions import (
+    FileFormatError,
+    HashlearnError,
+    InvalidInputError,
+    UnknownNameError,
+)
 from hashlearn.hashers.deep.backbones import create_backbone
 from hashlearn.hashers.deep.losses import DSHLoss
 from hashlearn.hashers.deep.methods import DSH
@@ -21,10 +29,12 @@ from hashlearn.hashers.deep.trainer import (
     Trainer,
     TrainerConfig,
     augment_batch,
+    carve_validation,
     scheduled_lr,
     validation_map,
 )
 from hashlearn.hashers.deep.trainer import run as trainer_module
+from hashlearn.hashers.deep.trainer.early_stopping import resolve_early_stopping
 
 FAST = {"n_bits": 8, "epochs": 2, "batch_size": 64, "verbose": False, "device": "cpu"}
 
@@ -296,6 +306,131 @@ def test_training_sees_only_the_arrays_passed_to_fit(parts):
     assert not query_rows & (fed_in_training | fed_in_eval)
 
 
+# -- early stopping without given validation data ------------------------------------------------
+
+
+def test_carved_validation_is_stratified_disjoint_and_seeded():
+    y = np.repeat([0, 1, 2], [50, 30, 20])  # 100 labels
+    train, val = carve_validation(y, 0.1, seed=4)
+    # 10 validation items, each class its exact share: 5, 3, 2
+    assert np.bincount(y[val]).tolist() == [5, 3, 2]
+    assert np.bincount(y[train]).tolist() == [45, 27, 18]
+    assert not set(train) & set(val) and sorted([*train, *val]) == list(range(100))
+    assert list(val) == sorted(val) and val.dtype == train.dtype == np.int64
+    # what the docstring promises: stratified_sample with numpy's default_rng(seed)
+    expected = np.sort(stratified_sample(np.random.default_rng(4), np.arange(100), y, 10))
+    np.testing.assert_array_equal(val, expected)
+    np.testing.assert_array_equal(carve_validation(y, 0.1, seed=4)[1], val)
+    assert not np.array_equal(carve_validation(y, 0.1, seed=5)[1], val)
+    # at least 2 validation items; at least 2 left to train on
+    assert len(carve_validation(y[:10], 0.01, seed=0)[1]) == 2
+    with pytest.raises(InvalidInputError, match="leaves 1 to train on"):
+        carve_validation(y[:3], 0.5, seed=0)
+    multi = np.eye(3)[y]  # indicators: a uniform draw of 10 rows
+    assert len(carve_validation(multi, 0.1, seed=4)[1]) == 10
+
+
+def test_auto_early_stopping_needs_1000_labelled_images():
+    assert resolve_early_stopping("auto", 999, labelled=True) is False
+    assert resolve_early_stopping("auto", 1000, labelled=True) is True
+    assert resolve_early_stopping("auto", 10_000, labelled=False) is False  # no label, no mAP
+    assert resolve_early_stopping(True, 10, labelled=True) is True
+    assert resolve_early_stopping(False, 10_000, labelled=True) is False
+    with pytest.raises(InvalidInputError, match="early_stopping=True needs labels"):
+        resolve_early_stopping(True, 10_000, labelled=False)
+    with pytest.raises(InvalidInputError, match="must be True, False or 'auto', got 'on'"):
+        resolve_early_stopping("on", 10_000, labelled=True)
+
+
+def test_early_stopping_trains_on_the_rest_and_keeps_the_best_validation_epoch(
+    digits_small, monkeypatch
+):
+    X, y = digits_small  # 300 digits, 30 per class
+    scores = iter([0.2, 0.6, 0.5, 0.4, 0.3, 0.3, 0.3, 0.9])
+    monkeypatch.setattr(trainer_module, "validation_map", lambda codes, labels: next(scores))
+
+    class SpyDSH(DSH):
+        def _build_network(self, image_shape):
+            return Spy(super()._build_network(image_shape))
+
+    params = {**FAST, "epochs": 8, "random_state": 3}
+    hasher = SpyDSH(**params, early_stopping=True).fit(X, y)
+    train, val = carve_validation(y, 0.1, seed=3)
+    assert np.bincount(y[val]).tolist() == [3] * 10  # stratified: 3 of each digit
+    # patience 5 by default: 5 epochs without beating epoch 2's 0.6 stop the run after epoch 7
+    assert [row["val_mAP"] for row in hasher.history_] == [0.2, 0.6, 0.5, 0.4, 0.3, 0.3, 0.3]
+    assert hasher.best_epoch_ == 2 and hasher.best_val_map_ == 0.6
+    assert hasher.early_stopping_ is True
+    assert hasher.validation_ == {
+        "source": "split",
+        "n_train": 270,
+        "n_validation": 30,
+        "fraction": 0.1,
+        "seed": 3,
+        "patience": 5,
+        "stopped_early": True,
+    }
+    # trained on the 270 other digits only; the 30 carved ones were only encoded
+    fed_in_training = set().union(*(rows(x) for training, x in hasher.net_.seen if training))
+    fed_in_eval = set().union(*(rows(x) for training, x in hasher.net_.seen if not training))
+    assert fed_in_training == rows(hasher._to_tensor(X[train][..., None]).numpy())
+    assert rows(hasher._to_tensor(X[val][..., None]).numpy()) <= fed_in_eval
+    # the same as training on the carved parts given explicitly, with patience 5
+    scores = iter([0.2, 0.6, 0.5, 0.4, 0.3, 0.3, 0.3, 0.9])
+    explicit = DSH(**params, patience=5).fit(X[train], y[train], X_val=X[val], y_val=y[val])
+    np.testing.assert_array_equal(hasher.transform(X), explicit.transform(X))
+    assert explicit.validation_["source"] == "X_val" and explicit.early_stopping_ is False
+
+
+def test_auto_is_off_for_small_data_and_explicit_validation_keeps_all_epochs(parts):
+    (X, y), (Xv, yv), _ = parts
+    plain = DSH(**FAST, random_state=0).fit(X, y)  # 200 images: "auto" leaves it off
+    assert plain.early_stopping_ is False and plain.best_val_map_ is None
+    assert plain.validation_ == {
+        "source": "none",
+        "n_train": 200,
+        "n_validation": 0,
+        "fraction": None,
+        "seed": None,
+        "patience": None,
+        "stopped_early": False,
+    }
+    assert plain.best_epoch_ == 2 and [row["val_mAP"] for row in plain.history_] == [None] * 2
+    assert np.array_equal(
+        DSH(**FAST, random_state=0, early_stopping=False).fit(X, y).transform(X), plain.transform(X)
+    )
+    given = DSH(**{**FAST, "epochs": 3}, random_state=0).fit(X, y, X_val=Xv, y_val=yv)
+    assert len(given.history_) == 3  # no default patience with X_val, as before
+    assert given.validation_["n_validation"] == 60 and given.validation_["patience"] is None
+    assert given.best_val_map_ == given.history_[given.best_epoch_ - 1]["val_mAP"]
+
+
+def test_early_stopping_record_is_saved_and_older_models_load(digits_small, tmp_path):
+    X, y = digits_small
+    hasher = DSH(**FAST, random_state=1, early_stopping=True, validation_fraction=0.2).fit(X, y)
+    assert hasher.validation_["n_validation"] == 60 and hasher.validation_["fraction"] == 0.2
+    hasher.save(tmp_path / "model.safetensors")
+    loaded = load_hasher(tmp_path / "model.safetensors")
+    assert loaded.validation_ == hasher.validation_
+    assert loaded.early_stopping_ is True and loaded.best_epoch_ == hasher.best_epoch_
+    assert loaded.best_val_map_ == hasher.best_val_map_ is not None
+    assert loaded.get_params()["early_stopping"] is True
+    fixture = pathlib.Path(__file__).parents[2] / "fixtures" / "v0_1_0" / "dsh12.safetensors"
+    old = load_hasher(fixture)  # written by 0.1.0: nothing recorded, nothing carved
+    assert old.validation_ is None and old.early_stopping_ is False and old.best_val_map_ is None
+    assert old.get_params()["early_stopping"] == "auto"
+
+
+def test_bad_early_stopping_parameters_are_rejected(parts):
+    (X, y), _, _ = parts
+    with pytest.raises(InvalidInputError, match=r"validation_fraction must be in \(0, 1\)"):
+        DSH(**FAST, validation_fraction=1.0).fit(X, y)
+    with pytest.raises(InvalidInputError, match="early_stopping must be True, False or 'auto'"):
+        DSH(**FAST, early_stopping="yes").fit(X, y)
+    with pytest.raises(InvalidInputError, match=r"or early_stopping=True .* X has 200\)"):
+        DSH(**FAST, patience=3).fit(X, y)
+
+
 # -- schedules, logs, augmentation ----------------------------------------------------------------
 
 
@@ -354,6 +489,54 @@ def test_csv_log_is_written_atomically_with_the_history(parts, tmp_path, monkeyp
     DSH(**FAST, random_state=0, log_csv=path).fit(X, y)
     with open(path, newline="") as handle:
         assert [row["val_mAP"] for row in csv.DictReader(handle)] == ["", ""]
+
+
+def test_tensorboard_event_files_hold_the_history_and_bit_balance(parts, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from hashlearn.codes import unpack_bits
+
+    (X, y), (Xv, yv), _ = parts
+    hasher = DSH(**{**FAST, "epochs": 3}, random_state=0, log_dir=tmp_path / "tb")
+    hasher.fit(X, y, X_val=Xv, y_val=yv)
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert set(events.Tags()["scalars"]) == {
+        "train/loss",
+        "train/lr",
+        "train/images_per_s",
+        "train/seconds",
+        "validation/mAP",
+        "codes/bit_imbalance",
+    }
+    assert events.Tags()["histograms"] == ["codes/bit_means"]
+
+    def logged(tag):
+        return [(e.step, e.value) for e in events.Scalars(tag)]
+
+    for tag, column in [("train/loss", "loss"), ("train/lr", "lr"), ("validation/mAP", "val_mAP")]:
+        expected = [(row["epoch"], pytest.approx(row[column], rel=1e-6)) for row in hasher.history_]
+        assert logged(tag) == expected  # float32 in the event file
+    # the bit balance of the kept epoch is that of the validation codes of the kept network
+    shares = unpack_bits(hasher.encode(Xv), 8).mean(axis=0)  # hand: share of 1s per bit
+    imbalance = dict(logged("codes/bit_imbalance"))[hasher.best_epoch_]
+    assert imbalance == pytest.approx(np.abs(shares - 0.5).mean(), abs=1e-6)
+    assert 0 <= imbalance <= 0.5
+
+    # without validation data: the balance of the training outputs, still in [0, 1/2]
+    DSH(**FAST, random_state=0, log_dir=tmp_path / "plain").fit(X, y)
+    plain = EventAccumulator(str(tmp_path / "plain")).Reload()
+    assert "validation/mAP" not in plain.Tags()["scalars"]
+    assert [e.step for e in plain.Scalars("codes/bit_imbalance")] == [1, 2]
+    assert all(0 <= e.value <= 0.5 for e in plain.Scalars("codes/bit_imbalance"))
+
+
+def test_tensorboard_missing_is_a_clear_error_before_training(parts, tmp_path, monkeypatch):
+    (X, y), _, _ = parts
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    with pytest.raises(HashlearnError, match=r"pip install 'hashlearn\[tensorboard\]'"):
+        DSH(**FAST, random_state=0, log_dir=tmp_path / "tb").fit(X, y)
+    assert not (tmp_path / "tb").exists()
 
 
 def test_augmentation_is_seeded_crop_and_flip():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +26,7 @@ from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.losses.combined import CombinedLoss
 from hashlearn.hashers.deep.losses.registry import create_loss, create_regularizer
 from hashlearn.hashers.deep.presets import Preset, takes_presets
+from hashlearn.hashers.deep.trainer.checkpoint import CHECKPOINT_JSON
 from hashlearn.hashers.deep.trainer.config import TrainerConfig
 from hashlearn.hashers.deep.trainer.data import (
     ArrayDataset,
@@ -30,11 +34,19 @@ from hashlearn.hashers.deep.trainer.data import (
     resolve_device,
     standardize,
 )
+from hashlearn.hashers.deep.trainer.distributed import setup_distributed
+from hashlearn.hashers.deep.trainer.early_stopping import (
+    DEFAULT_PATIENCE,
+    EARLY_STOPPING_MIN_SAMPLES,
+    carve_validation,
+    check_validation_fraction,
+    resolve_early_stopping,
+)
 from hashlearn.hashers.deep.trainer.loop import Trainer
 
 __all__ = ["DeepHasher", "resolve_device"]
 
-_PATH_PARAMS = ("checkpoint_dir", "log_csv")
+_PATH_PARAMS = ("checkpoint_dir", "log_csv", "log_dir")
 
 
 class DeepHasher(Hasher):
@@ -61,12 +73,26 @@ class DeepHasher(Hasher):
         Network name (``hashlearn.hashers.deep.backbones.list_backbones``).
     backbone_params : dict or None
         Extra keyword arguments of the backbone.
-    epochs, batch_size, lr, weight_decay : Adam training schedule.
+    epochs, batch_size, lr, weight_decay : Adam training schedule; ``epochs`` is the most
+        epochs trained (early stopping may end sooner).
     lr_schedule : {"constant", "cosine", "step"}
         Per-epoch learning rate; ``lr_step_size`` (None: a third of the epochs) and ``lr_gamma``
         parametrise ``"step"`` (see :func:`~hashlearn.hashers.deep.trainer.scheduled_lr`).
+    early_stopping : bool or "auto"
+        Without ``X_val`` in ``fit``: set a stratified ``validation_fraction`` of the training
+        images aside (seeded by ``random_state``), train on the rest, keep the epoch with the
+        best validation mAP and stop after ``patience`` epochs without a better one.
+        ``"auto"`` turns it on from 1,000 labelled training images (why 1,000:
+        :mod:`~hashlearn.hashers.deep.trainer.early_stopping`) and leaves it off for fits
+        without labels (the validation mAP ranks by label); off, all ``epochs`` are trained and
+        the last is kept. Ignored when ``fit`` is given ``X_val``, ``y_val``: those choose the
+        epoch.
+    validation_fraction : float in (0, 1)
+        The share of the training images set aside by early stopping (at least 2 images).
     patience : int or None
-        Early stopping on the validation mAP (needs ``X_val``, ``y_val`` in ``fit``).
+        Stop after this many epochs without a better validation mAP. None: 5 epochs when early
+        stopping carved the validation part, otherwise no stop (with ``X_val`` the best epoch is
+        kept all the same). Needs validation data: ``X_val`` or early stopping.
     augment : bool
         Random crop and horizontal flip of training batches (natural colour images only).
     device : str
@@ -86,6 +112,10 @@ class DeepHasher(Hasher):
         Named settings filling every argument not given (``"paper"``: the paper's and the
         authors' released settings, each cited; see :mod:`hashlearn.hashers.deep.presets`).
         Applied when the hasher is built; explicit arguments win.
+    log_dir : path or None
+        TensorBoard event files there: loss, learning rate, validation mAP and bit balance per
+        epoch (:mod:`~hashlearn.hashers.deep.trainer.tensorboard_log`); needs
+        ``pip install 'hashlearn[tensorboard]'``.
 
     Attributes
     ----------
@@ -94,12 +124,23 @@ class DeepHasher(Hasher):
     image_shape_ : tuple of int
         ``(h, w, c)`` of the training images.
     channel_mean_, channel_std_ : numpy.ndarray of float32, shape (c,)
-        Per-channel standardisation, computed on the training images.
+        Per-channel standardisation, computed on the images trained on (without a carved
+        validation part).
     history_ : list of dict
         One row per epoch: ``epoch`` (from 1), ``loss``, ``lr``, ``val_mAP`` (None without
         validation data), ``seconds``, ``images_per_s``.
     best_epoch_ : int
         The epoch whose weights were kept: best validation mAP, or the last epoch.
+    best_val_map_ : float or None
+        The validation mAP of ``best_epoch_`` (None without validation data).
+    early_stopping_ : bool
+        Whether a validation part was carved from the training images (early stopping).
+    validation_ : dict or None
+        The data the epoch was chosen on: ``source`` (``"split"``: carved from ``X``;
+        ``"X_val"``: given to ``fit``; ``"none"``), ``n_train`` and ``n_validation`` (images
+        trained and validated on), ``fraction`` and ``seed`` of the carved part (None
+        otherwise: ``carve_validation(y, fraction, seed)`` gives its positions in ``X`` back),
+        ``patience`` and ``stopped_early``. None for models saved before it was recorded.
     loss_history_ : list of float
         The mean training loss of each epoch.
     fit_seconds_ : float
@@ -127,6 +168,8 @@ class DeepHasher(Hasher):
         lr_schedule: str = "constant",
         lr_step_size: int | None = None,
         lr_gamma: float = 0.1,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
         patience: int | None = None,
         augment: bool = False,
         device: str = "auto",
@@ -136,6 +179,7 @@ class DeepHasher(Hasher):
         checkpoint_dir: str | os.PathLike[str] | None = None,
         log_csv: str | os.PathLike[str] | None = None,
         preset: str | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.n_bits = n_bits
         self.loss_params = loss_params
@@ -149,6 +193,8 @@ class DeepHasher(Hasher):
         self.lr_schedule = lr_schedule
         self.lr_step_size = lr_step_size
         self.lr_gamma = lr_gamma
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.patience = patience
         self.augment = augment
         self.device = device
@@ -158,6 +204,7 @@ class DeepHasher(Hasher):
         self.checkpoint_dir = checkpoint_dir
         self.log_csv = log_csv
         self.preset = preset
+        self.log_dir = log_dir
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments; path arguments as strings (models store them as JSON)."""
@@ -231,6 +278,7 @@ class DeepHasher(Hasher):
             checkpoint_dir=self.checkpoint_dir,
             resume=resume,
             log_csv=self.log_csv,
+            log_dir=self.log_dir,
             description=f"{self.name} {self.n_bits} bits",
         )
 
@@ -252,15 +300,15 @@ class DeepHasher(Hasher):
 
         ``X_val``, ``y_val``: validation images and labels (same kinds), disjoint from the
         training and query sets; when given, the epoch with the best validation mAP is kept and
-        ``patience`` can stop training early. Nothing but ``X``, ``y``, ``X_val`` and ``y_val``
-        is seen in training. ``resume``: continue from the checkpoint in ``checkpoint_dir``.
+        ``patience`` can stop training early. Without them, early stopping (``early_stopping``,
+        on by default from 1,000 labelled images) carves a stratified validation part out of
+        ``X``; ``validation_`` records it. Nothing but ``X``, ``y``, ``X_val`` and ``y_val`` is
+        seen in training. ``resume``: continue from the checkpoint in ``checkpoint_dir``.
         """
         start = time.perf_counter()
         self._check_n_bits()
         config = self._trainer_config(resume)
-        seed = check_random_state(self.random_state)
-        if seed is None:  # the trainer draws its own seed (or takes the resumed run's)
-            seed = int(np.random.SeedSequence().entropy % (2**32))
+        fraction = check_validation_fraction(self.validation_fraction)
         self._backbone_params()
         if (X_val is None) != (y_val is None):
             raise InvalidInputError("pass both X_val and y_val, or neither")
@@ -271,12 +319,31 @@ class DeepHasher(Hasher):
             y = np.zeros(len(X), dtype=np.int64)
         if len(X) < 2:
             raise InvalidInputError(f"{self.name!r} needs at least 2 training images, got {len(X)}")
+        carve = resolve_early_stopping(self.early_stopping, len(X), labelled=y is not None)
+        carve = carve and X_val is None
+        if self.patience is not None and X_val is None and not carve:
+            raise InvalidInputError(
+                f"patience={self.patience} (early stopping) needs validation data: pass X_val "
+                f"and y_val, or early_stopping=True (early_stopping='auto' turns it on from "
+                f"{EARLY_STOPPING_MIN_SAMPLES:,} labelled images; X has {len(X):,})"
+            )
+        seed = self._fit_seed(resume)
+        config = dataclasses.replace(config, random_state=seed)
         image_shape = tuple(int(s) for s in X.shape[1:])
+        if carve:
+            train_rows, val_rows = carve_validation(y, fraction, seed)
+            X, X_val, y, y_val = X[train_rows], X[val_rows], y[train_rows], y[val_rows]
+            if self.patience is None:
+                config = dataclasses.replace(config, patience=DEFAULT_PATIENCE)
         mean = X.mean(axis=(0, 1, 2)).astype(np.float32)
         std = np.maximum(X.std(axis=(0, 1, 2)), 1e-6).astype(np.float32)
         train = ArrayDataset(X, y, mean=mean, std=std, name="X")
         validation = None
-        if X_val is not None:
+        if carve:
+            validation = ArrayDataset(
+                X_val, y_val, mean=mean, std=std, name="the validation part of X"
+            )
+        elif X_val is not None:
             X_val = check_images(X_val, "X_val", image_shape=image_shape)
             y_val = check_labels(y_val, len(X_val), "y_val")
             if y_val.shape[1:] != y.shape[1:]:
@@ -299,9 +366,36 @@ class DeepHasher(Hasher):
         self.channel_std_ = std
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
+        self.best_val_map_ = result.best_val_map
+        self.early_stopping_ = carve
+        self.validation_ = {
+            "source": "split" if carve else "none" if validation is None else "X_val",
+            "n_train": len(train),
+            "n_validation": 0 if validation is None else len(validation),
+            "fraction": fraction if carve else None,
+            "seed": seed if carve else None,
+            "patience": config.patience,
+            "stopped_early": result.stopped_early,
+        }
         self.loss_history_ = [row["loss"] for row in result.history]
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _fit_seed(self, resume: bool) -> int:
+        """The seed of this fit: ``random_state``; without one, that of the checkpoint resumed,
+        else fresh entropy, rank 0's in a distributed run (so that every process carves the
+        same validation part)."""
+        seed = check_random_state(self.random_state)
+        if seed is not None:
+            return seed
+        if resume:
+            path = Path(self.checkpoint_dir) / CHECKPOINT_JSON  # type: ignore[arg-type]
+            try:
+                return int(json.loads(path.read_text())["seed"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # no readable checkpoint: the trainer starts afresh, or reports it
+        group, _ = setup_distributed(self.device)
+        return int(group.broadcast(int(np.random.SeedSequence().entropy % (2**32))))
 
     def transform(self, X: Any, *, batch_size: int = 1024) -> np.ndarray:
         """Real network outputs ``(n, n_bits)`` float32; their signs are the code bits."""
@@ -325,6 +419,9 @@ class DeepHasher(Hasher):
             "image_shape": list(self.image_shape_),
             "history": self.history_,
             "best_epoch": self.best_epoch_,
+            "best_val_map": self.best_val_map_,
+            "early_stopping": self.early_stopping_,
+            "validation": self.validation_,
             "loss_history": self.loss_history_,
             "fit_seconds": self.fit_seconds_,
         }
@@ -359,4 +456,12 @@ class DeepHasher(Hasher):
             or [{"epoch": i + 1, "loss": v} for i, v in enumerate(self.loss_history_)]
         )
         self.best_epoch_ = int(values.get("best_epoch", len(self.history_)))
+        # Models saved before early stopping was recorded: the score is in the history.
+        best_val_map = values.get("best_val_map")
+        if best_val_map is None and 0 < self.best_epoch_ <= len(self.history_):
+            best_val_map = self.history_[self.best_epoch_ - 1].get("val_mAP")
+        self.best_val_map_ = None if best_val_map is None else float(best_val_map)
+        self.early_stopping_ = bool(values.get("early_stopping", False))
+        validation = values.get("validation")
+        self.validation_ = dict(validation) if isinstance(validation, dict) else None
         self.fit_seconds_ = float(values.get("fit_seconds", 0.0))

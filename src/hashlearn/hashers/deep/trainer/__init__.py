@@ -16,6 +16,11 @@ One module per concern:
   stopping, the CSV log and checkpoints after every epoch;
 - :mod:`~hashlearn.hashers.deep.trainer.validation`: the leave-one-out validation mAP
   (:func:`validation_map`);
+- :mod:`~hashlearn.hashers.deep.trainer.early_stopping`: early stopping without given validation
+  data, the stratified validation part carved from the training data (:func:`carve_validation`)
+  and when ``early_stopping="auto"`` turns it on;
+- :mod:`~hashlearn.hashers.deep.trainer.tensorboard_log`: TensorBoard event files per epoch
+  (``log_dir``);
 - :mod:`~hashlearn.hashers.deep.trainer.checkpoint`: the checkpoint format, its writing, reading
   and restoring;
 - :mod:`~hashlearn.hashers.deep.trainer.distributed`: one model trained on several processes
@@ -42,6 +47,11 @@ from hashlearn.hashers.deep.trainer.distributed import (
     is_main_process,
     setup_distributed,
 )
+from hashlearn.hashers.deep.trainer.early_stopping import (
+    DEFAULT_PATIENCE,
+    EARLY_STOPPING_MIN_SAMPLES,
+    carve_validation,
+)
 from hashlearn.hashers.deep.trainer.loop import Trainer, TrainResult
 from hashlearn.hashers.deep.trainer.run import LOG_COLUMNS
 from hashlearn.hashers.deep.trainer.validation import validation_map
@@ -50,6 +60,8 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_FORMAT_VERSION",
     "CHECKPOINT_JSON",
+    "DEFAULT_PATIENCE",
+    "EARLY_STOPPING_MIN_SAMPLES",
     "LOG_COLUMNS",
     "LR_SCHEDULES",
     "ArrayDataset",
@@ -59,6 +71,7 @@ __all__ = [
     "Trainer",
     "TrainerConfig",
     "augment_batch",
+    "carve_validation",
     "is_main_process",
     "resolve_device",
     "scheduled_lr",

@@ -60,8 +60,8 @@ class TrainerConfig:
         Per-epoch learning rate, see :func:`scheduled_lr`; ``lr_step_size`` and ``lr_gamma``
         parametrise ``"step"``.
     patience : int >= 1 or None
-        Stop after this many epochs without a better validation mAP; None trains all epochs.
-        Needs validation data.
+        Stop after this many epochs without a better validation mAP; None trains all epochs
+        (the best one is kept all the same). Needs validation data.
     augment : bool
         Random crop (``augment_padding`` pixels, None: 1/8 of the smaller image side) and
         horizontal flip of every training batch (:func:`augment_batch`). Meant for natural
@@ -82,6 +82,11 @@ class TrainerConfig:
         must match); start afresh if there is none.
     log_csv : path or None
         Rewrite this CSV file (atomically) after every epoch with the rows of the history.
+    log_dir : path or None
+        Write TensorBoard event files there (created if missing): loss, learning rate,
+        validation mAP and bit balance per epoch (see
+        :mod:`~hashlearn.hashers.deep.trainer.tensorboard_log`). Needs the ``tensorboard``
+        package (``pip install 'hashlearn[tensorboard]'``).
     description : str
         Label of the progress bar.
     """
@@ -103,6 +108,7 @@ class TrainerConfig:
     checkpoint_dir: str | os.PathLike[str] | None = None
     resume: bool = False
     log_csv: str | os.PathLike[str] | None = None
+    log_dir: str | os.PathLike[str] | None = None
     description: str = "training"
     eval_batch_size: int = 1024
 
@@ -130,7 +136,7 @@ class TrainerConfig:
         if not isinstance(self.device, str):
             raise InvalidInputError(f"device must be a string such as 'auto', got {self.device!r}")
         check_random_state(self.random_state)
-        for name in ("checkpoint_dir", "log_csv"):
+        for name in ("checkpoint_dir", "log_csv", "log_dir"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise InvalidInputError(f"{name} must be a path or None, got {value!r}")

@@ -57,6 +57,10 @@ from hashlearn.hashers.deep.trainer.distributed import (
     setup_distributed,
 )
 from hashlearn.hashers.deep.trainer.run import TrainingRun
+from hashlearn.hashers.deep.trainer.tensorboard_log import (
+    check_tensorboard,
+    open_summary_writer,
+)
 
 __all__ = ["TrainResult", "Trainer"]
 
@@ -108,6 +112,8 @@ class Trainer:
             a diverging loss (NaN or infinite), or a checkpoint that does not match this run.
         FileFormatError
             A damaged checkpoint.
+        HashlearnError
+            ``log_dir`` without the ``tensorboard`` package.
         """
         config = self.config
         start = time.perf_counter()
@@ -122,6 +128,8 @@ class Trainer:
             raise InvalidInputError(
                 f"log_csv: folder {str(Path(config.log_csv).parent)!r} does not exist"
             )
+        if config.log_dir is not None:
+            check_tensorboard()
         group, device_name = setup_distributed(config.device)
         device = resolve_device(device_name)
         checkpoint = None
@@ -146,6 +154,8 @@ class Trainer:
             if checkpoint is not None:
                 run.state = restore_checkpoint(*checkpoint, run.parts, run.fingerprint)
             resumed_from = run.state.epoch
+            if config.log_dir is not None and group.is_main:
+                run.writer = open_summary_writer(config.log_dir, resumed_from)
             bar = progress(
                 total=config.epochs,
                 initial=run.state.epoch,
@@ -163,6 +173,8 @@ class Trainer:
                     bar.update(1)
             finally:
                 bar.close()
+                if run.writer is not None:
+                    run.writer.close()
                 run.finish()  # the network's own layers back (SyncBatchNorm is for training)
             if run.state.best_network is not None:
                 network.load_state_dict(run.state.best_network)

@@ -1,6 +1,7 @@
 """One training run of :class:`~hashlearn.hashers.deep.trainer.Trainer`: its network, loss,
 optimizer, generators and state, an epoch of steps over the (global) batches, validation with
-early stopping and best-epoch keeping, and the log and checkpoint after every epoch.
+early stopping and best-epoch keeping, and the logs (CSV, TensorBoard) and checkpoint after every
+epoch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from hashlearn._io import atomic_write
+from hashlearn.codes import unpack_bits
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.trainer.checkpoint import (
@@ -42,6 +44,7 @@ from hashlearn.hashers.deep.trainer.distributed import (
     shard,
     shard_sizes,
 )
+from hashlearn.hashers.deep.trainer.tensorboard_log import write_epoch
 from hashlearn.hashers.deep.trainer.validation import encode_source, validation_map
 
 __all__ = ["LOG_COLUMNS", "TrainingRun", "write_log_csv"]
@@ -73,6 +76,7 @@ class TrainingRun:
         self.group = group
         self.train, self.validation, self.device = train, validation, device
         (_, h, w), n_bits = _probe(network, train, device)
+        self.n_bits = n_bits
         self.padding = (
             max(1, round(min(h, w) / 8))
             if config.augment_padding is None
@@ -120,6 +124,10 @@ class TrainingRun:
         self.parts = RunParts(
             network, loss, self.optimizer, self.scaler, self.generators, self.device
         )
+        # the TensorBoard SummaryWriter (rank 0, with config.log_dir), set by the Trainer
+        self.writer: Any = None
+        # with log_dir: the share of set bits of the training outputs of the last epoch
+        self.train_bit_means: np.ndarray | None = None
 
     # -- one epoch --------------------------------------------------------------------------
 
@@ -130,14 +138,15 @@ class TrainingRun:
         row = self._train_epoch()
         self.loss.on_epoch_end(state.epoch)
         state.epoch += 1
+        bit_means = self.train_bit_means
         if self.validation is not None:
             if self.group.is_main:  # rank 0 validates, every process takes its decision
-                row["val_mAP"] = validation_map(
-                    encode_source(
-                        self.network, self.validation, self.device, config.eval_batch_size
-                    ),
-                    self.validation.labels.numpy(),
+                codes = encode_source(
+                    self.network, self.validation, self.device, config.eval_batch_size
                 )
+                row["val_mAP"] = validation_map(codes, self.validation.labels.numpy())
+                if self.writer is not None:
+                    bit_means = unpack_bits(codes, self.n_bits).mean(axis=0)
             row["val_mAP"] = self.group.broadcast(row["val_mAP"])
             if state.best_map is None or row["val_mAP"] > state.best_map:
                 state.best_map, state.best_epoch, state.since_best = row["val_mAP"], state.epoch, 0
@@ -156,6 +165,8 @@ class TrainingRun:
         state.finished = state.stopped_early or state.epoch >= config.epochs
         if config.log_csv is not None and self.group.is_main:
             write_log_csv(Path(config.log_csv), state.history)
+        if self.writer is not None:
+            write_epoch(self.writer, row, bit_means)
         if config.checkpoint_dir is not None and self.group.is_main:
             save_checkpoint(
                 Path(config.checkpoint_dir),
@@ -189,6 +200,8 @@ class TrainingRun:
         self.model.train()
         generator = self.generators["order"]
         total = torch.zeros((), dtype=torch.float64, device=device)
+        # set bits per code bit of the epoch's training outputs, for the TensorBoard log
+        ones = None if config.log_dir is None else torch.zeros((), device=device)
         batches = seen = 0
         autocast = (
             torch.autocast(device_type="cuda", dtype=self.amp_dtype)
@@ -217,9 +230,13 @@ class TrainingRun:
                 value.backward()
                 self.optimizer.step()
             total += value.detach()
+            if ones is not None:
+                ones = ones + (outputs.detach() >= 0).sum(dim=0)
             batches += 1
             seen += len(indices)
         mean_loss = total.item() / max(batches, 1)  # the epoch's one synchronisation
+        if ones is not None:
+            self.train_bit_means = (ones.double() / max(seen, 1)).cpu().numpy()
         seconds = time.perf_counter() - start
         if not math.isfinite(mean_loss):
             raise InvalidInputError(
