@@ -84,7 +84,7 @@ def test_bihalf_loss_by_hand_and_its_targets():
     assert loss(U, torch.zeros(2), torch.tensor([2, 0])).item() == pytest.approx((-1 - 0) ** 2)
     assert loss(U, torch.zeros(2), torch.tensor([3, 2])).item() == pytest.approx((-1 + 1) ** 2)
     assert loss(U, torch.zeros(2), torch.tensor([0, 1])).item() == pytest.approx(0.0)
-    assert BiHalfLoss.supervised is False and create_loss("bihalf", 8).gamma == 6.0
+    assert BiHalfLoss.supervised is False and create_loss("bihalf", 8).gamma == 1.0
     with pytest.raises(InvalidInputError, match="features must be one of 'hog', 'pixels'"):
         BiHalfLoss(features="vgg16")
 
@@ -252,6 +252,15 @@ def test_fit_without_labels_save_and_load(name, digits_small, tmp_path):
         create_hasher(name, n_bits=12, epochs=1, verbose=False).fit(X, y[:10])
 
 
+def test_no_validation_part_is_carved_without_labels(digits_small):
+    X = np.concatenate([digits_small[0]] * 4)  # 1,200 images: "auto" would carve with labels
+    hasher = create_hasher("bihalf", n_bits=8, epochs=1, random_state=0, verbose=False).fit(X)
+    assert hasher.validation_["source"] == "none" and not hasher.early_stopping_
+    assert hasher.validation_["n_train"] == 1200
+    with pytest.raises(InvalidInputError, match="early_stopping=True needs labels"):
+        create_hasher("bihalf", n_bits=8, early_stopping=True, verbose=False).fit(X)
+
+
 def test_bihalf_codes_split_the_training_images_half_half(digits_small):
     X, _ = digits_small
     hasher = create_hasher("bihalf", n_bits=8, epochs=1, random_state=0, verbose=False).fit(X)
@@ -293,7 +302,7 @@ def _map(hasher, X, y, query, database):
     return result.metrics["mAP"]
 
 
-@pytest.mark.parametrize(("name", "epochs"), [("bihalf", 10), ("cibhash", 3)])
+@pytest.mark.parametrize(("name", "epochs"), [("bihalf", 3), ("cibhash", 3)])
 def test_unsupervised_deep_codes_beat_lsh_on_unseen_mnist_digits(name, epochs):
     data = load_dataset("mnist5k")
     order = np.random.default_rng(0).permutation(len(data.X))

@@ -313,13 +313,14 @@ class DeepHasher(Hasher):
         if (X_val is None) != (y_val is None):
             raise InvalidInputError("pass both X_val and y_val, or neither")
         X = check_images(X)
-        if self.supervised or y is not None:
+        labelled = self.supervised or y is not None
+        if labelled:
             y = self._check_labels(y, len(X))
         else:  # an unsupervised loss reads no labels: every image gets class 0
             y = np.zeros(len(X), dtype=np.int64)
         if len(X) < 2:
             raise InvalidInputError(f"{self.name!r} needs at least 2 training images, got {len(X)}")
-        carve = resolve_early_stopping(self.early_stopping, len(X), labelled=y is not None)
+        carve = resolve_early_stopping(self.early_stopping, len(X), labelled=labelled)
         carve = carve and X_val is None
         if self.patience is not None and X_val is None and not carve:
             raise InvalidInputError(
