@@ -80,6 +80,13 @@ def _register_fit(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="hasher parameter, e.g. --param epochs=10 (repeatable; values are JSON)",
     )
+    p.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        default=None,
+        help="deep methods: TensorBoard event files there (loss, learning rate, validation mAP, "
+        "bit balance per epoch; needs the tensorboard extra)",
+    )
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
     add_quiet(p)
     p.set_defaults(func=cmd_fit)
@@ -94,6 +101,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     hasher = create_hasher(args.method, n_bits=args.bits, **params)
     if args.quiet and "verbose" in hasher.get_params(deep=False):  # deep training's bar
         hasher.set_params(verbose=False)
+    if args.log_dir:
+        if "log_dir" not in hasher.get_params(deep=False):
+            raise InvalidInputError(
+                f"--log-dir logs the training of deep methods; {args.method!r} is not one"
+            )
+        hasher.set_params(log_dir=args.log_dir)
     if hasher.supervised and y is None:
         raise InvalidInputError(
             f"{args.method!r} is supervised and {source} has no labels: "

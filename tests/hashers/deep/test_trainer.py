@@ -418,7 +418,7 @@ def test_early_stopping_record_is_saved_and_older_models_load(digits_small, tmp_
     fixture = pathlib.Path(__file__).parents[2] / "fixtures" / "v0_1_0" / "dsh12.safetensors"
     old = load_hasher(fixture)  # written by 0.1.0: nothing recorded, nothing carved
     assert old.validation_ is None and old.early_stopping_ is False and old.best_val_map_ is None
-    assert old.get_params()["early_stopping"] == "auto"
+    assert old.get_params()["early_stopping"] is False
 
 
 def test_bad_early_stopping_parameters_are_rejected(parts):
@@ -529,6 +529,21 @@ def test_tensorboard_event_files_hold_the_history_and_bit_balance(parts, tmp_pat
     assert "validation/mAP" not in plain.Tags()["scalars"]
     assert [e.step for e in plain.Scalars("codes/bit_imbalance")] == [1, 2]
     assert all(0 <= e.value <= 0.5 for e in plain.Scalars("codes/bit_imbalance"))
+
+
+def test_fit_command_writes_tensorboard_logs_of_deep_methods_only(parts, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from hashlearn.cli import main
+
+    (X, y), _, _ = parts
+    np.savez(tmp_path / "train.npz", X=X, y=y)
+    argv = ["fit", "--data", str(tmp_path / "train.npz"), "--bits", "8", "--quiet"]
+    deep = ["--method", "dsh", "--param", "epochs=1", "--log-dir", str(tmp_path / "tb")]
+    assert main([*argv, *deep, "--out", str(tmp_path / "m.safetensors")]) == 0
+    assert any(path.name.startswith("events.out.tfevents") for path in (tmp_path / "tb").iterdir())
+    shallow = ["--method", "lsh", "--log-dir", str(tmp_path / "tb2")]
+    assert main([*argv, *shallow, "--out", str(tmp_path / "l.safetensors")]) == 2
+    assert "'lsh' is not one" in capsys.readouterr().err
 
 
 def test_tensorboard_missing_is_a_clear_error_before_training(parts, tmp_path, monkeypatch):

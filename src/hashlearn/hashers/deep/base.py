@@ -78,7 +78,7 @@ class DeepHasher(Hasher):
     lr_schedule : {"constant", "cosine", "step"}
         Per-epoch learning rate; ``lr_step_size`` (None: a third of the epochs) and ``lr_gamma``
         parametrise ``"step"`` (see :func:`~hashlearn.hashers.deep.trainer.scheduled_lr`).
-    early_stopping : bool or "auto"
+    early_stopping : bool or "auto", default False
         Without ``X_val`` in ``fit``: set a stratified ``validation_fraction`` of the training
         images aside (seeded by ``random_state``), train on the rest, keep the epoch with the
         best validation mAP and stop after ``patience`` epochs without a better one.
@@ -86,7 +86,11 @@ class DeepHasher(Hasher):
         :mod:`~hashlearn.hashers.deep.trainer.early_stopping`) and leaves it off for fits
         without labels (the validation mAP ranks by label); off, all ``epochs`` are trained and
         the last is kept. Ignored when ``fit`` is given ``X_val``, ``y_val``: those choose the
-        epoch.
+        epoch. Off by default for now: with the current defaults (30 epochs, lr 1e-3) the
+        network is still improving at the last epoch, so setting 10% aside only costs training
+        data. On mnist5k, 12-bit DSH, 3 seeds, it gave query mAP 0.9174 +- 0.0140 against
+        0.9366 +- 0.0068 without it (at lr 3e-3: 0.9611 against 0.9666). The default is to be
+        chosen together with the epochs and learning rate by measurement.
     validation_fraction : float in (0, 1)
         The share of the training images set aside by early stopping (at least 2 images).
     patience : int or None
@@ -168,7 +172,7 @@ class DeepHasher(Hasher):
         lr_schedule: str = "constant",
         lr_step_size: int | None = None,
         lr_gamma: float = 0.1,
-        early_stopping: bool | str = "auto",
+        early_stopping: bool | str = False,
         validation_fraction: float = 0.1,
         patience: int | None = None,
         augment: bool = False,
