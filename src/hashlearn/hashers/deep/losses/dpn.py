@@ -11,7 +11,7 @@ from hashlearn.hashers.deep.losses.base import HashLoss, check_batch, check_setu
 from hashlearn.hashers.deep.losses.csq import hash_centers
 from hashlearn.hashers.deep.losses.pairs import label_matrix
 
-__all__ = ["DPNLoss", "class_codes"]
+__all__ = ["ClassCodeLoss", "DPNLoss", "class_codes"]
 
 _KINDS = ("bernoulli", "hadamard")
 
@@ -38,7 +38,43 @@ def class_codes(
     return torch.where(coins, 1.0, -1.0).cpu()
 
 
-class DPNLoss(HashLoss):
+class ClassCodeLoss(HashLoss):
+    """A loss that gives each class a target binary code: row ``c`` of ``codebook``, drawn by
+    :func:`class_codes` in :meth:`setup` (``codes``: ``"bernoulli"`` or ``"hadamard"``).
+    DPN and OrthoHash share it."""
+
+    codebook: torch.Tensor | None
+
+    def __init__(self, codes: str = "bernoulli") -> None:
+        super().__init__()
+        if codes not in _KINDS:
+            raise InvalidInputError(f"codes must be one of {', '.join(_KINDS)}; got {codes!r}")
+        self.code_kind = codes
+        self.register_buffer("codebook", None)
+
+    def setup(
+        self, n_train: int, n_bits: int, labels: torch.Tensor, generator: torch.Generator
+    ) -> None:
+        check_setup(self, n_train, n_bits, labels)
+        n_classes = label_matrix(labels).shape[1]
+        self.codebook = class_codes(n_classes, n_bits, generator, self.code_kind).to(labels.device)
+
+    def class_targets(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The codebook in ``outputs``' dtype.
+
+        Raises
+        ------
+        NotFittedError
+            :meth:`setup` has not drawn the codes yet.
+        """
+        if self.codebook is None:
+            raise NotFittedError(
+                f"{type(self).__name__} assigns a code to each class: call setup(...) first"
+            )
+        return self.codebook.to(outputs.dtype)
+
+
+class DPNLoss(ClassCodeLoss):
     """Deep Polarized Network (Fan, Ng, Ju, Zhang & Chan, "Deep Polarized Network for
     Supervised Learning of Accurate Binary Hashing Codes", IJCAI 2020), on the raw outputs ``v``.
 
@@ -54,32 +90,15 @@ class DPNLoss(HashLoss):
     NUS-WIDE setting); a sample without labels adds nothing.
     """
 
-    codebook: torch.Tensor | None
-
     def __init__(self, margin: float = 1.0, codes: str = "bernoulli") -> None:
-        super().__init__()
+        super().__init__(codes)
         self.margin = check_float(margin, "margin", minimum=0.0, strict_minimum=True)
-        if codes not in _KINDS:
-            raise InvalidInputError(f"codes must be one of {', '.join(_KINDS)}; got {codes!r}")
-        self.code_kind = codes
-        self.register_buffer("codebook", None)
-
-    def setup(
-        self, n_train: int, n_bits: int, labels: torch.Tensor, generator: torch.Generator
-    ) -> None:
-        check_setup(self, n_train, n_bits, labels)
-        n_classes = label_matrix(labels).shape[1]
-        self.codebook = class_codes(n_classes, n_bits, generator, self.code_kind).to(labels.device)
 
     def forward(
         self, outputs: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor
     ) -> torch.Tensor:
         check_batch(self, outputs, labels, min_size=1)
-        if self.codebook is None:
-            raise NotFittedError(
-                "DPNLoss assigns a target code to each class: call setup(...) first"
-            )
-        codebook = self.codebook.to(outputs.dtype)
+        codebook = self.class_targets(outputs)
         if labels.ndim == 1:
             hinge = (self.margin - outputs * codebook[labels.long()]).clamp_min(0.0)
             return hinge.sum(dim=1).mean()

@@ -7,17 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from hashlearn._validation import check_float
-from hashlearn.exceptions import InvalidInputError, NotFittedError
-from hashlearn.hashers.deep.losses.base import HashLoss, check_batch, check_setup
-from hashlearn.hashers.deep.losses.dpn import class_codes
-from hashlearn.hashers.deep.losses.pairs import label_matrix
+from hashlearn.hashers.deep.losses.base import check_batch
+from hashlearn.hashers.deep.losses.dpn import ClassCodeLoss
 
 __all__ = ["OrthoHashLoss"]
 
-_KINDS = ("bernoulli", "hadamard")
 
-
-class OrthoHashLoss(HashLoss):
+class OrthoHashLoss(ClassCodeLoss):
     """OrthoHash (Hoe, Ng, Zhang, Chan, Song & Xiang, "One Loss for All: Deep Hashing with a
     Single Cosine Similarity based Learning Objective", NeurIPS 2021), on the continuous codes
     ``v`` (the network's outputs; the OrthoHash hasher ends its network with the paper's batch
@@ -36,8 +32,6 @@ class OrthoHashLoss(HashLoss):
     the paper's point.
     """
 
-    codebook: torch.Tensor | None
-
     def __init__(
         self,
         scale: float = 8.0,
@@ -45,31 +39,16 @@ class OrthoHashLoss(HashLoss):
         lambda_q: float = 0.0,
         codes: str = "bernoulli",
     ) -> None:
-        super().__init__()
+        super().__init__(codes)
         self.scale = check_float(scale, "scale", minimum=0.0, strict_minimum=True)
         self.margin = check_float(margin, "margin", minimum=0.0)
         self.lambda_q = check_float(lambda_q, "lambda_q", minimum=0.0)
-        if codes not in _KINDS:
-            raise InvalidInputError(f"codes must be one of {', '.join(_KINDS)}; got {codes!r}")
-        self.code_kind = codes
-        self.register_buffer("codebook", None)
-
-    def setup(
-        self, n_train: int, n_bits: int, labels: torch.Tensor, generator: torch.Generator
-    ) -> None:
-        check_setup(self, n_train, n_bits, labels)
-        n_classes = label_matrix(labels).shape[1]
-        self.codebook = class_codes(n_classes, n_bits, generator, self.code_kind).to(labels.device)
 
     def forward(
         self, outputs: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor
     ) -> torch.Tensor:
         check_batch(self, outputs, labels, min_size=1)
-        if self.codebook is None:
-            raise NotFittedError(
-                "OrthoHashLoss assigns a code to each class: call setup(...) first"
-            )
-        codebook = self.codebook.to(outputs.dtype)
+        codebook = self.class_targets(outputs)
         cosine = F.normalize(outputs, dim=1) @ F.normalize(codebook, dim=1).T
         if labels.ndim == 1:
             target = F.one_hot(labels.long(), len(codebook)).to(outputs.dtype)
