@@ -168,6 +168,16 @@ def wait_for_health(process: subprocess.Popen, url: str, log: Path, timeout: flo
     return False
 
 
+def wait_until(page, script: str, timeout: float = 20.0) -> None:
+    """Poll ``page.evaluate(script)`` until it is true (Playwright's ``wait_for_function`` builds
+    its predicate with ``eval``, which the page's Content-Security-Policy forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {script}")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -18,7 +18,13 @@ playwright = pytest.importorskip(
     "playwright.sync_api", reason="Playwright's Python package is not installed (dev extra)"
 )
 
-from _serve_support import NO_CHROMIUM, find_chromium, free_port, wait_for_health  # noqa: E402
+from _serve_support import (  # noqa: E402
+    NO_CHROMIUM,
+    find_chromium,
+    free_port,
+    wait_for_health,
+    wait_until,
+)
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
@@ -76,16 +82,6 @@ class PhotoServer:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self._log.close()
-
-
-def wait_until(page, script, timeout=20.0):
-    """Poll ``page.evaluate(script)`` until it is true (Playwright's ``wait_for_function`` builds
-    its predicate with ``eval``, which the page's Content-Security-Policy forbids)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(script):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {script}")
-        time.sleep(0.05)
 
 
 ALL_IMAGES_LOADED = """

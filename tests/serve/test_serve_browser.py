@@ -3,8 +3,6 @@ upload a digit, see its k nearest images, mark label matches, search by radius a
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytest.importorskip("httpx", reason="the dev extra (httpx) is not installed")
@@ -20,6 +18,7 @@ from _serve_support import (  # noqa: E402
     dsh_files,
     find_chromium,
     png_bytes,
+    wait_until,
 )
 from hashlearn.hashers import load_hasher  # noqa: E402
 from hashlearn.index import load_index  # noqa: E402
@@ -33,16 +32,6 @@ K = 12  # the page's default k
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     return dsh_files(tmp_path_factory.getbasetemp() / "serve-dsh")
-
-
-def wait_until(page, script, timeout=20.0):
-    """Poll ``page.evaluate(script)`` until it is true (Playwright's ``wait_for_function`` builds
-    its predicate with ``eval``, which the page's Content-Security-Policy forbids)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(script):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {script}")
-        time.sleep(0.05)
 
 
 def result_ids(page):
