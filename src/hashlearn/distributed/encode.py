@@ -41,13 +41,12 @@ from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.distributed._ray import connect, worker_error
 from hashlearn.encoding import (
-    IMAGE_SUFFIXES,
     EncodedFiles,
     ImageCodes,
     ImageEncoder,
     assemble_image_codes,
     encode_file_list,
-    list_image_files,
+    image_encoding_job,
     write_image_codes,
 )
 from hashlearn.exceptions import InvalidInputError
@@ -255,19 +254,8 @@ def encode_files(
     model_file = Path(model_path)
     check_input_file(model_file)
     hasher = load_hasher(model_file)
-    encoder = ImageEncoder(hasher, image_shape, resize=resize)  # checked before workers start
-    if encoder.image_shape is None:
-        raise InvalidInputError(
-            f"this {hasher.name!r} model takes feature vectors, not images; give the image "
-            "shape (--image-shape HxW) of a model fitted on flattened pixels"
-        )
-    folder = Path(root).resolve()
-    files = list_image_files(folder, recursive=recursive)
-    if not files:
-        raise InvalidInputError(
-            f"no {', '.join(IMAGE_SUFFIXES)} files in {os.fspath(root)!r}"
-            + ("" if recursive else " (sub-folders not searched)")
-        )
+    # checked before any worker starts
+    encoder, folder, files = image_encoding_job(hasher, root, image_shape, recursive, resize)
     out = Path(out_dir)
     try:
         (out / "shards").mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from hashlearn.encoding.encode import (
     assemble_image_codes,
     encode_file_list,
     encode_image_files,
+    image_encoding_job,
 )
 from hashlearn.encoding.encoder import ImageEncoder
 from hashlearn.encoding.errors import ImageMismatchError, TooLargeError
@@ -86,6 +87,7 @@ __all__ = [
     "describe_file",
     "encode_file_list",
     "encode_image_files",
+    "image_encoding_job",
     "image_ids",
     "index_folder",
     "list_image_files",

@@ -31,7 +31,39 @@ __all__ = [
     "assemble_image_codes",
     "encode_file_list",
     "encode_image_files",
+    "image_encoding_job",
 ]
+
+
+def image_encoding_job(
+    hasher: Hasher,
+    root: str | os.PathLike[str],
+    image_shape: tuple[int, ...] | None,
+    recursive: bool,
+    resize: bool | None,
+) -> tuple[ImageEncoder, Path, list[Path]]:
+    """The encoder, the absolute folder and its image files of a folder to encode, checked
+    before any file is decoded (in one process or on a cluster).
+
+    Raises
+    ------
+    InvalidInputError
+        The model does not take images, or the folder holds no image files.
+    """
+    encoder = ImageEncoder(hasher, image_shape, resize=resize)
+    if encoder.image_shape is None:
+        raise InvalidInputError(
+            f"this {hasher.name!r} model takes feature vectors, not images; give the image "
+            "shape (--image-shape HxW) of a model fitted on flattened pixels"
+        )
+    folder = Path(root).resolve()
+    files = list_image_files(folder, recursive=recursive)
+    if not files:
+        raise InvalidInputError(
+            f"no {', '.join(IMAGE_SUFFIXES)} files in {os.fspath(root)!r}"
+            + ("" if recursive else " (sub-folders not searched)")
+        )
+    return encoder, folder, files
 
 
 @dataclass(frozen=True)
@@ -109,20 +141,7 @@ def encode_image_files(
         a bad ``batch_size``.
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    encoder = ImageEncoder(hasher, image_shape, resize=resize)
-    shape = encoder.image_shape
-    if shape is None:
-        raise InvalidInputError(
-            f"this {hasher.name!r} model takes feature vectors, not images; give the image "
-            "shape (--image-shape HxW) of a model fitted on flattened pixels"
-        )
-    folder = Path(root).resolve()
-    files = list_image_files(folder, recursive=recursive)
-    if not files:
-        raise InvalidInputError(
-            f"no {', '.join(IMAGE_SUFFIXES)} files in {os.fspath(root)!r}"
-            + ("" if recursive else " (sub-folders not searched)")
-        )
+    encoder, folder, files = image_encoding_job(hasher, root, image_shape, recursive, resize)
     with progress(total=len(files), desc="encode", unit="img", disable=not verbose) as bar:
         encoded = encode_file_list(
             encoder,
