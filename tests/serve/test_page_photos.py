@@ -22,6 +22,7 @@ from _serve_support import (  # noqa: E402
     NO_CHROMIUM,
     find_chromium,
     free_port,
+    stop_process,
     wait_for_health,
     wait_until,
 )
@@ -74,13 +75,7 @@ class PhotoServer:
         raise RuntimeError(f"no answer from /health in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         self._log.close()
 
 
