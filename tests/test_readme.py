@@ -158,21 +158,25 @@ class Session:
             return ["bash", "-e", "-c", code], code
         return [sys.executable, "-c", code], code
 
+    def execute(self, argv: list[str]) -> subprocess.CompletedProcess:
+        """``argv`` run in the README's folder and environment, its output captured."""
+        return subprocess.run(
+            argv,
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+
     def run(self, block: Block) -> None:
         argv, code = self.command(block)
         if any(d.startswith("serve") for d in block.directives):
             self.start_server(block, argv, code)
             return
         try:
-            done = subprocess.run(
-                argv,
-                cwd=self.folder,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=BLOCK_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
+            done = self.execute(argv)
         except subprocess.TimeoutExpired:
             self.fail(block, code, f"still running after {BLOCK_TIMEOUT_S} s", "")
         self.last_output = done.stdout + done.stderr
@@ -235,15 +239,7 @@ class Session:
         assert match, f"{block.name}: cannot read the directive {directive!r}"
         output = self.last_output
         if match.group(3):
-            done = subprocess.run(
-                ["bash", "-e", "-c", match.group(3)],
-                cwd=self.folder,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=BLOCK_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
+            done = self.execute(["bash", "-e", "-c", match.group(3)])
             output = done.stdout + done.stderr
             if done.returncode != 0:
                 self.fail(block, match.group(3), f"exit status {done.returncode}", output)
