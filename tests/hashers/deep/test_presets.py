@@ -12,7 +12,19 @@ from hashlearn.hashers.deep.base import DeepHasher
 from hashlearn.hashers.deep.methods import DSH
 from hashlearn.hashers.deep.presets import PRESETS, Preset, describe_presets, get_preset
 
-PAPER_METHODS = ("dsh", "dpsh", "hashnet", "dsdh", "dch", "csq")
+PAPER_METHODS = (
+    "dsh",
+    "dpsh",
+    "hashnet",
+    "dsdh",
+    "dch",
+    "csq",
+    "orthohash",
+    "greedyhash",
+    "dpn",
+    "bihalf",
+    "cibhash",
+)
 
 
 @pytest.mark.parametrize("name", PAPER_METHODS)
@@ -44,6 +56,25 @@ def test_dsh_paper_preset_by_hand():
     # the defaults are untouched without a preset
     plain = create_hasher("dsh", n_bits=12)
     assert (plain.lr, plain.batch_size, plain.loss_params) == (1e-3, 128, None)
+
+
+def test_orthohash_paper_preset_by_hand():
+    """The five newer methods had no preset (issue 17): OrthoHash's is the README's CIFAR-10
+    run of kamwoh/orthohash, its loss settings given explicitly, not left to the defaults."""
+    hasher = create_hasher("orthohash", n_bits=16, preset="paper")
+    assert (hasher.lr, hasher.batch_size, hasher.epochs, hasher.weight_decay) == (
+        1e-4,
+        64,
+        100,
+        5e-4,
+    )
+    # StepLR(step_size=int(100 * 0.8), gamma=0.1): the lr drops tenfold at epoch 80
+    assert (hasher.lr_schedule, hasher.lr_step_size, hasher.lr_gamma) == ("step", 80, 0.1)
+    loss = hasher._make_loss()
+    assert (loss.scale, loss.margin, loss.lambda_q, loss.code_kind) == (8.0, 0.3, 0.0, "bernoulli")
+    # an explicit loss parameter wins, the others stay the preset's
+    merged = create_hasher("orthohash", n_bits=16, preset="paper", loss_params={"margin": 0.2})
+    assert merged._make_loss().margin == 0.2 and merged._make_loss().scale == 8.0
 
 
 def test_explicit_arguments_win_over_the_preset():

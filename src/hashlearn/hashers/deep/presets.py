@@ -8,7 +8,7 @@ give them. A preset fills only the arguments that are not given: explicit keywor
 and an explicit ``loss_params`` is merged over the preset's (its keys win).
 
 What a preset cannot carry, it says in its ``notes``: the authors trained other networks
-(AlexNet, VGG-F, CNN-F, ResNet, mostly pre-trained on ImageNet) with SGD and per-layer learning
+(AlexNet, VGG-F, CNN-F, VGG-16, ResNet, mostly pre-trained on ImageNet) with SGD and per-layer learning
 rates, while hashlearn trains its own backbones with Adam. Only the optimisation and loss
 settings are taken, and an SGD learning rate is not an Adam one: a preset reproduces the
 published *settings*, not the published numbers.
@@ -169,6 +169,119 @@ PRESETS: dict[str, dict[str, Preset]] = {
         notes="Adam as the authors; their train.py also adds a pairwise loss (weight 0.2) and a "
         "squared quantisation term (weight 0.05), which CSQLoss does not have; the authors "
         "fine-tune an ImageNet ResNet-50.",
+    )},
+    "orthohash": {"paper": Preset(
+        settings={
+            "lr": 1e-4, "weight_decay": 5e-4, "batch_size": 64, "epochs": 100,
+            "lr_schedule": "step", "lr_step_size": 80, "lr_gamma": 0.1,
+            "loss_params": {"scale": 8.0, "margin": 0.3, "lambda_q": 0.0, "codes": "bernoulli"},
+        },
+        sources={
+            "lr": "authors' code kamwoh/orthohash, main.py: --lr 0.0001 (configs.py optimizer: Adam, betas 0.9, 0.999)",
+            "weight_decay": "main.py optim_kwargs: weight_decay 0.0005 (Adam's L2 term, as the trainer's)",
+            "batch_size": "main.py: --bs 64 (one stored version of main.py says 256); the authors' later framework CISiPLab/cisip-FIRe, configs/templates/orthocos.yaml: bs 64",
+            "epochs": "main.py: --epochs 100, over the 5,000 CIFAR-10 training images of evaluation protocol 1 (utils/datasets.py: 500 per class)",
+            "lr_schedule": "main.py: scheduler 'step' (configs.py: StepLR, stepped once per epoch)",
+            "lr_step_size": "main.py scheduler_kwargs: step_size int(epochs * 0.8) = 80",
+            "lr_gamma": "main.py scheduler_kwargs: gamma 0.1",
+            "loss_params.scale": "main.py: --scale 8",
+            "loss_params.margin": "README.md, the CIFAR-10 run: --margin 0.3 (main.py's default 0.2 goes with its default --ds imagenet100)",
+            "loss_params.lambda_q": "main.py: --quan 0",
+            "loss_params.codes": "README.md, the CIFAR-10 run: --codebook-method B (Bernoulli, fair coins)",
+        },
+        notes="Adam as the authors, with the README's CIFAR-10 run (python main.py "
+        "--codebook-method B --ds cifar10 --margin 0.3); the authors fine-tune an ImageNet "
+        "AlexNet with a 10x lower learning rate on the backbone (README, 'Performance Tuning') "
+        "and train on flipped, colour-jittered 224 x 224 images, which are not taken.",
+    )},
+    "greedyhash": {"paper": Preset(
+        settings={
+            "lr": 1e-3, "weight_decay": 5e-4, "batch_size": 32, "epochs": 50,
+            "lr_schedule": "step", "lr_step_size": 30, "lr_gamma": 0.1,
+            "loss_params": {"alpha": 0.1},
+        },
+        sources={
+            "lr": "authors' code ssppp/GreedyHash, cifar1.py: learning_rate 0.001 (SGD, momentum 0.9)",
+            "weight_decay": "cifar1.py: weight_decay 5e-4",
+            "batch_size": "cifar1.py: batch_size 32",
+            "epochs": "cifar1.py: num_epochs 50, over the 5,000 CIFAR-10 training images of its protocol (500 per class)",
+            "lr_schedule": "cifar1.py adjust_learning_rate: a step schedule",
+            "lr_step_size": "cifar1.py adjust_learning_rate: lr * 0.1 ** (epoch // epoch_lr_decrease), epoch_lr_decrease 30",
+            "lr_gamma": "cifar1.py adjust_learning_rate: 0.1",
+            "loss_params.alpha": "paper (Su et al., NeurIPS 2018) eq. 8 weight of ||h - sign(h)||_3^3; cifar1.py: loss1 + 0.1 * loss2",
+        },
+        notes=f"{_SGD}; the authors fine-tune an ImageNet AlexNet on CIFAR-10 scaled to 224 x "
+        "224; their other scripts: cifar2.py (all 50,000 training images) 40 epochs with the "
+        "lr step at 20, imagenet.py 100 epochs with the step at 80 and alpha 1.",
+    )},
+    "dpn": {"paper": Preset(
+        settings={
+            "lr": 1e-4, "weight_decay": 5e-4, "batch_size": 256, "epochs": 200,
+            "lr_schedule": "step", "lr_step_size": 100, "lr_gamma": 0.1,
+            "loss_params": {"margin": 1.0, "codes": "bernoulli"},
+        },
+        sources={
+            "lr": "authors' code kamwoh/DPN, main.py: --lr 0.0001 (optim 'sgd'; configs.py: SGD, momentum 0.9)",
+            "weight_decay": "main.py optim_kwargs: weight_decay 0.0005",
+            "batch_size": "main.py: --bs 256",
+            "epochs": "main.py: --epochs 200 (its default --ds imagenet100; the same defaults for every dataset)",
+            "lr_schedule": "main.py: scheduler 'step' (configs.py: StepLR, stepped once per epoch)",
+            "lr_step_size": "main.py scheduler_kwargs: step_size int(epochs * 0.5) = 100",
+            "lr_gamma": "main.py scheduler_kwargs: gamma 0.1",
+            "loss_params.margin": "paper (Fan et al., IJCAI 2020) polarization margin m; main.py: --margin 1.0",
+            "loss_params.codes": "main.py: --centroid-method N, the sign of a standard normal per bit: a fair coin, as 'bernoulli'",
+        },
+        notes=f"{_SGD}, and its lr 0.0001 is taken as Adam's; the authors fine-tune an ImageNet "
+        "AlexNet; their cross-entropy and output regularisation terms are off (main.py --ce 0, "
+        "--reg 0), as DPNLoss has neither; the authors' later framework (CISiPLab/cisip-FIRe, "
+        "configs/templates/dpn.yaml) trains DPN with Adam, batch 64, 100 epochs and reg 0.1 "
+        "instead.",
+    )},
+    "bihalf": {"paper": Preset(
+        settings={
+            "lr": 1e-4, "weight_decay": 5e-4, "batch_size": 32, "epochs": 300,
+            "lr_schedule": "step", "lr_step_size": 120, "lr_gamma": 0.1,
+            "loss_params": {"gamma": 6.0},
+        },
+        sources={
+            "lr": "authors' code liyunqianggyn/Deep-Unsupervised-Image-Hashing, ImageHashing/Cifar10_I.py: learning_rate 0.0001 (SGD, momentum 0.9)",
+            "weight_decay": "ImageHashing/Cifar10_I.py: weight_decay 5e-4",
+            "batch_size": "ImageHashing/Cifar10_I.py: batch_size 32",
+            "epochs": "ImageHashing/Cifar10_I.py: num_epochs 300, over the 50,000 CIFAR-10 (I) training images (5,000 per class)",
+            "lr_schedule": "ImageHashing/Cifar10_I.py adjust_learning_rate: a step schedule",
+            "lr_step_size": "ImageHashing/Cifar10_I.py adjust_learning_rate: lr * 0.1 ** (epoch // epoch_lr_decrease), epoch_lr_decrease 120",
+            "lr_gamma": "ImageHashing/Cifar10_I.py adjust_learning_rate: 0.1",
+            "loss_params.gamma": "ImageHashing/Cifar10_I.py: gamma 6 in the bi-half layer's backward pass (also Cifar(II)_bihalf.py)",
+        },
+        notes=f"{_SGD}; the authors freeze an ImageNet VGG-16 and train only its last linear "
+        "layer (4096 -> n_bits), with VGG-16 fc7 features as the similarity targets and each "
+        "sample paired with the one half a batch away; hashlearn trains the whole backbone "
+        "against HOG or pixel targets (loss_params features: the loss's default). With the "
+        "small CNN on mnist5k gamma 6 measured worse than the loss's default 1 (see "
+        "BiHalfLoss). The authors' MNIST autoencoder (AutoEncoder/Bihalf_Layer.py: gamma 1) "
+        "trains a reconstruction loss, which BiHalfLoss does not have.",
+    )},
+    "cibhash": {"paper": Preset(
+        settings={
+            "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64, "epochs": 60,
+            "lr_schedule": "constant",
+            "loss_params": {"temperature": 0.3, "beta": 1e-3, "stochastic": False},
+        },
+        sources={
+            "lr": "authors' code zexuanqiu/CIBHash, model/base_model.py: --lr 1e-3 (model/CIBHash.py configure_optimizers: Adam)",
+            "weight_decay": "model/CIBHash.py configure_optimizers: Adam without weight decay",
+            "batch_size": "model/base_model.py: --batch_size 64",
+            "epochs": "model/base_model.py: --epochs 60, over the 5,000 CIFAR-10 training images of utils/data.py (500 per class); at 16 bits run_training_session raises it to 80",
+            "lr_schedule": "model/base_model.py run_training_session: no learning-rate schedule",
+            "loss_params.temperature": "paper (Qiu et al., IJCAI 2021) tau; model/CIBHash.py: --temperature 0.3",
+            "loss_params.beta": "paper beta; model/CIBHash.py: --weight 0.001",
+            "loss_params.stochastic": "model/CIBHash.py forward: hash_layer(prob - 0.5), codes thresholded at 1/2",
+        },
+        notes="Adam as the authors; they freeze an ImageNet VGG-16 and train a two-layer "
+        "encoder (4096 -> 1024 -> n_bits) on its fc7 features, with Gaussian blur among the "
+        "views' augmentations (not in hashlearn's); at 16 bits they train at least 80 epochs "
+        "(pass epochs=80 there); their choice of the best of the validations every 20 epochs "
+        "is not taken.",
     )},
 }
 # fmt: on
