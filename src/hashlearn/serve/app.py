@@ -23,6 +23,7 @@ from hashlearn.serve.middleware import (
     SecurityHeadersMiddleware,
     TimeoutMiddleware,
 )
+from hashlearn.serve.openapi import service_openapi
 from hashlearn.serve.routes.items import add_item_routes
 from hashlearn.serve.routes.page import STATIC_DIR, add_page_routes
 from hashlearn.serve.routes.search import add_search_routes
@@ -61,6 +62,7 @@ def create_app(service: SearchService, *, token: str | None = None) -> Any:
         docs_url=None,  # FastAPI's docs load scripts from a CDN; routes.page serves its own
         redoc_url=None,
     )
+    app.openapi = lambda: service_openapi(app)  # the 400s the service gives, every $ref resolved
     install_error_handlers(app)
     add_page_routes(app)
     add_status_routes(app, service, writes_need_token=token is not None)

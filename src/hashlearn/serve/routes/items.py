@@ -75,7 +75,8 @@ def _add_reads(app: Any, service: SearchService) -> None:
     @app.get("/items", response_model=ItemPage, summary="items by ascending id")
     def list_items(
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-        limit: Annotated[int, Query(ge=1)] = 24,
+        # the bound as a default, not in the annotation (a string, read in module scope)
+        limit: int = Query(24, ge=1, le=service.limits.max_k),
         sample_seed: Annotated[
             int | None,
             Query(ge=0, le=MAX_ID, description="draw a random sample with this seed instead"),
