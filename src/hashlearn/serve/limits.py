@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -11,7 +12,15 @@ from typing import Any
 from hashlearn._validation import check_float, check_int
 from hashlearn.exceptions import InvalidInputError
 
-__all__ = ["MAX_ID", "TOKEN_ENV", "ServeLimits", "load_token", "parse_item_id"]
+__all__ = [
+    "MAX_ID",
+    "TOKEN_ENV",
+    "ServeLimits",
+    "check_write_access",
+    "is_loopback",
+    "load_token",
+    "parse_item_id",
+]
 
 TOKEN_ENV = "HASHLEARN_SERVE_TOKEN"
 """Environment variable holding the bearer token of writes, when no token file is given."""
@@ -146,3 +155,34 @@ def load_token(
         return token
     value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
     return value or None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the service on this machine: ``localhost`` or a
+    loopback address (``127.0.0.0/8``, ``::1``). ``0.0.0.0``, ``::`` and other names are not."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_write_access(host: str, token: str | None, open_writes: bool = False) -> None:
+    """Refuse to serve open writes beyond this machine.
+
+    Listening on an address other than loopback without a bearer token would let anyone who
+    reaches the port add and delete items; that takes ``open_writes=True``
+    (``hashlearn serve --open-writes``), said explicitly.
+
+    Raises
+    ------
+    InvalidInputError
+        ``host`` is not loopback, ``token`` is None and ``open_writes`` is False.
+    """
+    if token is None and not open_writes and not is_loopback(host):
+        raise InvalidInputError(
+            f"listening on {host} reaches beyond this machine, and without a token anyone who "
+            "reaches it could add and delete items: set a token (--token-file FILE or "
+            f"{TOKEN_ENV}), or pass --open-writes to allow open writes"
+        )
