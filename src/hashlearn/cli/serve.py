@@ -34,6 +34,8 @@ _LIMITS = (
     ("max_image_bytes", int, "largest image file"),
     ("max_image_pixels", int, "largest image width x height, checked before decoding"),
     ("request_timeout", float, "seconds a request may take"),
+    ("max_decode_bytes", int, "bytes image decodes may hold at once, estimated from headers"),
+    ("decode_wait", float, "seconds an image decode waits for room before a 503"),
 )
 """The fields of :class:`~hashlearn.serve.ServeLimits` set by options (``max_k``: ``--max-k``)."""
 

@@ -79,7 +79,9 @@ def install_error_handlers(app: Any) -> None:
 
     @app.exception_handler(HashlearnError)
     async def hashlearn_error(request: Any, exc: HashlearnError) -> Any:
-        return error(getattr(exc, "status_code", 400), str(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return error(getattr(exc, "status_code", 400), str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_validation_error(request: Any, exc: RequestValidationError) -> Any:

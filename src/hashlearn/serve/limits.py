@@ -57,6 +57,13 @@ class ServeLimits:
     request_timeout : float
         Seconds a request may take, receiving its body included; a slower one is answered with
         408 (body still arriving) or 503 (processing).
+    max_decode_bytes : int
+        Bytes that image decodes (uploads and thumbnails) may hold at once, estimated from each
+        file's header before decoding (:mod:`hashlearn.serve.decoding`): an image that alone
+        needs more is refused with 413; one that does not fit beside others waits.
+    decode_wait : float
+        Seconds an image decode waits for room in ``max_decode_bytes`` before it is answered 503
+        with ``Retry-After``.
 
     Raises
     ------
@@ -73,11 +80,15 @@ class ServeLimits:
     max_items_per_request: int = 1000
     max_metadata_bytes: int = 4096
     request_timeout: float = 30.0
+    max_decode_bytes: int = 640 * 1024 * 1024  # a 25-megapixel RGBA PNG (600 MB) fits alone
+    decode_wait: float = 2.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if name == "request_timeout":
                 check_float(value, name, minimum=0.0, strict_minimum=True)
+            elif name == "decode_wait":
+                check_float(value, name, minimum=0.0)
             else:
                 check_int(value, name, minimum=1)
 

@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from hashlearn.encoding import TooLargeError, read_image
+from hashlearn.encoding import TooLargeError
+from hashlearn.serve.decoding import encode_image_file
 from hashlearn.serve.errors import (
     AuthenticationError,
     ItemNotFoundError,
@@ -160,12 +161,13 @@ def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
         )
         image = None
         if kind == "image_base64":
-            image = read_image(
+            # the pixels are let go once coded: a request's images are not all held at once
+            code, image = encode_image_file(
                 image_bytes_from_base64(item.image_base64, limits.max_image_bytes),
-                max_bytes=limits.max_image_bytes,
-                max_pixels=limits.max_image_pixels,
+                encoder,
+                limits,
+                service.decode_budget,
             )
-            code = encoder.encode_image(image.image)
         elif kind == "vector":
             code = encoder.encode_vector(item.vector)
         elif kind == "code_hex":

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from hashlearn.encoding import read_image
+from hashlearn.serve.decoding import encode_image_file
 from hashlearn.serve.http_errors import error_responses
 from hashlearn.serve.limits import ServeLimits, parse_item_id
 from hashlearn.serve.request_parsing import SearchQuery, merge_param, read_search
@@ -57,12 +57,7 @@ def add_search_routes(app: Any, service: SearchService) -> None:
         query_id = query_label = None
         encoder = service.encoder
         if query.image is not None:
-            upload = read_image(
-                query.image,
-                max_bytes=limits.max_image_bytes,
-                max_pixels=limits.max_image_pixels,
-            )
-            code = encoder.encode_image(upload.image)
+            code, _ = encode_image_file(query.image, encoder, limits, service.decode_budget)
         elif query.vector is not None:
             code = encoder.encode_vector(query.vector)
         elif query.code_hex is not None:
@@ -79,7 +74,7 @@ def add_search_routes(app: Any, service: SearchService) -> None:
     @app.post(
         "/search",
         response_model=SearchResponse,
-        responses=error_responses(400, 404, 408, 413, 415, 503),
+        responses=error_responses(400, 404, 408, 413, 415, 503),  # 503: busy, Retry-After
         summary="nearest items of an image, a feature vector, a code or a stored item",
         openapi_extra={"requestBody": _search_body(limits)},
     )
