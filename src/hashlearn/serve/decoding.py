@@ -13,6 +13,7 @@ one path of uploads (searches and adds); thumbnails hold the same budget while t
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import threading
 import time
 from collections.abc import Iterator
@@ -98,9 +99,33 @@ class DecodeBudget:
         try:
             yield
         finally:
+            _return_free_memory()  # before the room is given to the next decode
             with self._changed:
                 self._held -= nbytes
                 self._changed.notify_all()
+
+
+def _load_malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None (another C library, or not Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _return_free_memory() -> None:
+    """Hand the heap's free memory back to the system. A decoded picture is allocated in blocks
+    small enough for the C heap of the thread that decoded it, which keeps them once freed; with
+    many threads, each would keep the pixels of its last decode beside the next one's."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def describe_header(header: ImageHeader) -> str:
