@@ -13,6 +13,7 @@ from hashlearn._validation import check_float, check_int
 from hashlearn.exceptions import InvalidInputError
 
 __all__ = [
+    "ID_PATTERN",
     "MAX_ID",
     "TOKEN_ENV",
     "ServeLimits",
@@ -28,7 +29,26 @@ TOKEN_ENV = "HASHLEARN_SERVE_TOKEN"
 MAX_ID = 2**63 - 1
 """Largest item id (ids are non-negative ``int64``)."""
 
-_ID_PATTERN = re.compile(r"[0-9]{1,19}")
+
+def _decimals_up_to(bound: int) -> str:
+    """A regular expression of the decimal strings (leading zeros allowed, at most as many
+    digits as ``bound``) whose value is at most ``bound``."""
+    digits = str(bound)
+    choices = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for at, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - at - 1
+            below = "0" if digit == "1" else f"[0-{int(digit) - 1}]"
+            choices.append(digits[:at] + below + (f"[0-9]{{{rest}}}" if rest else ""))
+    choices.append(digits)
+    return "(?:" + "|".join(choices) + ")"
+
+
+ID_PATTERN = _decimals_up_to(MAX_ID)
+"""The item ids of URLs and forms as a regular expression (decimal, 0 .. 2**63 - 1); the
+OpenAPI schema states it, :func:`parse_item_id` checks it."""
+
+_ID_PATTERN = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True)

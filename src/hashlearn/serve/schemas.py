@@ -22,6 +22,7 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "Stats",
+    "with_vector_length",
 ]
 
 _MAX_VECTOR = 1_000_000
@@ -150,3 +151,14 @@ class Health(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: str = Field(description="what is wrong with the request")
+
+
+def with_vector_length(schema: dict[str, Any], n_features: int | None) -> dict[str, Any]:
+    """``schema`` (the JSON schema of :class:`SearchRequest` or :class:`ItemIn`) with the length
+    of ``vector`` set to the model's ``n_features`` (unchanged when it is not known)."""
+    if n_features is None:
+        return schema
+    vector = schema["properties"]["vector"]
+    array = next(choice for choice in vector["anyOf"] if choice.get("type") == "array")
+    array.update(minItems=int(n_features), maxItems=int(n_features))
+    return schema

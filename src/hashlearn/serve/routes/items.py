@@ -7,7 +7,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from hashlearn.serve.errors import (
     UnsupportedMediaTypeError,
 )
 from hashlearn.serve.http_errors import error_responses
-from hashlearn.serve.limits import MAX_ID, parse_item_id
+from hashlearn.serve.limits import ID_PATTERN, MAX_ID, parse_item_id
 from hashlearn.serve.request_parsing import (
     exactly_one,
     form_item,
@@ -30,7 +30,13 @@ from hashlearn.serve.request_parsing import (
     parse_json,
     read_form,
 )
-from hashlearn.serve.schemas import AddRequest, AddResponse, Item, ItemPage
+from hashlearn.serve.schemas import (
+    AddRequest,
+    AddResponse,
+    Item,
+    ItemPage,
+    with_vector_length,
+)
 from hashlearn.serve.service import SearchService
 from hashlearn.serve.writes import NewItem
 
@@ -40,28 +46,42 @@ __all__ = ["add_item_routes"]
 # routes (401 without a token, 403 with a wrong one).
 _BEARER = HTTPBearer(auto_error=False, description="needed for writes when the service has a token")
 
-_ADD_BODY = {
-    "content": {
-        "application/json": {"schema": AddRequest.model_json_schema()},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["image"],
-                "properties": {
-                    "image": {"type": "string", "format": "binary"},
-                    "id": {"type": "integer"},
-                    "label": {"type": "integer"},
-                    "metadata": {"type": "string", "description": "a JSON object"},
-                },
-            }
+
+def _add_body(n_features: int | None) -> dict[str, Any]:
+    """The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
+    as_json = AddRequest.model_json_schema()
+    with_vector_length(as_json["$defs"]["ItemIn"], n_features)
+    return {
+        "content": {
+            "application/json": {"schema": as_json},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                        "label": {"type": "integer", "minimum": 1 - 2**63, "maximum": 2**63 - 1},
+                        "metadata": {"type": "string", "description": "a JSON object"},
+                    },
+                }
+            },
         },
-    },
-    "required": True,
-}
-"""The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
+        "required": True,
+    }
+
 
 _CACHE_CONTROL = "private, max-age=60"
 """Images and thumbnails: kept a minute, then revalidated (an id's image may change)."""
+
+
+def _item_id() -> Any:
+    """The ``{item_id}`` path parameter: its pattern is stated in the schema and checked by
+    :func:`~hashlearn.serve.limits.parse_item_id` (400 naming the rule, not a bare pattern)."""
+    return Path(
+        description=f"decimal item id, 0 to {MAX_ID}",
+        json_schema_extra={"pattern": f"^{ID_PATTERN}$"},
+    )
 
 
 def add_item_routes(app: Any, service: SearchService, token: str | None) -> None:
@@ -86,7 +106,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
         return service.list_items(offset, limit, sample_seed)
 
     @app.get("/items/{item_id}", response_model=Item, responses=errors)
-    def get_item(item_id: str) -> Any:
+    def get_item(item_id: str = _item_id()) -> Any:
         return service.get_item(parse_item_id(item_id))
 
     @app.get(
@@ -94,7 +114,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
         response_class=Response,
         responses={**errors, 200: {"content": {"image/png": {}, "image/jpeg": {}}}},
     )
-    def get_image(item_id: str) -> Any:
+    def get_image(item_id: str = _item_id()) -> Any:
         path, media = service.image_of(parse_item_id(item_id))
         try:
             data = path.read_bytes()
@@ -112,7 +132,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
         },
         summary="the item's image, at most 256 px on its longest side and 48 KiB",
     )
-    def get_thumbnail(item_id: str, request: Request) -> Any:
+    def get_thumbnail(request: Request, item_id: str = _item_id()) -> Any:
         item = parse_item_id(item_id)
         if_none_match = request.headers.get("if-none-match")
         if if_none_match is not None:
@@ -190,7 +210,7 @@ def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
         responses=errors,
         dependencies=[Depends(check_token)],
         summary="add items (durable before the answer): images, vectors or codes",
-        openapi_extra={"requestBody": _ADD_BODY},
+        openapi_extra={"requestBody": _add_body(service.encoder.n_features)},
     )
     async def add(request: Request) -> Any:
         media = media_type(request)
@@ -213,7 +233,7 @@ def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
         dependencies=[Depends(check_token)],
         summary="delete an item (durable before the answer)",
     )
-    def delete(item_id: str) -> dict[str, int]:
+    def delete(item_id: str = _item_id()) -> dict[str, int]:
         item = parse_item_id(item_id)
         service.delete(item)
         return {"deleted": item}

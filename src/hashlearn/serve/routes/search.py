@@ -11,20 +11,20 @@ from hashlearn.serve.decoding import encode_image_file
 from hashlearn.serve.http_errors import error_responses
 from hashlearn.serve.limits import ServeLimits, parse_item_id
 from hashlearn.serve.request_parsing import SearchQuery, merge_param, read_search
-from hashlearn.serve.schemas import SearchRequest, SearchResponse
+from hashlearn.serve.schemas import SearchRequest, SearchResponse, with_vector_length
 from hashlearn.serve.service import SearchService
 
 __all__ = ["add_search_routes"]
 
 
-def _search_body(limits: ServeLimits) -> dict[str, Any]:
+def _search_body(limits: ServeLimits, n_features: int | None) -> dict[str, Any]:
     """The OpenAPI request body of ``POST /search``: it is read by hand, in four forms; ``k`` and
     ``radius`` carry the service's bounds."""
     bounds = {
         "k": {"type": "integer", "minimum": 1, "maximum": limits.max_k},
         "radius": {"type": "integer", "minimum": 0, "maximum": limits.max_radius},
     }
-    as_json = SearchRequest.model_json_schema()
+    as_json = with_vector_length(SearchRequest.model_json_schema(), n_features)
     for name, bound in bounds.items():
         as_json["properties"][name] = {**as_json["properties"][name], **_nullable(bound)}
     return {
@@ -76,7 +76,7 @@ def add_search_routes(app: Any, service: SearchService) -> None:
         response_model=SearchResponse,
         responses=error_responses(400, 404, 408, 413, 415, 503),  # 503: busy, Retry-After
         summary="nearest items of an image, a feature vector, a code or a stored item",
-        openapi_extra={"requestBody": _search_body(limits)},
+        openapi_extra={"requestBody": _search_body(limits, service.encoder.n_features)},
     )
     async def search(
         request: Request,
