@@ -103,3 +103,30 @@ def test_a_second_image_file_is_refused_by_name(client, files):
         headers=AUTH,
     )
     assert answer.status_code == 400 and "'image'" in answer.json()["error"]
+
+
+def test_the_id_pattern_of_the_schema_is_what_the_service_accepts():
+    """The ``{item_id}`` pattern the schema states accepts exactly the ids the service takes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from hashlearn.exceptions import InvalidInputError
+    from hashlearn.serve.limits import ID_PATTERN, MAX_ID, parse_item_id
+
+    def accepted(text):
+        try:
+            parse_item_id(text)
+        except InvalidInputError:
+            return False
+        return True
+
+    edges = ["0", "007", str(MAX_ID), str(MAX_ID + 1), "9" * 19, "0" * 19, "0" * 20, "", "-1"]
+    for text in edges:
+        assert bool(re.fullmatch(ID_PATTERN, text)) == accepted(text), text
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(0, 10**20).map(str) | st.text("0123456789", max_size=21))
+    def agree(text):
+        assert bool(re.fullmatch(ID_PATTERN, text)) == accepted(text)
+
+    agree()

@@ -45,10 +45,11 @@ def _decimals_up_to(bound: int) -> str:
 
 
 ID_PATTERN = _decimals_up_to(MAX_ID)
-"""The item ids of URLs and forms as a regular expression (decimal, 0 .. 2**63 - 1); the
-OpenAPI schema states it, :func:`parse_item_id` checks it."""
+"""The item ids of URLs and forms as a regular expression (decimal, 0 .. 2**63 - 1): what the
+OpenAPI schema states, and what :func:`parse_item_id` accepts (digits, then the range, each
+refused with its own message)."""
 
-_ID_PATTERN = re.compile(ID_PATTERN)
+_ID_PATTERN = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
