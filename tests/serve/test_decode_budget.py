@@ -136,3 +136,27 @@ def test_concurrent_uploads_of_a_small_png_of_a_large_picture_stay_in_budget(fil
         growth = server.memory_kib("VmHWM") * 1024 - before
     assert statuses == [200] * 4
     assert growth < budget, f"peak memory grew by {growth / MB:.0f} MB"
+
+
+def test_thumbnails_decode_under_the_budget(tmp_path):
+    """Thumbnails hold the budget too: a 24-megapixel photo is still shrunk under the default
+    budget, and a stored picture over a small budget alone is refused as not showable (422)."""
+    from hashlearn.serve import ServeLimits
+    from hashlearn.serve.errors import ItemImageError
+    from hashlearn.serve.thumbnails import ThumbnailCache
+
+    source = tmp_path / "photo.png"
+    source.write_bytes(big_png(4899, "RGB"))  # 24 megapixels
+    default = DecodeBudget(ServeLimits().max_decode_bytes, wait=0)
+    cache = ThumbnailCache(
+        tmp_path / "thumbs", max_image_bytes=10 * 2**20, max_image_pixels=25_000_000, budget=default
+    )
+    thumbnail = cache.get(1, source)
+    assert thumbnail.media_type == "image/jpeg" and default.held == 0
+    assert 300 * MB < default.peak < default.max_bytes
+    small = DecodeBudget(100_000_000, wait=0)
+    cache = ThumbnailCache(
+        tmp_path / "thumbs2", max_image_bytes=10 * 2**20, max_image_pixels=25_000_000, budget=small
+    )
+    with pytest.raises(ItemImageError, match="4899x4899 RGB image takes about"):
+        cache.get(1, source)

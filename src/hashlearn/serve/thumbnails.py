@@ -168,9 +168,10 @@ class ThumbnailCache:
             header = image_header(
                 data, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
             )
-            # copies while shrinking: at most what converting it for a colour model holds
+            # copies while shrinking: at most what converting it to a small RGB array holds
+            cost = header.conversion_bytes(3, (self.max_side, self.max_side))
             holding = (
-                self.budget.hold(header.conversion_bytes(3), describe_header(header))
+                self.budget.hold(cost, describe_header(header))
                 if self.budget is not None
                 else contextlib.nullcontext()
             )
