@@ -22,6 +22,7 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "Stats",
+    "with_one_of",
     "with_vector_length",
 ]
 
@@ -161,4 +162,20 @@ def with_vector_length(schema: dict[str, Any], n_features: int | None) -> dict[s
     vector = schema["properties"]["vector"]
     array = next(choice for choice in vector["anyOf"] if choice.get("type") == "array")
     array.update(minItems=int(n_features), maxItems=int(n_features))
+    return schema
+
+
+def with_one_of(
+    schema: dict[str, Any], fields: tuple[str, ...], exclusive: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``schema`` stating what the service checks by hand: exactly one of ``fields`` is given
+    (present and not null), and not every field of ``exclusive`` is an integer."""
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in fields
+    ]
+    if exclusive:
+        schema["not"] = {
+            "required": list(exclusive),
+            "properties": {name: {"type": "integer"} for name in exclusive},
+        }
     return schema

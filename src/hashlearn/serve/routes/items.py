@@ -35,6 +35,7 @@ from hashlearn.serve.schemas import (
     AddResponse,
     Item,
     ItemPage,
+    with_one_of,
     with_vector_length,
 )
 from hashlearn.serve.service import SearchService
@@ -50,7 +51,8 @@ _BEARER = HTTPBearer(auto_error=False, description="needed for writes when the s
 def _add_body(n_features: int | None) -> dict[str, Any]:
     """The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
     as_json = AddRequest.model_json_schema()
-    with_vector_length(as_json["$defs"]["ItemIn"], n_features)
+    item = with_vector_length(as_json["$defs"]["ItemIn"], n_features)
+    with_one_of(item, ("vector", "code_hex", "code_base64", "image_base64"))
     return {
         "content": {
             "application/json": {"schema": as_json},

@@ -10,8 +10,13 @@ from starlette.concurrency import run_in_threadpool
 from hashlearn.serve.decoding import encode_image_file
 from hashlearn.serve.http_errors import error_responses
 from hashlearn.serve.limits import ServeLimits, parse_item_id
-from hashlearn.serve.request_parsing import SearchQuery, merge_param, read_search
-from hashlearn.serve.schemas import SearchRequest, SearchResponse, with_vector_length
+from hashlearn.serve.request_parsing import QUERY_FIELDS, SearchQuery, merge_param, read_search
+from hashlearn.serve.schemas import (
+    SearchRequest,
+    SearchResponse,
+    with_one_of,
+    with_vector_length,
+)
 from hashlearn.serve.service import SearchService
 
 __all__ = ["add_search_routes"]
@@ -25,6 +30,7 @@ def _search_body(limits: ServeLimits, n_features: int | None) -> dict[str, Any]:
         "radius": {"type": "integer", "minimum": 0, "maximum": limits.max_radius},
     }
     as_json = with_vector_length(SearchRequest.model_json_schema(), n_features)
+    with_one_of(as_json, QUERY_FIELDS, exclusive=("k", "radius"))
     for name, bound in bounds.items():
         as_json["properties"][name] = {**as_json["properties"][name], **_nullable(bound)}
     return {
