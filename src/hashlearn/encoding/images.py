@@ -54,8 +54,9 @@ class DecodedImage:
     ----------
     data : bytes
         The file as read (stored as is when the search service adds the image).
-    image : PIL.Image.Image
-        The decoded image.
+    image : PIL.Image.Image or None
+        The decoded image; None once its pixels are let go (the search service keeps only the
+        file of an added image).
     extension : str
         ``"png"`` or ``"jpg"``.
     """

@@ -23,6 +23,7 @@ __all__ = [
     "LimitBodyMiddleware",
     "SecurityHeadersMiddleware",
     "TimeoutMiddleware",
+    "host_name",
     "send_json_error",
 ]
 
@@ -31,9 +32,7 @@ class BodyTooLargeError(TooLargeError):
     """A chunked request body went over the limit while it was being received."""
 
 
-async def send_json_error(
-    send: Any, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
+async def send_json_error(send: Any, status: int, message: str) -> None:
     """Answer ``status`` with the JSON body ``{"error": message}`` through ASGI ``send``."""
     body = json.dumps({"error": message}).encode()
     await send(
@@ -43,7 +42,6 @@ async def send_json_error(
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *headers,
             ],
         }
     )
