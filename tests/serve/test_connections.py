@@ -112,16 +112,24 @@ def test_connections_over_the_cap_get_503_until_one_closes(files, tmp_path):
         files, tmp_path / "data", tmp_path / "log", header_timeout=30, max_connections=8
     ) as server:
         idle = [_connect(server.port) for _ in range(8)]
-        time.sleep(0.3)  # accepted by the server
-        answer = httpx.get(server.url + "/health", timeout=5)
-        assert answer.status_code == 503
+        answer = _health_until(server, 503)  # once the server has accepted the 8
         assert answer.headers["retry-after"] == "1"
         assert "8 open connections" in answer.json()["error"]
         idle.pop().close()
-        time.sleep(0.3)
-        assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+        _health_until(server, 200)
         for sock in idle:
             sock.close()
+
+
+def _health_until(server, status, timeout=10.0):
+    """``GET /health`` until it answers ``status`` (then that answer), for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.get(server.url + "/health", timeout=5)
+        if answer.status_code == status or time.monotonic() > deadline:
+            assert answer.status_code == status, answer.text
+            return answer
+        time.sleep(0.1)
 
 
 def test_a_host_not_of_this_service_gets_421(server):
