@@ -31,6 +31,8 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 256
 """Open connections at most (``hashlearn serve --max-connections``)."""
 
+_LINGER = 1.0  # seconds a refused connection is kept half-closed for the client to read its 503
+
 
 def busy_answer(max_connections: int) -> bytes:
     """The raw HTTP/1.1 503 sent to a connection over ``max_connections``, before closing it."""
@@ -77,10 +79,14 @@ def limited_h11_protocol(header_timeout: float, max_connections: int) -> type[as
 
         def connection_made(self, transport: Any) -> None:
             if len(self.connections) >= max_connections:
+                # answered and half-closed; what the client sends meanwhile is read and dropped,
+                # so closing does not reset the connection before the answer is read
                 self._refused = True
                 self.transport = transport
                 transport.write(refusal)
-                transport.close()
+                if transport.can_write_eof():
+                    transport.write_eof()
+                self.loop.call_later(_LINGER, transport.close)
                 return
             super().connection_made(transport)
             self._arm()
@@ -93,6 +99,12 @@ def limited_h11_protocol(header_timeout: float, max_connections: int) -> type[as
         def data_received(self, data: bytes) -> None:
             if not self._refused:
                 super().data_received(data)
+
+        def eof_received(self) -> bool | None:
+            if self._refused:  # the client has read the answer and closed its side
+                self.transport.close()
+                return None
+            return super().eof_received()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
