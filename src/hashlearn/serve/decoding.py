@@ -29,6 +29,7 @@ from hashlearn.serve.errors import ServiceBusyError, TooLargeError
 __all__ = ["DecodeBudget", "encode_image_file"]
 
 _MB = 1e6
+_TRIM_FROM = 16 * 2**20  # smaller decodes leave too little in the C heap to hand back
 
 
 class DecodeBudget:
@@ -99,7 +100,8 @@ class DecodeBudget:
         try:
             yield
         finally:
-            _return_free_memory()  # before the room is given to the next decode
+            if nbytes >= _TRIM_FROM:  # before the room is given to the next decode
+                _return_free_memory()
             with self._changed:
                 self._held -= nbytes
                 self._changed.notify_all()
