@@ -26,7 +26,7 @@ from hashlearn._validation import check_float, check_int
 from hashlearn.encoding import DecodedImage, ImageHeader, image_header, read_image
 from hashlearn.serve.errors import ServiceBusyError, TooLargeError
 
-__all__ = ["DecodeBudget", "encode_image_file"]
+__all__ = ["DecodeBudget", "describe_header", "encode_image_file"]
 
 _MB = 1e6
 _TRIM_FROM = 16 * 2**20  # smaller decodes leave too little in the C heap to hand back
