@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from hashlearn._validation import check_float, check_int
 from hashlearn.cli._args import (
     add_deprecated_alias,
     add_quiet,
@@ -20,7 +21,8 @@ from hashlearn.cli._args import (
 from hashlearn.encoding import prepare_folder
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.serve import ServeLimits, open_service, require_web_dependencies
-from hashlearn.serve.limits import load_token
+from hashlearn.serve.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+from hashlearn.serve.limits import check_write_access, load_token
 
 __all__ = ["cmd_serve", "register"]
 
@@ -32,6 +34,8 @@ _LIMITS = (
     ("max_image_bytes", int, "largest image file"),
     ("max_image_pixels", int, "largest image width x height, checked before decoding"),
     ("request_timeout", float, "seconds a request may take"),
+    ("max_decode_bytes", int, "bytes image decodes may hold at once, estimated from headers"),
+    ("decode_wait", float, "seconds an image decode waits for room before a 503"),
 )
 """The fields of :class:`~hashlearn.serve.ServeLimits` set by options (``max_k``: ``--max-k``)."""
 
@@ -103,6 +107,38 @@ def register(sub: Any) -> None:
         default=None,
         help="file whose first line is the bearer token of writes (default: $HASHLEARN_SERVE_TOKEN)",
     )
+    access = p.add_argument_group("access")
+    access.add_argument(
+        "--allowed-host",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a host name the service answers to (repeat for more); IP addresses and localhost "
+        "always are, any other Host gets 421 (DNS rebinding); '*' answers any",
+    )
+    access.add_argument(
+        "--open-writes",
+        action="store_true",
+        help="allow writes without a token when --host is not loopback (refused to start "
+        "otherwise: anyone who reaches the port could add and delete items)",
+    )
+    connections = p.add_argument_group("connections")
+    connections.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request head has not arrived this long after it opened "
+        f"or after its last answer (slow-loris; default: {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    connections.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="open connections at most; one more is answered 503 and closed "
+        f"(default: {DEFAULT_MAX_CONNECTIONS})",
+    )
     defaults = ServeLimits()
     group = p.add_argument_group("limits")
     for name, kind, text in _LIMITS:
@@ -139,6 +175,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     index, images, data_dir, source = _sources(args)
     limits = ServeLimits(**{name: getattr(args, name) for name, _, _ in _LIMITS})
     token = load_token(args.token_file)
+    check_write_access(args.host, token, args.open_writes)  # before the slow work below
+    check_float(args.header_timeout, "--header-timeout", minimum=0.0, strict_minimum=True)
+    check_int(args.max_connections, "--max-connections", minimum=1)
     if source is not None:
         folder = prepare_folder(
             args.model,
@@ -233,6 +272,10 @@ def _serve(
             host=args.host,
             port=args.port,
             token=token,
+            allowed_hosts=args.allowed_host,
+            open_writes=args.open_writes,
+            header_timeout=args.header_timeout,
+            max_connections=args.max_connections,
             log_level=args.log_level,
             access_log=not args.no_access_log,
         )

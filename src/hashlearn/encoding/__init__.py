@@ -43,7 +43,9 @@ from hashlearn.encoding.folder import (
 from hashlearn.encoding.images import (
     IMAGE_FORMATS,
     DecodedImage,
+    ImageHeader,
     as_model_array,
+    image_header,
     parse_image_shape,
     read_image,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "FolderIndex",
     "ImageCodes",
     "ImageEncoder",
+    "ImageHeader",
     "ImageMismatchError",
     "IndexFileInfo",
     "ModelFileInfo",
@@ -88,6 +91,7 @@ __all__ = [
     "encode_file_list",
     "encode_image_files",
     "image_encoding_job",
+    "image_header",
     "image_ids",
     "index_folder",
     "list_image_files",

@@ -20,12 +20,27 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._imaging import describe_image, has_colour, image_array, is_grey, upright
+from hashlearn._imaging import (
+    conversion_bytes,
+    describe_image,
+    has_colour,
+    image_array,
+    is_grey,
+    upright,
+)
 from hashlearn._validation import check_image_shape
 from hashlearn.encoding.errors import ImageMismatchError, TooLargeError
 from hashlearn.exceptions import InvalidInputError
 
-__all__ = ["IMAGE_FORMATS", "DecodedImage", "as_model_array", "parse_image_shape", "read_image"]
+__all__ = [
+    "IMAGE_FORMATS",
+    "DecodedImage",
+    "ImageHeader",
+    "as_model_array",
+    "image_header",
+    "parse_image_shape",
+    "read_image",
+]
 
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg"}
 """Image formats read (Pillow format name -> file extension the service stores them under)."""
@@ -39,8 +54,9 @@ class DecodedImage:
     ----------
     data : bytes
         The file as read (stored as is when the search service adds the image).
-    image : PIL.Image.Image
-        The decoded image.
+    image : PIL.Image.Image or None
+        The decoded image; None once its pixels are let go (the search service keeps only the
+        file of an added image).
     extension : str
         ``"png"`` or ``"jpg"``.
     """
@@ -48,6 +64,56 @@ class DecodedImage:
     data: bytes
     image: Any
     extension: str
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header of a PNG or JPEG file says, before any pixel is decoded.
+
+    Attributes
+    ----------
+    width, height : int
+    mode : str
+        Pillow's mode of the decoded pixels (``"RGBA"``, ``"L"``, ``"I;16"``, ...).
+    transparent : bool
+        A colour of the palette or of the pixels is transparent (``tRNS``).
+    """
+
+    width: int
+    height: int
+    mode: str
+    transparent: bool
+
+    def conversion_bytes(self, channels: int, size: tuple[int, int] | None = None) -> int:
+        """Most bytes decoding it and making it a ``channels``-channel array of ``size`` hold
+        at once (see :func:`hashlearn._imaging.conversion_bytes`)."""
+        return conversion_bytes(
+            self.width,
+            self.height,
+            self.mode,
+            transparent=self.transparent,
+            channels=channels,
+            size=size,
+        )
+
+
+def image_header(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageHeader:
+    """The header of a PNG or JPEG file, checked as :func:`read_image` checks it, without
+    decoding its pixels (so what decoding will cost is known first).
+
+    Raises
+    ------
+    TooLargeError, InvalidInputError
+        As :func:`read_image`, but for a file whose pixels do not decode.
+    """
+    image = _open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    with image:
+        return ImageHeader(
+            width=image.size[0],
+            height=image.size[1],
+            mode=image.mode,
+            transparent="transparency" in image.info,
+        )
 
 
 def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
@@ -73,6 +139,18 @@ def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     InvalidInputError
         The bytes are empty, not a PNG or JPEG image, or do not decode (truncated or corrupt).
     """
+    image = _open_checked(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidInputError(
+            f"the {image.format} image cannot be decoded, it is truncated or corrupt: {exc}"
+        ) from None
+    return DecodedImage(data=data, image=image, extension=IMAGE_FORMATS[image.format])
+
+
+def _open_checked(data: bytes, *, max_bytes: int, max_pixels: int) -> Any:
+    """The PNG or JPEG of ``data`` opened (header read, pixels not), its size checked."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -95,13 +173,7 @@ def read_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
         )
     if width == 0 or height == 0:
         raise InvalidInputError(f"the image is empty ({width}x{height} pixels)")
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidInputError(
-            f"the {image.format} image cannot be decoded, it is truncated or corrupt: {exc}"
-        ) from None
-    return DecodedImage(data=data, image=image, extension=IMAGE_FORMATS[image.format])
+    return image
 
 
 def _not_png_or_jpeg(data: bytes) -> str:

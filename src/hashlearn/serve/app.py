@@ -11,18 +11,27 @@ the service itself, nothing from elsewhere).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 
 from hashlearn._version import __version__
 from hashlearn.exceptions import InvalidInputError
+from hashlearn.serve.connections import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    limited_h11_protocol,
+)
 from hashlearn.serve.http_errors import install_error_handlers
+from hashlearn.serve.limits import check_write_access
 from hashlearn.serve.middleware import (
+    HostOriginMiddleware,
     LimitBodyMiddleware,
     SecurityHeadersMiddleware,
     TimeoutMiddleware,
 )
+from hashlearn.serve.openapi import service_openapi
 from hashlearn.serve.routes.items import add_item_routes
 from hashlearn.serve.routes.page import STATIC_DIR, add_page_routes
 from hashlearn.serve.routes.search import add_search_routes
@@ -32,7 +41,12 @@ from hashlearn.serve.service import SearchService
 __all__ = ["STATIC_DIR", "create_app", "run_server"]
 
 
-def create_app(service: SearchService, *, token: str | None = None) -> Any:
+def create_app(
+    service: SearchService,
+    *,
+    token: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+) -> Any:
     """The FastAPI application serving ``service``.
 
     Parameters
@@ -40,7 +54,11 @@ def create_app(service: SearchService, *, token: str | None = None) -> Any:
     service : SearchService
     token : str or None
         Bearer token that writes (``POST /items``, ``DELETE /items/{id}``) must carry; None
-        leaves writes open. Reads are always open.
+        leaves writes open. Reads are always open. Either way a browser's write from a page of
+        another origin is refused (403; see :class:`~hashlearn.serve.middleware.HostOriginMiddleware`).
+    allowed_hosts : sequence of str or None
+        Host names answered beside IP addresses and ``localhost`` (421 for others; ``"*"``: any).
+        None (the default here): no Host check; :func:`run_server` checks it.
 
     Returns
     -------
@@ -61,6 +79,7 @@ def create_app(service: SearchService, *, token: str | None = None) -> Any:
         docs_url=None,  # FastAPI's docs load scripts from a CDN; routes.page serves its own
         redoc_url=None,
     )
+    app.openapi = lambda: service_openapi(app)  # the 400s the service gives, every $ref resolved
     install_error_handlers(app)
     add_page_routes(app)
     add_status_routes(app, service, writes_need_token=token is not None)
@@ -69,6 +88,7 @@ def create_app(service: SearchService, *, token: str | None = None) -> Any:
     limits = service.limits
     app.add_middleware(LimitBodyMiddleware, max_bytes=limits.max_body_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=limits.request_timeout)
+    app.add_middleware(HostOriginMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
 
@@ -79,6 +99,10 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
+    allowed_hosts: Sequence[str] = (),
+    open_writes: bool = False,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
     log_level: str = "info",
     access_log: bool = True,
 ) -> None:
@@ -90,18 +114,37 @@ def run_server(
     host, port : where to listen (default 127.0.0.1:8000, this machine only).
     token : str or None
         Bearer token required for writes.
+    allowed_hosts : sequence of str
+        Host names answered beside IP addresses and ``localhost`` (421 for any other ``Host``,
+        which is how a DNS-rebinding page shows itself); ``("*",)`` answers any.
+    open_writes : bool
+        Allow writes without a token when ``host`` is not loopback (refused otherwise).
+    header_timeout : float
+        Seconds a connection may wait for its request head (after opening, or after an answer);
+        then it is closed (slow-loris connections).
+    max_connections : int
+        Open connections at most; one more is answered 503 and closed.
     log_level : str
         uvicorn's log level.
     access_log : bool
         Log one line per request.
+
+    Raises
+    ------
+    InvalidInputError
+        ``host`` is not loopback, there is no token and ``open_writes`` is False; or a limit is
+        not positive.
     """
     import uvicorn  # the serve extra; imported when a server starts
 
-    app = create_app(service, token=token)
+    check_write_access(host, token, open_writes)
+    protocol = limited_h11_protocol(header_timeout, max_connections)
+    app = create_app(service, token=token, allowed_hosts=allowed_hosts)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol,
         log_level=log_level,
         access_log=access_log,
         timeout_graceful_shutdown=5,

@@ -18,6 +18,7 @@ __all__ = [
     "ItemImageError",
     "ItemNotFoundError",
     "PermissionDeniedError",
+    "ServiceBusyError",
     "ServiceError",
     "TooLargeError",
     "UnsupportedMediaTypeError",
@@ -68,3 +69,14 @@ class PermissionDeniedError(ServiceError):
     """A write came with a bearer token that is not the configured one (HTTP 403)."""
 
     status_code = 403
+
+
+class ServiceBusyError(ServiceError):
+    """The service is at a limit that frees up soon: try again after ``retry_after`` seconds
+    (HTTP 503 with ``Retry-After``)."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

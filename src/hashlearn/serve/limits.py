@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -11,13 +12,42 @@ from typing import Any
 from hashlearn._validation import check_float, check_int
 from hashlearn.exceptions import InvalidInputError
 
-__all__ = ["MAX_ID", "TOKEN_ENV", "ServeLimits", "load_token", "parse_item_id"]
+__all__ = [
+    "ID_PATTERN",
+    "MAX_ID",
+    "TOKEN_ENV",
+    "ServeLimits",
+    "check_write_access",
+    "is_loopback",
+    "load_token",
+    "parse_item_id",
+]
 
 TOKEN_ENV = "HASHLEARN_SERVE_TOKEN"
 """Environment variable holding the bearer token of writes, when no token file is given."""
 
 MAX_ID = 2**63 - 1
 """Largest item id (ids are non-negative ``int64``)."""
+
+
+def _decimals_up_to(bound: int) -> str:
+    """A regular expression of the decimal strings (leading zeros allowed, at most as many
+    digits as ``bound``) whose value is at most ``bound``."""
+    digits = str(bound)
+    choices = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for at, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - at - 1
+            below = "0" if digit == "1" else f"[0-{int(digit) - 1}]"
+            choices.append(digits[:at] + below + (f"[0-9]{{{rest}}}" if rest else ""))
+    choices.append(digits)
+    return "(?:" + "|".join(choices) + ")"
+
+
+ID_PATTERN = _decimals_up_to(MAX_ID)
+"""The item ids of URLs and forms as a regular expression (decimal, 0 .. 2**63 - 1): what the
+OpenAPI schema states, and what :func:`parse_item_id` accepts (digits, then the range, each
+refused with its own message)."""
 
 _ID_PATTERN = re.compile(r"[0-9]{1,19}")
 
@@ -48,6 +78,13 @@ class ServeLimits:
     request_timeout : float
         Seconds a request may take, receiving its body included; a slower one is answered with
         408 (body still arriving) or 503 (processing).
+    max_decode_bytes : int
+        Bytes that image decodes (uploads and thumbnails) may hold at once, estimated from each
+        file's header before decoding (:mod:`hashlearn.serve.decoding`): an image that alone
+        needs more is refused with 413; one that does not fit beside others waits.
+    decode_wait : float
+        Seconds an image decode waits for room in ``max_decode_bytes`` before it is answered 503
+        with ``Retry-After``.
 
     Raises
     ------
@@ -64,11 +101,15 @@ class ServeLimits:
     max_items_per_request: int = 1000
     max_metadata_bytes: int = 4096
     request_timeout: float = 30.0
+    max_decode_bytes: int = 640 * 1024 * 1024  # a 25-megapixel RGBA PNG (600 MB) fits alone
+    decode_wait: float = 2.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if name == "request_timeout":
                 check_float(value, name, minimum=0.0, strict_minimum=True)
+            elif name == "decode_wait":
+                check_float(value, name, minimum=0.0)
             else:
                 check_int(value, name, minimum=1)
 
@@ -146,3 +187,34 @@ def load_token(
         return token
     value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
     return value or None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the service on this machine: ``localhost`` or a
+    loopback address (``127.0.0.0/8``, ``::1``). ``0.0.0.0``, ``::`` and other names are not."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_write_access(host: str, token: str | None, open_writes: bool = False) -> None:
+    """Refuse to serve open writes beyond this machine.
+
+    Listening on an address other than loopback without a bearer token would let anyone who
+    reaches the port add and delete items; that takes ``open_writes=True``
+    (``hashlearn serve --open-writes``), said explicitly.
+
+    Raises
+    ------
+    InvalidInputError
+        ``host`` is not loopback, ``token`` is None and ``open_writes`` is False.
+    """
+    if token is None and not open_writes and not is_loopback(host):
+        raise InvalidInputError(
+            f"listening on {host} reaches beyond this machine, and without a token anyone who "
+            "reaches it could add and delete items: set a token (--token-file FILE or "
+            f"{TOKEN_ENV}), or pass --open-writes to allow open writes"
+        )

@@ -88,12 +88,20 @@ def merge_param(name: str, from_query: int | None, from_body: int | None) -> int
 
 async def read_form(request: Any, allowed: tuple[str, ...]) -> tuple[bytes, dict[str, str]]:
     """The ``image`` file and the other text fields of a multipart form."""
-    async with request.form(max_files=1, max_fields=len(allowed), max_part_size=65536) as form:
+    # twice the fields and files expected, so that a repeated one is refused by its name below
+    async with request.form(max_files=2, max_fields=2 * len(allowed), max_part_size=65536) as form:
         unknown = sorted(set(form.keys()) - {"image", *allowed})
         if unknown:
             raise InvalidInputError(
                 f"unknown form field(s) {', '.join(map(repr, unknown))}; expected 'image' and "
                 f"{', '.join(map(repr, allowed))}"
+            )
+        names = [name for name, _ in form.multi_items()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise InvalidInputError(
+                f"the form field(s) {', '.join(map(repr, repeated))} are given more than once; "
+                "send each field once"
             )
         upload = form.get("image")
         if upload is None:

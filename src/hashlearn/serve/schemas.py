@@ -22,6 +22,8 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "Stats",
+    "with_one_of",
+    "with_vector_length",
 ]
 
 _MAX_VECTOR = 1_000_000
@@ -150,3 +152,30 @@ class Health(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: str = Field(description="what is wrong with the request")
+
+
+def with_vector_length(schema: dict[str, Any], n_features: int | None) -> dict[str, Any]:
+    """``schema`` (the JSON schema of :class:`SearchRequest` or :class:`ItemIn`) with the length
+    of ``vector`` set to the model's ``n_features`` (unchanged when it is not known)."""
+    if n_features is None:
+        return schema
+    vector = schema["properties"]["vector"]
+    array = next(choice for choice in vector["anyOf"] if choice.get("type") == "array")
+    array.update(minItems=int(n_features), maxItems=int(n_features))
+    return schema
+
+
+def with_one_of(
+    schema: dict[str, Any], fields: tuple[str, ...], exclusive: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``schema`` stating what the service checks by hand: exactly one of ``fields`` is given
+    (present and not null), and not every field of ``exclusive`` is an integer."""
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in fields
+    ]
+    if exclusive:
+        schema["not"] = {
+            "required": list(exclusive),
+            "properties": {name: {"type": "integer"} for name in exclusive},
+        }
+    return schema

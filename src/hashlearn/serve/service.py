@@ -22,6 +22,7 @@ from hashlearn.codes import codes_to_hex
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import BinaryIndex, UnknownIdError
 from hashlearn.serve.catalog import ItemCatalog
+from hashlearn.serve.decoding import DecodeBudget
 from hashlearn.serve.errors import ItemNotFoundError, TooLargeError
 from hashlearn.serve.limits import ServeLimits
 from hashlearn.serve.locking import ReadWriteLock
@@ -89,6 +90,8 @@ class SearchService:
         self.store = store
         self.method = method
         self.limits = limits or ServeLimits()
+        # image decodes of every request (uploads, thumbnails) share one memory budget
+        self.decode_budget = DecodeBudget(self.limits.max_decode_bytes, self.limits.decode_wait)
         self.catalog = ItemCatalog(
             index.ids,
             store,
@@ -100,6 +103,7 @@ class SearchService:
             thumbnail_dir if thumbnail_dir is not None else store.directory / "thumbnails",
             max_image_bytes=self.limits.max_image_bytes,
             max_image_pixels=self.limits.max_image_pixels,
+            budget=self.decode_budget,
         )
         self._lock = ReadWriteLock()
         self._write_mutex = threading.Lock()

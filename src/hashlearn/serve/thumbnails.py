@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write
-from hashlearn.encoding import read_image
+from hashlearn.encoding import TooLargeError, image_header, read_image
 from hashlearn.exceptions import InvalidInputError
+from hashlearn.serve.decoding import DecodeBudget, describe_header
 from hashlearn.serve.errors import ItemImageError, ItemNotFoundError
 
 __all__ = ["THUMBNAIL_MAX_BYTES", "THUMBNAIL_SIDE", "Thumbnail", "ThumbnailCache"]
@@ -71,6 +72,8 @@ class ThumbnailCache:
         Longest side of a thumbnail, pixels.
     max_bytes : int
         Largest thumbnail file, bytes.
+    budget : DecodeBudget or None
+        Held while a source image is decoded and shrunk (shared with the uploads' decodes).
 
     Raises
     ------
@@ -86,6 +89,7 @@ class ThumbnailCache:
         max_image_pixels: int,
         max_side: int = THUMBNAIL_SIDE,
         max_bytes: int = THUMBNAIL_MAX_BYTES,
+        budget: DecodeBudget | None = None,
     ) -> None:
         if max_side < 16 or max_bytes < 4096:
             raise InvalidInputError(
@@ -103,6 +107,7 @@ class ThumbnailCache:
         self.max_image_pixels = max_image_pixels
         self.max_side = max_side
         self.max_bytes = max_bytes
+        self.budget = budget
 
     def etag(self, item_id: int, source: Path) -> str:
         """The entity tag of the thumbnail of ``source`` (quoted), from the file's metadata only.
@@ -159,6 +164,27 @@ class ThumbnailCache:
             data = source.read_bytes()
         except FileNotFoundError:
             raise ItemNotFoundError(f"item {item_id} has no image") from None
+        try:
+            header = image_header(
+                data, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
+            )
+            # copies while shrinking: at most what converting it to a small RGB array holds
+            cost = header.conversion_bytes(3, (self.max_side, self.max_side))
+            holding = (
+                self.budget.hold(cost, describe_header(header))
+                if self.budget is not None
+                else contextlib.nullcontext()
+            )
+            with holding:
+                return self._decode_and_shrink(item_id, data)
+        except TooLargeError as exc:  # over the limits, or over the decode budget alone
+            raise ItemImageError(f"the image of item {item_id} cannot be shown: {exc}") from None
+        except ItemImageError:
+            raise
+        except InvalidInputError as exc:
+            raise ItemImageError(f"the image of item {item_id} cannot be shown: {exc}") from None
+
+    def _decode_and_shrink(self, item_id: int, data: bytes) -> bytes:
         try:
             decoded = read_image(
                 data, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels

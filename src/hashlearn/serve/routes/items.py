@@ -7,12 +7,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from hashlearn.encoding import TooLargeError, read_image
+from hashlearn.encoding import TooLargeError
+from hashlearn.serve.decoding import encode_image_file
 from hashlearn.serve.errors import (
     AuthenticationError,
     ItemNotFoundError,
@@ -20,7 +21,7 @@ from hashlearn.serve.errors import (
     UnsupportedMediaTypeError,
 )
 from hashlearn.serve.http_errors import error_responses
-from hashlearn.serve.limits import MAX_ID, parse_item_id
+from hashlearn.serve.limits import ID_PATTERN, MAX_ID, parse_item_id
 from hashlearn.serve.request_parsing import (
     exactly_one,
     form_item,
@@ -29,7 +30,14 @@ from hashlearn.serve.request_parsing import (
     parse_json,
     read_form,
 )
-from hashlearn.serve.schemas import AddRequest, AddResponse, Item, ItemPage
+from hashlearn.serve.schemas import (
+    AddRequest,
+    AddResponse,
+    Item,
+    ItemPage,
+    with_one_of,
+    with_vector_length,
+)
 from hashlearn.serve.service import SearchService
 from hashlearn.serve.writes import NewItem
 
@@ -39,28 +47,43 @@ __all__ = ["add_item_routes"]
 # routes (401 without a token, 403 with a wrong one).
 _BEARER = HTTPBearer(auto_error=False, description="needed for writes when the service has a token")
 
-_ADD_BODY = {
-    "content": {
-        "application/json": {"schema": AddRequest.model_json_schema()},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["image"],
-                "properties": {
-                    "image": {"type": "string", "format": "binary"},
-                    "id": {"type": "integer"},
-                    "label": {"type": "integer"},
-                    "metadata": {"type": "string", "description": "a JSON object"},
-                },
-            }
+
+def _add_body(n_features: int | None) -> dict[str, Any]:
+    """The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
+    as_json = AddRequest.model_json_schema()
+    item = with_vector_length(as_json["$defs"]["ItemIn"], n_features)
+    with_one_of(item, ("vector", "code_hex", "code_base64", "image_base64"))
+    return {
+        "content": {
+            "application/json": {"schema": as_json},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                        "label": {"type": "integer", "minimum": 1 - 2**63, "maximum": 2**63 - 1},
+                        "metadata": {"type": "string", "description": "a JSON object"},
+                    },
+                }
+            },
         },
-    },
-    "required": True,
-}
-"""The OpenAPI request body of ``POST /items``: it is read by hand, as JSON or a form."""
+        "required": True,
+    }
+
 
 _CACHE_CONTROL = "private, max-age=60"
 """Images and thumbnails: kept a minute, then revalidated (an id's image may change)."""
+
+
+def _item_id() -> Any:
+    """The ``{item_id}`` path parameter: its pattern is stated in the schema and checked by
+    :func:`~hashlearn.serve.limits.parse_item_id` (400 naming the rule, not a bare pattern)."""
+    return Path(
+        description=f"decimal item id, 0 to {MAX_ID}",
+        json_schema_extra={"pattern": f"^{ID_PATTERN}$"},
+    )
 
 
 def add_item_routes(app: Any, service: SearchService, token: str | None) -> None:
@@ -75,7 +98,8 @@ def _add_reads(app: Any, service: SearchService) -> None:
     @app.get("/items", response_model=ItemPage, summary="items by ascending id")
     def list_items(
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-        limit: Annotated[int, Query(ge=1)] = 24,
+        # the bound as a default, not in the annotation (a string, read in module scope)
+        limit: int = Query(24, ge=1, le=service.limits.max_k),
         sample_seed: Annotated[
             int | None,
             Query(ge=0, le=MAX_ID, description="draw a random sample with this seed instead"),
@@ -84,7 +108,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
         return service.list_items(offset, limit, sample_seed)
 
     @app.get("/items/{item_id}", response_model=Item, responses=errors)
-    def get_item(item_id: str) -> Any:
+    def get_item(item_id: str = _item_id()) -> Any:
         return service.get_item(parse_item_id(item_id))
 
     @app.get(
@@ -92,7 +116,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
         response_class=Response,
         responses={**errors, 200: {"content": {"image/png": {}, "image/jpeg": {}}}},
     )
-    def get_image(item_id: str) -> Any:
+    def get_image(item_id: str = _item_id()) -> Any:
         path, media = service.image_of(parse_item_id(item_id))
         try:
             data = path.read_bytes()
@@ -110,7 +134,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
         },
         summary="the item's image, at most 256 px on its longest side and 48 KiB",
     )
-    def get_thumbnail(item_id: str, request: Request) -> Any:
+    def get_thumbnail(request: Request, item_id: str = _item_id()) -> Any:
         item = parse_item_id(item_id)
         if_none_match = request.headers.get("if-none-match")
         if if_none_match is not None:
@@ -159,12 +183,13 @@ def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
         )
         image = None
         if kind == "image_base64":
-            image = read_image(
+            # the pixels are let go once coded: a request's images are not all held at once
+            code, image = encode_image_file(
                 image_bytes_from_base64(item.image_base64, limits.max_image_bytes),
-                max_bytes=limits.max_image_bytes,
-                max_pixels=limits.max_image_pixels,
+                encoder,
+                limits,
+                service.decode_budget,
             )
-            code = encoder.encode_image(image.image)
         elif kind == "vector":
             code = encoder.encode_vector(item.vector)
         elif kind == "code_hex":
@@ -187,7 +212,7 @@ def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
         responses=errors,
         dependencies=[Depends(check_token)],
         summary="add items (durable before the answer): images, vectors or codes",
-        openapi_extra={"requestBody": _ADD_BODY},
+        openapi_extra={"requestBody": _add_body(service.encoder.n_features)},
     )
     async def add(request: Request) -> Any:
         media = media_type(request)
@@ -210,7 +235,7 @@ def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
         dependencies=[Depends(check_token)],
         summary="delete an item (durable before the answer)",
     )
-    def delete(item_id: str) -> dict[str, int]:
+    def delete(item_id: str = _item_id()) -> dict[str, int]:
         item = parse_item_id(item_id)
         service.delete(item)
         return {"deleted": item}
