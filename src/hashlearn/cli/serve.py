@@ -17,10 +17,11 @@ from hashlearn.cli._args import (
     require_files,
     require_folder,
 )
-from hashlearn.encoding import prepare_folder
+from hashlearn.encoding import default_work_dir, prepare_folder
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.serve import ServeLimits, open_service, require_web_dependencies
 from hashlearn.serve.limits import load_token
+from hashlearn.serve.store import check_folder_free
 
 __all__ = ["cmd_serve", "register"]
 
@@ -139,6 +140,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     index, images, data_dir, source = _sources(args)
     limits = ServeLimits(**{name: getattr(args, name) for name, _, _ in _LIMITS})
     token = load_token(args.token_file)
+    if data_dir is not None:
+        check_folder_free(data_dir)
+    elif source is not None:  # before indexing the folder, which may move the old writes aside
+        work = default_work_dir(source) if args.work_dir is None else args.work_dir
+        check_folder_free(os.path.join(work, "writes"))
+    else:
+        check_folder_free(f"{index}.data")
     if source is not None:
         folder = prepare_folder(
             args.model,

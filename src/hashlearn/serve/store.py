@@ -80,6 +80,7 @@ __all__ = [
     "StorageReadOnlyError",
     "StoreContents",
     "StoredItem",
+    "check_folder_free",
     "metadata_json",
 ]
 
@@ -318,10 +319,10 @@ class ItemStore:
         """The one-line refusal of a database that is not the store the folder should hold."""
         if record is not None:
             return (
-                f"{self.path} {problem}, but {self.identity_path} records that store {record} "
-                "was created in this folder: starting an empty store would lose its writes. "
-                f"Restore the database from a backup; to start an empty store here, delete "
-                f"{self.path} and {self.identity_path}"
+                f"{self.path} {problem}; {self.identity_path} records that store {record} was "
+                "created in this folder, so the service does not start an empty store over its "
+                f"writes: restore the database from a backup (to start an empty store here, "
+                f"delete {self.path} and {self.identity_path})"
             )
         return (
             f"{self.path} {problem}: not an item store this service can open; restore it from "
@@ -751,6 +752,20 @@ class ItemStore:
             self._lock = None
 
 
+def check_folder_free(directory: str | os.PathLike[str]) -> None:
+    """Refuse, before any long work, a store folder that another service uses (the store takes
+    the folder's lock for good when it opens; a folder without a lock file is free).
+
+    Raises
+    ------
+    FolderInUseError
+        Another service holds the folder's lock.
+    """
+    path = Path(directory) / LOCK_NAME
+    if path.is_file():
+        FolderLock(path, "another hashlearn service").release()
+
+
 def _raw(column: str) -> str:
     """SQL reading ``column`` as stored: integers as they are, anything else as bytes (text is
     not decoded, so text that is not UTF-8 cannot stop the read)."""
@@ -761,11 +776,11 @@ def _shown(value: Any, kind: str | None = None) -> str:
     """A short description of a stored value for a message."""
     if kind == "null" or value is None:
         return "NULL"
-    if isinstance(value, bytes) and kind == "text":
+    if isinstance(value, bytes) and kind in ("text", "real"):
         value = value.decode("utf-8", "replace")
     text = repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
-    return f"{text} ({kind})" if kind not in (None, "integer", "text") else text
+    return f"{text} ({kind})" if kind in ("real", "blob") else text
 
 
 def _no_constant(name: str) -> Any:
