@@ -366,7 +366,7 @@ def test_a_failed_image_write_answers_507_or_503_and_leaves_nothing(
     files, data, served, monkeypatch, number, status
 ):
     """Item 12: a full disk or a read-only folder gave a bare 500."""
-    service, client = served
+    _, client = served
     before = _store_files(data)
     _failing_write(monkeypatch, number)
     png = png_bytes(files["X"][50])
@@ -406,7 +406,9 @@ def test_a_read_only_database_answers_503_to_adds_and_deletes(data, served):
     assert added.status_code == 503 and "read-only" in added.json()["error"], added.text
     assert client.delete("/items/700").status_code == 503
     assert client.delete("/items/101").status_code == 503
-    assert client.get("/items/700").status_code == 200 and client.get("/items/101").status_code == 200
+    assert (
+        client.get("/items/700").status_code == 200 and client.get("/items/101").status_code == 200
+    )
     service.store._db.execute("PRAGMA query_only = 0")
     assert client.delete("/items/700").status_code == 200
 
