@@ -312,7 +312,7 @@ class ItemStore:
         except sqlite3.Error as exc:
             if _storage_fault(exc) is not None:
                 raise
-            raise FileFormatError(self._refusal(record, f"cannot be read ({exc})")) from None
+            raise FileFormatError(self._refusal(record, f"cannot be read ({_line(exc)})")) from None
         self._check_identity(stored, identity)
 
     def _refusal(self, record: str | None, problem: str) -> str:
@@ -417,7 +417,9 @@ class ItemStore:
                 )
         (check,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
         if check != "ok":
-            raise FileFormatError(self._refusal(record, f"is damaged (quick_check: {check})"))
+            raise FileFormatError(
+                self._refusal(record, f"is damaged (quick_check: {_line(check)})")
+            )
 
     def _check_store_id(
         self, record: str | None, stored: dict[Any, Any], identity: dict[str, str]
@@ -527,7 +529,7 @@ class ItemStore:
             deleted = self._read_deleted()
             next_id = self._read_next_id()
         except sqlite3.Error as exc:
-            raise self._damaged(f"cannot be read ({exc})") from None
+            raise self._damaged(f"cannot be read ({_line(exc)})") from None
         return StoreContents(self._check_images(items), deleted, next_id)
 
     def _damaged(self, problem: str) -> FileFormatError:
@@ -781,6 +783,11 @@ def _shown(value: Any, kind: str | None = None) -> str:
     text = repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
     return f"{text} ({kind})" if kind in ("real", "blob") else text
+
+
+def _line(message: Any) -> str:
+    """SQLite's words on one line (quick_check lists one problem per line)."""
+    return " ".join(str(message).split())
 
 
 def _no_constant(name: str) -> Any:
