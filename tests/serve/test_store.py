@@ -200,6 +200,29 @@ def test_a_lost_record_is_written_again_and_an_older_store_gets_one(files, data)
     assert json.loads((data / "store.json").read_text())["store_id"] != first_id
 
 
+def test_a_store_an_earlier_version_left_half_created_is_completed(files, tmp_path):
+    """Item 6: tables without meta data and without rows (an earlier version stopped between
+    the two) open as that version did; with rows in them they are refused."""
+    for rows, opens in ((0, True), (1, False)):
+        folder = tmp_path / f"early{rows}"
+        folder.mkdir()
+        db = sqlite3.connect(folder / "items.sqlite3")
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, code BLOB NOT NULL, label INTEGER,"
+            " metadata TEXT, image TEXT);"
+            "CREATE TABLE deleted (id INTEGER PRIMARY KEY);"
+            + "INSERT INTO deleted VALUES (100);"
+            * rows
+        )
+        db.close()
+        if opens:
+            open_test_service(files, folder).close()
+            assert (folder / "store.json").exists()
+        else:
+            assert "holds items but no meta data" in refusal(files, folder)
+
+
 @pytest.mark.parametrize("text", ["", "{", '{"format": "hashlearn.serve-store"}', "[1]" * 5000])
 def test_a_damaged_record_is_refused(files, data, text):
     """Item 6: the identity record itself damaged is refused, saying how to rewrite it."""

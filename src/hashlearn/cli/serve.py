@@ -21,6 +21,7 @@ from hashlearn.encoding import default_work_dir, prepare_folder
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.serve import ServeLimits, open_service, require_web_dependencies
 from hashlearn.serve.limits import load_token
+from hashlearn.serve.loading import default_data_dir
 from hashlearn.serve.store import check_folder_free
 
 __all__ = ["cmd_serve", "register"]
@@ -146,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         work = default_work_dir(source) if args.work_dir is None else args.work_dir
         check_folder_free(os.path.join(work, "writes"))
     else:
-        check_folder_free(f"{index}.data")
+        check_folder_free(default_data_dir(index))
     if source is not None:
         folder = prepare_folder(
             args.model,

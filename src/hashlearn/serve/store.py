@@ -308,12 +308,14 @@ class ItemStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            self.store_id = self._check_store_id(record, stored, identity)
+            if record is None and not stored:
+                stored = self._complete_early_store(identity)
+            self._check_identity(stored, identity)
+            self.store_id = self._check_store_id(record, stored)
         except sqlite3.Error as exc:
             if _storage_fault(exc) is not None:
                 raise
             raise FileFormatError(self._refusal(record, f"cannot be read ({_line(exc)})")) from None
-        self._check_identity(stored, identity)
 
     def _refusal(self, record: str | None, problem: str) -> str:
         """The one-line refusal of a database that is not the store the folder should hold."""
@@ -421,38 +423,38 @@ class ItemStore:
                 self._refusal(record, f"is damaged (quick_check: {_line(check)})")
             )
 
-    def _check_store_id(
-        self, record: str | None, stored: dict[Any, Any], identity: dict[str, str]
-    ) -> str:
+    def _complete_early_store(self, identity: dict[str, str]) -> dict[Any, Any]:
+        """The meta data of a store an earlier version was creating when it stopped (tables,
+        no meta data, no rows): written now, as that version did."""
+        with self._transaction():
+            if self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM deleted)"
+            ).fetchone()[0]:
+                raise FileFormatError(self._refusal(None, "holds items but no meta data"))
+            self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", sorted(identity.items())
+            )
+        return dict(identity)
+
+    def _check_store_id(self, record: str | None, stored: dict[Any, Any]) -> str:
         """The store's id, after checking that the database is the one the record names; a
-        database without a record (an earlier version's, or a lost record) gets one."""
+        store without a record (an earlier version's, or a lost record) gets one."""
         store_id = stored.get("store_id")
         if record is not None:
             if store_id != record:
                 shown = "no store id" if store_id is None else f"store {_shown(store_id)}"
                 raise FileFormatError(self._refusal(record, f"holds {shown}"))
             return record
-        if store_id is not None and not (
-            isinstance(store_id, str) and _STORE_ID.fullmatch(store_id)
-        ):
-            raise FileFormatError(self._refusal(None, f"holds the store id {_shown(store_id)}"))
-        with self._transaction():
-            if not stored:  # an earlier version's store, cut short while it was being created
-                if self._db.execute(
-                    "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM deleted)"
-                ).fetchone()[0]:
-                    raise FileFormatError(self._refusal(None, "holds items but no meta data"))
-                self._db.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)", sorted(identity.items())
-                )
-                stored.update(identity)
-            if store_id is None:
-                store_id = secrets.token_hex(16)
+        if store_id is None:
+            store_id = secrets.token_hex(16)
+            with self._transaction():
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('store_id', ?)", (store_id,)
                 )
+        elif not (isinstance(store_id, str) and _STORE_ID.fullmatch(store_id)):
+            raise FileFormatError(self._refusal(None, f"holds the store id {_shown(store_id)}"))
         self._write_record(store_id)
-        return store_id
+        return str(store_id)
 
     def _check_identity(self, stored: dict[Any, Any], identity: dict[str, str]) -> None:
         if stored.get("format") != STORE_FORMAT:
