@@ -5,6 +5,7 @@ store answered 507/503 with nothing half-written, and no temporary files left fr
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
@@ -358,7 +359,8 @@ def _store_files(folder):
 
 
 def _failing_write(monkeypatch, number):
-    """Make the store's file writes fail with ``OSError(number)`` after their first bytes."""
+    """Make the store's file writes fail with ``OSError(number)`` once their first bytes are in
+    the temporary file, as a disk that fills up or a folder remounted read-only does."""
     import hashlearn.serve.store as store_module
 
     real = store_module.atomic_write
@@ -371,15 +373,10 @@ def _failing_write(monkeypatch, number):
             self.handle.write(data[:10])
             raise OSError(number, os.strerror(number))
 
+    @contextlib.contextmanager
     def atomic_write(path, **options):
-        import contextlib
-
-        @contextlib.contextmanager
-        def opened():
-            with real(path, **options) as handle:
-                yield Failing(handle)
-
-        return opened()
+        with real(path, **options) as handle:
+            yield Failing(handle)
 
     monkeypatch.setattr(store_module, "atomic_write", atomic_write)
 
