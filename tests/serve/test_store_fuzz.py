@@ -22,14 +22,14 @@ import pytest
 pytest.importorskip("hypothesis", reason="the dev extra (hypothesis) is not installed")
 pytest.importorskip("pydantic", reason="the serve extra (pydantic) is not installed")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from _serve_support import open_test_service, png_bytes  # noqa: E402
-from hashlearn.encoding import DecodedImage  # noqa: E402
-from hashlearn.exceptions import HashlearnError  # noqa: E402
-from hashlearn.serve import NewItem  # noqa: E402
-from hashlearn.serve.schemas import Item, ItemPage  # noqa: E402
+from _serve_support import open_test_service, png_bytes
+from hashlearn.encoding import DecodedImage
+from hashlearn.exceptions import HashlearnError
+from hashlearn.serve import NewItem
+from hashlearn.serve.schemas import Item, ItemPage
 
 FUZZ = settings(
     deadline=None,

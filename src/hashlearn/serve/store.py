@@ -43,8 +43,9 @@ What opening a store checks, so that no write it acknowledged is lost or misread
   service acknowledged. Only what is already lost is passed over with a warning: an item whose
   image file is missing is served without an image.
 - **Leftovers of a crash** are removed: temporary files of interrupted writes (under the lock no
-  other process writes here) and image files that no row refers to (written before a commit that
-  never came, or left by a deletion whose commit did).
+  other process writes here). Image files no row refers to (written before a commit that never
+  came, or left by a deletion whose commit did) are left alone: the folder given may hold other
+  pictures of such names, and an add of that id writes over them.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import os
 import re
 import secrets
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,7 +92,6 @@ DATABASE_NAME = "items.sqlite3"
 IDENTITY_NAME = "store.json"
 LOCK_NAME = "store.lock"
 _IMAGE_EXTENSIONS = ("png", "jpg")
-_IMAGE_FILE = re.compile(r"(0|[1-9][0-9]{0,18})\.(png|jpg)")
 _STORE_ID = re.compile(r"[0-9a-f]{32}")
 _IDENTITY_MAX_BYTES = 4096
 _LOG = logging.getLogger("hashlearn.serve")
@@ -508,7 +509,7 @@ class ItemStore:
 
     # ------------------------------------------------------------------ reading
     def read(self, n_bits: int | None = None) -> StoreContents:
-        """Every row of the store, checked; image files no row refers to are removed.
+        """Every row of the store, checked.
 
         Parameters
         ----------
@@ -625,31 +626,27 @@ class ItemStore:
 
     def _check_images(self, items: list[StoredItem]) -> list[StoredItem]:
         """The items, those whose image file is missing without one; refuses image files that
-        are not plain files (a link could show any file), and removes files no item refers to."""
-        with os.scandir(self.images_dir) as scan:
-            files = {entry.name: entry for entry in scan if _IMAGE_FILE.fullmatch(entry.name)}
+        are not plain files (a link could show any file)."""
         checked = []
         for item in items:
             if item.image is not None:
-                name = f"{item.id}.{item.image}"
-                entry = files.pop(name, None)
-                if entry is None:
+                path = self.image_path(item.id, item.image)
+                try:
+                    mode = os.lstat(path).st_mode
+                except FileNotFoundError:
                     _LOG.warning(
                         "item %d: its image file %s is missing; it is served without one",
                         item.id,
-                        self.images_dir / name,
+                        path,
                     )
                     item = replace(item, image=None)
-                elif not entry.is_file(follow_symlinks=False):
-                    raise self._damaged(
-                        f"item {item.id}: its image {entry.path} is not a plain file (a link "
-                        "or a folder); the store writes only files"
-                    )
+                else:
+                    if not stat.S_ISREG(mode):
+                        raise self._damaged(
+                            f"item {item.id}: its image {path} is not a plain file (a link or "
+                            "a folder); the store writes only files"
+                        )
             checked.append(item)
-        for entry in files.values():  # written for adds that never committed, or deleted
-            if entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
         return checked
 
     def image_path(self, item_id: int, extension: str) -> Path:
@@ -719,7 +716,7 @@ class ItemStore:
 
     def delete_added(self, item_id: int) -> None:
         """Durably forget an added item, then remove its image file (one that cannot be removed
-        now is removed at the next start).
+        now stays, unused).
 
         Raises
         ------
