@@ -2,7 +2,9 @@
 
 import os
 import stat
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -61,3 +63,73 @@ def test_atomic_write_errors(tmp_path):
         atomic_write(tmp_path / "missing" / "x.bin"),
     ):
         pass
+
+
+def _aged(path, seconds):
+    """Set the modification time of ``path`` ``seconds`` into the past."""
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+    return path
+
+
+def _leftover(folder, name, age):
+    """A temporary file ``name`` last written ``age`` seconds ago."""
+    path = folder / name
+    path.write_bytes(b"half")
+    return _aged(path, age)
+
+
+def _dead_pid():
+    """The id of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_write_removes_the_stale_temporary_files_of_its_target_only(tmp_path):
+    """Issue 18 item 13: temporary files of killed writes (up to 320 MB) were never removed."""
+    dead, alive, day = _dead_pid(), os.getpid(), 24 * 3600
+    stale = [
+        _leftover(tmp_path, f".model.safetensors.{dead}-0123abcd.tmp", 120),  # writer gone
+        _leftover(tmp_path, ".model.safetensors.89abcdef.tmp", 2 * day),  # no pid, old
+        _leftover(tmp_path, f".model.safetensors.{alive}-00000000.tmp", 2 * day),  # untouched
+    ]
+    kept = [
+        _leftover(tmp_path, f".model.safetensors.{alive}-11111111.tmp", 120),  # writer runs
+        _leftover(tmp_path, f".model.safetensors.{dead}-22222222.tmp", 5),  # just written
+        _leftover(tmp_path, ".model.safetensors.44444444.tmp", 120),  # no pid, recent
+        _leftover(tmp_path, f".other.npz.{dead}-33333333.tmp", 2 * day),  # another file's
+        _leftover(tmp_path, ".model.safetensors.notours.tmp", 2 * day),  # not our pattern
+    ]
+    with atomic_write(tmp_path / "model.safetensors") as handle:
+        handle.write(b"model")
+    assert [path.exists() for path in stale] == [False] * len(stale)
+    assert [path.exists() for path in kept] == [True] * len(kept)
+    assert (tmp_path / "model.safetensors").read_bytes() == b"model"
+
+
+def test_a_write_killed_by_sigkill_is_cleaned_by_the_next_one(tmp_path):
+    """Issue 18 item 13: kill -9 during a write, then the same write again: no leftover."""
+    target = tmp_path / "codes.npz"
+    script = (
+        "import sys, time\n"
+        "from hashlearn._io import atomic_write\n"
+        "with atomic_write(sys.argv[1]) as handle:\n"
+        "    handle.write(b'x' * 1_000_000); handle.flush()\n"
+        "    print('writing', flush=True); time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert child.stdout.readline() == b"writing\n"
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    (leftover,) = tmp_path.iterdir()
+    assert leftover.name.startswith(f".codes.npz.{child.pid}-") and leftover.stat().st_size > 0
+    _aged(leftover, 120)  # the grace period of a dead writer
+    write_arrays(target, codes=np.zeros((2, 2), dtype=np.uint8))
+    assert list(tmp_path.iterdir()) == [target]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -89,13 +91,31 @@ def describe_kind(kind: str) -> str:
     return _KIND_NAMES.get(kind, _KIND_NAMES["unknown"])
 
 
+TEMPORARY_MAX_AGE = 24 * 3600.0
+"""Seconds after which a temporary file of :func:`atomic_write` that nobody touched is abandoned,
+whatever its writer (a live process of the recorded pid may be another one that reused it)."""
+DEAD_WRITER_GRACE = 60.0
+"""Seconds a temporary file whose writer process is gone is left alone (in case that writer runs
+in another pid namespace on a shared folder and still writes it)."""
+
+_TEMPORARY_TAIL = r"\.(?:([0-9]{1,10})-)?[0-9a-f]{8}\.tmp"
+"""What follows ``.NAME`` in a temporary file's name: ``.PID-RANDOM.tmp`` (the writer's process
+id and 8 random hex digits), or ``.RANDOM.tmp`` as written before the pid was recorded."""
+_ANY_TEMPORARY = re.compile(r"\..+" + _TEMPORARY_TAIL)
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_write(path: str | os.PathLike[str], *, clean: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success, fsync it and rename it over ``path``.
 
     The file gets the mode ``open(path, "wb")`` would give a new file, ``0o666 & ~umask``
     (``0o644`` under the usual umask ``022``), not the ``0o600`` of :func:`tempfile.mkstemp`.
     If the body raises, the temporary file is removed and ``path`` is left as it was.
+
+    The temporary file is ``.NAME.PID-RANDOM.tmp``: a process killed while writing leaves it
+    behind, so with ``clean`` (the default) the stale temporary files of earlier writes of
+    ``path`` are removed first (see :func:`remove_stale_temporaries`; the folder is listed once).
+    Pass ``clean=False`` where a folder of many files is written often and its owner cleans it.
     """
     target = Path(path)
     if target.is_dir():
@@ -105,7 +125,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise FileNotFoundError(
             f"cannot write to {str(target)!r}: folder {str(directory)!r} does not exist"
         )
-    fd, tmp_name = _create_temporary(directory, target.name)
+    if clean:
+        remove_stale_temporaries(directory, target.name)
+    fd, tmp_name = create_temporary(directory, target.name)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -118,17 +140,90 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
-def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
-    """Create ``directory/.NAME.RANDOM.tmp`` exclusively, with mode ``0o666`` less the umask (the
-    kernel applies the umask itself, so the process umask is never changed), and open it."""
+def create_temporary(directory: str | os.PathLike[str], name: str) -> tuple[int, str]:
+    """Create ``directory/.NAME.PID-RANDOM.tmp`` exclusively, with mode ``0o666`` less the umask
+    (the kernel applies the umask itself, so the process umask is never changed), and open it
+    for writing; returns the descriptor and the path. :func:`remove_stale_temporaries` knows
+    these names."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        candidate = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        candidate = os.path.join(directory, f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         try:
             return os.open(candidate, flags, 0o666), candidate
         except FileExistsError:
             continue
-    raise FileExistsError(f"no free temporary file name for {name!r} in {str(directory)!r}")
+    raise FileExistsError(f"no free temporary file name for {name!r} in {os.fspath(directory)!r}")
+
+
+def remove_stale_temporaries(
+    directory: str | os.PathLike[str], name: str | None = None, *, every: bool = False
+) -> list[str]:
+    """Remove the temporary files that interrupted writes of :func:`atomic_write` left behind.
+
+    Parameters
+    ----------
+    directory : path
+        The folder to look in (not its sub-folders).
+    name : str or None
+        Only the temporary files of the file ``name`` (``.NAME.*.tmp``); None: of any file.
+    every : bool
+        Remove every one, stale or not: for a caller that knows nobody writes in the folder
+        (e.g. one that holds the folder's lock). Otherwise only stale ones are removed: untouched
+        for :data:`DEAD_WRITER_GRACE` seconds and written by a process that no longer runs, or
+        untouched for :data:`TEMPORARY_MAX_AGE` seconds.
+
+    Returns
+    -------
+    list of str
+        The paths removed. A folder that cannot be listed, and files that cannot be removed, are
+        passed over (the next write tries again).
+    """
+    pattern = (
+        _ANY_TEMPORARY if name is None else re.compile(re.escape(f".{name}") + _TEMPORARY_TAIL)
+    )
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            pid = match.group(1)
+            if every or _is_stale(age, None if pid is None else int(pid)):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
+
+
+def _is_stale(age: float, pid: int | None) -> bool:
+    """Whether a temporary file untouched for ``age`` seconds, written by ``pid``, is abandoned."""
+    if age > TEMPORARY_MAX_AGE:
+        return True
+    return age > DEAD_WRITER_GRACE and pid is not None and not _process_runs(pid)
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether a process of this id runs (True where that cannot be told)."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):  # PermissionError: it runs, as another user
+        return True
+    return True
 
 
 def write_arrays(path: str | os.PathLike[str], **arrays: Any) -> None:

@@ -18,11 +18,13 @@ from hashlearn.cli._args import (
     require_files,
     require_folder,
 )
-from hashlearn.encoding import prepare_folder
+from hashlearn.encoding import default_work_dir, prepare_folder
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.serve import ServeLimits, open_service, require_web_dependencies
 from hashlearn.serve.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 from hashlearn.serve.limits import check_write_access, load_token
+from hashlearn.serve.loading import default_data_dir
+from hashlearn.serve.store import check_folder_free
 
 __all__ = ["cmd_serve", "register"]
 
@@ -178,6 +180,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_write_access(args.host, token, args.open_writes)  # before the slow work below
     check_float(args.header_timeout, "--header-timeout", minimum=0.0, strict_minimum=True)
     check_int(args.max_connections, "--max-connections", minimum=1)
+    if data_dir is not None:
+        check_folder_free(data_dir)
+    elif source is not None:  # before indexing the folder, which may move the old writes aside
+        work = default_work_dir(source) if args.work_dir is None else args.work_dir
+        check_folder_free(os.path.join(work, "writes"))
+    else:
+        check_folder_free(default_data_dir(index))
     if source is not None:
         folder = prepare_folder(
             args.model,

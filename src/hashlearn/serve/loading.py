@@ -20,7 +20,7 @@ from hashlearn.serve.queries import QueryEncoder
 from hashlearn.serve.service import SearchService
 from hashlearn.serve.store import ItemStore
 
-__all__ = ["load_labels", "open_service"]
+__all__ = ["default_data_dir", "load_labels", "open_service"]
 
 
 def _file_digest(path: str | os.PathLike[str]) -> str:
@@ -29,6 +29,11 @@ def _file_digest(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def default_data_dir(index: str | os.PathLike[str]) -> str:
+    """The store folder of an index when none is given: ``INDEX.data``, next to it."""
+    return f"{os.fspath(index)}.data"
 
 
 def load_labels(
@@ -104,7 +109,12 @@ def open_service(
     Raises
     ------
     FileFormatError
-        A file is not what it should be, or the store belongs to another model or index.
+        A file is not what it should be, or the store belongs to another model or index, or
+        its database is missing, empty or damaged (see :mod:`hashlearn.serve.store`).
+    FolderInUseError
+        Another service uses the store's folder.
+    StorageReadOnlyError, StorageFullError
+        The store's folder cannot be written.
     InvalidInputError
         The model and index disagree on the code width, or an option is malformed.
     """
@@ -132,7 +142,7 @@ def open_service(
         "model_sha256": read_model_file(model)[0].get("sha256", ""),
         "index_sha256": _file_digest(index),
     }
-    store = ItemStore(data_dir if data_dir is not None else f"{os.fspath(index)}.data", identity)
+    store = ItemStore(data_dir if data_dir is not None else default_data_dir(index), identity)
     try:
         return SearchService(
             encoder,

@@ -144,7 +144,7 @@ class ThumbnailCache:
             data = path.read_bytes()
         except FileNotFoundError:
             data = self._make(item_id, source)
-            with atomic_write(path) as handle:
+            with atomic_write(path, clean=False) as handle:  # the store cleans this folder
                 handle.write(data)
             self._remove_others(item_id, keep=path)
         return Thumbnail(data, _media_type(data), etag)

@@ -7,7 +7,7 @@ deletions and additions to the freshly loaded base index.
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 
 from hashlearn.encoding import DecodedImage
-from hashlearn.exceptions import InvalidInputError
+from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.index import BinaryIndex
 from hashlearn.serve.catalog import MAX_LABEL, NO_LABEL, ItemCatalog
 from hashlearn.serve.errors import ItemExistsError, TooLargeError
 from hashlearn.serve.limits import MAX_ID, ServeLimits
 from hashlearn.serve.queries import QueryEncoder
-from hashlearn.serve.store import ItemStore, StoredItem
+from hashlearn.serve.store import ItemStore, StoredItem, metadata_json
 
 __all__ = ["NewItem", "assign_ids", "check_new_item", "replay"]
+
+_LOG = logging.getLogger("hashlearn.serve")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def check_new_item(item: NewItem, encoder: QueryEncoder, limits: ServeLimits) ->
     ------
     InvalidInputError
         The code is not one code of the model's width, the id or label is out of range, or the
-        metadata is not a JSON object.
+        metadata is not a JSON object the store keeps (see
+        :func:`~hashlearn.serve.store.metadata_json`: the store checks its rows the same way at
+        start, so no accepted write keeps the service from starting).
     TooLargeError
         The metadata is longer than ``limits.max_metadata_bytes`` as JSON.
     """
@@ -68,12 +72,7 @@ def check_new_item(item: NewItem, encoder: QueryEncoder, limits: ServeLimits) ->
             f"label must be an integer between {NO_LABEL + 1} and {MAX_LABEL}, got {item.label}"
         )
     if item.metadata is not None:
-        if not isinstance(item.metadata, dict):
-            raise InvalidInputError("metadata must be a JSON object")
-        try:
-            text = json.dumps(item.metadata, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"metadata cannot be stored as JSON: {exc}") from None
+        text = metadata_json(item.metadata)
         if len(text.encode()) > limits.max_metadata_bytes:
             raise TooLargeError(
                 f"metadata is {len(text.encode())} bytes as JSON; the limit is "
@@ -136,27 +135,38 @@ def replay(store: ItemStore, index: BinaryIndex, catalog: ItemCatalog) -> int:
 
     Raises
     ------
-    InvalidInputError
-        The store holds codes of another width than the index.
+    FileFormatError
+        A row of the store is damaged (see :meth:`ItemStore.read`), e.g. holds codes of another
+        width than the index, or an added item has the id of a base item that is not deleted.
     """
-    deleted = store.deleted_ids()
+    contents = store.read(index.n_bits)
+    base_ids = catalog.base_ids
+    deleted = contents.deleted
+    known = np.isin(deleted, base_ids)
+    if not known.all():  # harmless: nothing to delete; a store never records such ids itself
+        _LOG.warning(
+            "the item store records %d deleted ids that are not base items (e.g. %d); ignored",
+            int((~known).sum()),
+            int(deleted[~known][0]),
+        )
+        deleted = deleted[known]
     index.remove_ids(deleted)
     catalog.deleted_base.update(int(i) for i in deleted)
-    items = store.items()
+    items = contents.items
     if items:
-        width = index.code_size
-        bad = next((item for item in items if len(item.code) != width), None)
-        if bad is not None:
-            raise InvalidInputError(
-                f"the item store holds a {len(bad.code)}-byte code (item {bad.id}), but codes "
-                f"here are {width} bytes"
+        ids = np.array([item.id for item in items], dtype=np.int64)
+        clash = np.isin(ids, base_ids) & ~np.isin(ids, deleted)
+        if clash.any():
+            raise FileFormatError(
+                f"the item store {store.path} is damaged: item {int(ids[clash][0])} is added, "
+                "but the base index holds an item of that id (not deleted); the service does "
+                "not start over it: restore the store from a backup, or delete that row"
             )
         codes = np.frombuffer(b"".join(item.code for item in items), dtype=np.uint8)
-        index.add_with_ids(codes.reshape(len(items), width), np.array([item.id for item in items]))
+        index.add_with_ids(codes.reshape(len(items), index.code_size), ids)
     catalog.record_added(items)
-    base_ids = catalog.base_ids
     return max(
-        [store.next_id()]
+        [contents.next_id]
         + [int(base_ids[-1]) + 1 if len(base_ids) else 0]
         + [item.id + 1 for item in items[-1:]]
     )
