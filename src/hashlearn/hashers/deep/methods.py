@@ -9,7 +9,7 @@ are in the docstrings of the loss classes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ class DPSH(DeepHasher):
 
     name = "dpsh"
     loss_name = "dpsh"
+    # measured (benchmarks/deep_defaults.py): at lr 3e-3 DPSH's training swings and at 24 bits
+    # ended at test mAP 0.63 (seed 0); at 1e-3 it reaches 0.90 (mean of seeds 0-2)
+    defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3}
 
 
 class HashNet(DeepHasher):

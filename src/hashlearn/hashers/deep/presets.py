@@ -327,14 +327,20 @@ F = TypeVar("F", bound=Callable[..., None])
 
 def takes_presets(init: F) -> F:
     """Decorate a deep hasher's ``__init__`` (which stores ``preset``): after it stored its
-    arguments, the preset fills those the caller did not pass. The signature is kept, so
-    ``get_params`` and ``clone`` see the same parameters."""
+    arguments, the preset fills those the caller did not pass, then the class's ``defaults``
+    (a method's own defaults where they differ from the signature's) fill those neither gave.
+    The signature is kept, so ``get_params`` and ``clone`` see the same parameters."""
     names = [p for p in inspect.signature(init).parameters if p != "self"]
 
     @functools.wraps(init)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
+        given = set(names[: len(args)]) | set(kwargs)
         if getattr(self, "preset", None) is not None:
-            apply_preset(self, self.preset, set(names[: len(args)]) | set(kwargs))
+            apply_preset(self, self.preset, given)
+            given |= set(get_preset(type(self), self.preset).settings)
+        for key, value in getattr(type(self), "defaults", {}).items():
+            if key not in given:  # a method's measured default, where it differs from the base's
+                setattr(self, key, value)
 
     return wrapper  # type: ignore[return-value]
