@@ -4,7 +4,8 @@
 :class:`MultiIndexHashingIndex` is exact and sublinear; :class:`HashTableIndex` and
 :class:`MultiTableIndex` are hash tables with multi-probe search and feature re-ranking;
 :class:`FaissIndex` wraps faiss' binary indexes. :func:`create_index` builds any of them by its
-registry name (:func:`list_indexes`, :func:`describe_indexes`). :func:`near_duplicate_pairs` and
+registry name (:func:`list_indexes`, :func:`describe_indexes`). :func:`near_duplicates` (groups of
+identical codes and the links between them, pairs streamed), :func:`near_duplicate_pairs` and
 :func:`group_pairs` find the near-duplicates of a collection (saved as CSV by
 :func:`write_groups_csv` and :func:`write_pairs_csv`). Every index derives from
 :class:`BinaryIndex`, saves itself to one versioned, checksummed file (format in
@@ -27,8 +28,10 @@ from hashlearn.index.base import (
 )
 from hashlearn.index.duplicates import (
     DuplicatePairs,
+    NearDuplicates,
     group_pairs,
     near_duplicate_pairs,
+    near_duplicates,
     write_groups_csv,
     write_pairs_csv,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "LinearIndex",
     "MultiIndexHashingIndex",
     "MultiTableIndex",
+    "NearDuplicates",
     "UnknownIdError",
     "check_queries",
     "concatenate_codes",
@@ -71,6 +75,7 @@ __all__ = [
     "list_indexes",
     "load_index",
     "near_duplicate_pairs",
+    "near_duplicates",
     "read_faiss_index",
     "set_num_threads",
     "to_faiss",
