@@ -375,9 +375,7 @@ def write_groups_csv(
     )
 
 
-def write_pairs_csv(
-    path: str | os.PathLike[str], pairs: DuplicatePairs | NearDuplicates
-) -> None:
+def write_pairs_csv(path: str | os.PathLike[str], pairs: DuplicatePairs | NearDuplicates) -> None:
     """Save ``pairs`` as CSV, atomically: a header ``first, second, distance``, then one row per
     pair, in the order of :class:`DuplicatePairs`. The pairs of a :class:`NearDuplicates` are
     written chunk by chunk, never all in memory."""
