@@ -320,15 +320,17 @@ class BinaryIndex(ABC):
         ----------
         queries : numpy.ndarray of uint8, shape (nq, code_size)
         k : int
-            Number of neighbours, >= 1. May exceed ``ntotal``.
+            Number of neighbours, >= 1. May exceed ``ntotal``: the results then have ``ntotal``
+            columns (faiss pads them to ``k``; a ``k`` of millions would allocate for nothing).
 
         Returns
         -------
-        D : numpy.ndarray of int32, shape (nq, k)
+        D : numpy.ndarray of int32, shape (nq, min(k, ntotal))
             Hamming distances, ascending along each row.
-        I : numpy.ndarray of int64, shape (nq, k)
-            Ids of the neighbours; equal distances are ordered by id ascending. When fewer than
-            ``k`` items qualify, the rest of the row is padding: ``I = -1``, ``D = 2**31 - 1``.
+        I : numpy.ndarray of int64, shape (nq, min(k, ntotal))
+            Ids of the neighbours; equal distances are ordered by id ascending. When fewer
+            items qualify (an approximate index, a distance bound), the rest of the row is
+            padding: ``I = -1``, ``D = 2**31 - 1``.
 
         Raises
         ------
@@ -459,13 +461,15 @@ class BinaryIndex(ABC):
     def _start_search(
         self, queries: Any, k: Any
     ) -> tuple[NDArray[np.uint8], NDArray[np.int32], NDArray[np.int64], int]:
-        """Checked queries and ``k``, the padded result arrays, and ``min(k, ntotal)``.
+        """Checked queries and ``k``, the padded result arrays, and their width
+        ``min(k, ntotal)``: no row holds more items than the index, so a ``k`` far beyond the
+        index (``-k 20000000``) allocates nothing for it.
 
         A search with nothing to find (no queries, an empty index) can return the arrays as they
         are.
         """
         queries = self._check_codes(queries, "queries")
-        k = check_k(k)
-        distances = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
-        labels = np.full((len(queries), k), PAD_ID, dtype=np.int64)
-        return queries, distances, labels, min(k, self.ntotal)
+        width = min(check_k(k), self.ntotal)
+        distances = np.full((len(queries), width), PAD_DISTANCE, dtype=np.int32)
+        labels = np.full((len(queries), width), PAD_ID, dtype=np.int64)
+        return queries, distances, labels, width
