@@ -19,6 +19,7 @@ setting of hashlearn (:mod:`hashlearn._parallel`), for index searches and evalua
 from hashlearn._parallel import get_num_threads, set_num_threads
 from hashlearn.index._faiss import FaissNotInstalledError
 from hashlearn.index._format.layout import MAGIC as INDEX_FILE_MAGIC
+from hashlearn.index._mapped import IndexFileChangedError
 from hashlearn.index.base import (
     PAD_DISTANCE,
     PAD_ID,
@@ -60,6 +61,7 @@ __all__ = [
     "FaissIndex",
     "FaissNotInstalledError",
     "HashTableIndex",
+    "IndexFileChangedError",
     "LinearIndex",
     "MultiIndexHashingIndex",
     "MultiTableIndex",
