@@ -8,6 +8,7 @@ import contextlib
 import math
 import os
 import secrets
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -204,6 +205,7 @@ _UNREADABLE = (
     TypeError,
     KeyError,
     SyntaxError,
+    tokenize.TokenError,  # numpy reads the header of an .npy of format 1.0 with tokenize
     MemoryError,  # an .npz member's declared size; its bytes are never allocated up front
 )
 """What reading a broken array file raises, from numpy, zipfile, zlib, bz2 and lzma (whose
@@ -227,7 +229,7 @@ def _read_npy(handle: Any, size: int, where: str, *, real_file: bool = False) ->
     if dtype.hasobject:
         raise InvalidInputError(
             f"{where}: holds Python objects, which are read only by unpickling; hashlearn "
-            "reads arrays of numbers or strings"
+            "reads arrays of numbers or strings (allow_pickle=False)"
         )
     if dtype.kind not in _ARRAY_KINDS or dtype.names is not None or dtype.subdtype is not None:
         raise InvalidInputError(
