@@ -141,7 +141,7 @@ EDITS = st.lists(
 
 
 @settings(
-    max_examples=150,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
