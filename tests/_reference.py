@@ -53,9 +53,11 @@ def knn(
     max_distance: int | None = None,
     allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(D int32 (nq, k), I int64 (nq, k))``: the ``k`` nearest items of each query, ties by
-    id, padded; only items within ``max_distance`` and, if given, ``allowed[q]`` (bool (nq, n))."""
+    """``(D int32 (nq, min(k, n)), I int64 (nq, min(k, n)))``: the ``k`` nearest items of each
+    query, ties by id, padded; only items within ``max_distance`` and, if given, ``allowed[q]``
+    (bool (nq, n)). A row never holds more than the ``n`` items there are."""
     ids = np.asarray(ids, dtype=np.int64)
+    k = min(k, len(ids))
     distances = hamming(queries, codes)
     D = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
     I = np.full((len(queries), k), PAD_ID, dtype=np.int64)
@@ -127,7 +129,7 @@ def check_index(index, codes: np.ndarray, ids, queries: np.ndarray, ks, radii) -
     for k in ks:
         D, I = index.search(queries, k)
         assert D.dtype == np.int32 and I.dtype == np.int64
-        assert D.shape == I.shape == (len(queries), k)
+        assert D.shape == I.shape == (len(queries), min(k, len(ids)))  # no more than ntotal
         assert_results_equal((D, I), knn(codes, ids, queries, k))
     for radius in radii:
         lims, D, I = index.range_search(queries, radius)

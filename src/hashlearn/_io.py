@@ -5,10 +5,14 @@ read without unpickling."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import secrets
 import time
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -241,25 +245,114 @@ def read_arrays(
     """The arrays of an ``.npz`` file by name (only those of ``names`` it holds, when given; the
     others are not read), or ``{"": array}`` for an ``.npy`` file.
 
-    Never unpickles: object arrays are refused. Raises InvalidInputError naming the file when it
-    is missing (``FILE: no such file``), is not an array file (naming what it is instead) or
-    cannot be read that way, or when an ``.npz`` file lacks the array ``require``.
+    The one reader of array files for every verb and the service. Never unpickles: object arrays
+    are refused, and so are structured ones; arrays hold booleans, numbers or strings. Nothing is
+    allocated from what a header announces: an ``.npy`` array is read only when the file holds
+    all its bytes, an array of an ``.npz`` as its bytes come out of the archive.
+
+    Raises InvalidInputError naming the file when it is missing (``FILE: no such file``), is not
+    an array file (naming what it is instead) or cannot be read that way (a broken zip archive or
+    compressed stream, a malformed or truncated array, a refused dtype), or when an ``.npz`` file
+    lacks the array ``require``.
     """
     path = check_input_file(path)
     kind = file_kind(path)
     if kind not in ("npy", "npz"):
         raise InvalidInputError(f"{path}: not an .npz or .npy array file but {describe_kind(kind)}")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            return {"": loaded}
-        with loaded:
-            if require is not None and require not in loaded.files:
-                raise InvalidInputError(
-                    f"{path!r} has no array {require!r}; it holds: {', '.join(loaded.files)}"
-                )
-            return {name: loaded[name] for name in loaded.files if not names or name in names}
-    except (ValueError, OSError, EOFError) as exc:
+        if kind == "npy":
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                return {"": _read_npy(handle, size, path, real_file=True)}
+        with zipfile.ZipFile(path) as archive:
+            members = {
+                info.filename[: -len(".npy")]: info
+                for info in archive.infolist()
+                if info.filename.endswith(".npy")
+            }
+            if require is not None and require not in members:
+                held = f"it holds: {', '.join(members)}" if members else "it holds no array"
+                raise InvalidInputError(f"{path}: has no array {require!r}; {held}")
+            arrays = {}
+            for name, info in members.items():
+                if names and name not in names:
+                    continue
+                with archive.open(info) as member:
+                    arrays[name] = _read_npy(member, info.file_size, f"{path}[{name}]")
+            return arrays
+    except InvalidInputError:
+        raise
+    except _UNREADABLE as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InvalidInputError(
-            f"cannot read {path!r} as .npy/.npz without pickle: {exc}"
+            f"cannot read {path} as .npy/.npz without pickle: {reason}"
         ) from None
+
+
+_UNREADABLE = (
+    ValueError,  # numpy's header checks
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    RuntimeError,  # an encrypted member; NotImplementedError: an unknown compression method
+    OverflowError,
+    TypeError,
+    KeyError,
+    SyntaxError,
+    tokenize.TokenError,  # numpy reads the header of an .npy of format 1.0 with tokenize
+    MemoryError,  # an .npz member's declared size; its bytes are never allocated up front
+)
+"""What reading a broken array file raises, from numpy, zipfile, zlib, bz2 and lzma (whose
+errors derive from OSError)."""
+
+_READ_CHUNK = 1 << 24
+_ARRAY_KINDS = "biufcUS"
+"""dtype kinds an array file may hold: booleans, integers, floats, complex numbers, strings."""
+
+
+def _read_npy(handle: Any, size: int, where: str, *, real_file: bool = False) -> np.ndarray:
+    """The array of the ``.npy`` data at ``handle`` (``size`` bytes in all), after checking its
+    header against those bytes: no array larger than what is there is ever allocated."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise InvalidInputError(f"{where}: .npy format version {version} is not read here")
+    if dtype.hasobject:
+        raise InvalidInputError(
+            f"{where}: holds Python objects, which are read only by unpickling; hashlearn "
+            "reads arrays of numbers or strings (allow_pickle=False)"
+        )
+    if dtype.kind not in _ARRAY_KINDS or dtype.names is not None or dtype.subdtype is not None:
+        raise InvalidInputError(
+            f"{where}: holds an array of dtype {dtype}; hashlearn reads arrays of numbers, "
+            "booleans or strings"
+        )
+    if dtype.itemsize == 0:
+        raise InvalidInputError(f"{where}: holds an array of dtype {dtype}, of 0 bytes per item")
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    available = size - handle.tell()
+    if nbytes > available:
+        raise InvalidInputError(
+            f"{where}: truncated: its header announces a {dtype} array of shape {shape} "
+            f"({nbytes:,} bytes), but {max(available, 0):,} bytes follow it"
+        )
+    order = "F" if fortran_order else "C"
+    if real_file:  # nbytes are in the file: read them in one allocation
+        array = np.fromfile(handle, dtype=dtype, count=count)
+        if len(array) != count:
+            raise InvalidInputError(f"{where}: truncated: {nbytes:,} bytes expected")
+        return array.reshape(shape, order=order)
+    data = bytearray()
+    while len(data) < nbytes:  # as the bytes come: a declared size is not trusted
+        block = handle.read(min(_READ_CHUNK, nbytes - len(data)))
+        if not block:
+            raise InvalidInputError(
+                f"{where}: truncated: {nbytes:,} bytes expected, {len(data):,} found"
+            )
+        data += block
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order=order)

@@ -37,3 +37,8 @@ class FileFormatError(HashlearnError, ValueError):
 
 class DownloadError(HashlearnError, OSError):
     """A dataset file could not be downloaded, or is missing and downloading is switched off."""
+
+
+class MissingPackageError(HashlearnError, ModuleNotFoundError):
+    """An optional package (torchvision, timm...) that the requested feature extractor or
+    backbone needs is not installed; the message names the pip extra to install."""

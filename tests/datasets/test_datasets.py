@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,23 @@ def test_load_arrays_errors(tmp_path):
     (tmp_path / "h.npz").write_bytes(b"not a zip")
     with pytest.raises(FileFormatError, match="cannot read"):
         load_arrays(tmp_path / "h.npz")
+
+
+def test_load_arrays_reads_through_the_shared_checked_reader(tmp_path):
+    """Issue 18, item 8: dataset arrays were read by np.load directly: a broken zip member or an
+    .npy header announcing 10**12 values ended in BadZipFile or MemoryError, not a refusal."""
+    X, y = np.zeros((4, 2), np.float32), np.arange(4)
+    np.savez(tmp_path / "a.npz", X=X, y=y)
+    raw = bytearray((tmp_path / "a.npz").read_bytes())
+    raw[len(raw) // 3] ^= 0xFF  # inside the stored bytes of X: a CRC mismatch
+    (tmp_path / "b.npz").write_bytes(bytes(raw))
+    with pytest.raises(FileFormatError, match="cannot read"):
+        load_arrays(tmp_path / "b.npz")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)}
+    )
+    (tmp_path / "c.npy").write_bytes(header.getvalue() + bytes(64))
+    np.save(tmp_path / "y.npy", y)
+    with pytest.raises(FileFormatError, match="truncated"):
+        load_arrays(tmp_path / "c.npy", labels=tmp_path / "y.npy")

@@ -57,6 +57,7 @@ def feature_reference(query_feature, features, metric):
 
 
 def brute_rerank(codes, ids, features, queries, query_features, k, metric, candidates):
+    k = min(k, len(ids))
     D = np.full((len(queries), k), np.inf, dtype=np.float32)
     I = np.full((len(queries), k), PAD_ID, dtype=np.int64)
     for q in range(len(queries)):
@@ -286,7 +287,7 @@ def test_empty_index():
     queries = np.zeros((2, 3), dtype=np.uint8)
     for index in (HashTableIndex(20, key_bits=9), MultiTableIndex(4, 5)):
         D, I = index.search(queries, 3)
-        assert (D == PAD_DISTANCE).all() and (I == PAD_ID).all() and D.shape == (2, 3)
+        assert D.shape == I.shape == (2, 0)  # an empty index: no column
         lims, D, I = index.range_search(queries, 5)
         assert lims.tolist() == [0, 0, 0] and len(D) == len(I) == 0
         index.add(np.zeros((1, 3), dtype=np.uint8), features=np.ones((1, 2)))
@@ -314,8 +315,8 @@ def test_hash_table_index_small_case():
     assert D.tolist() == [[0, PAD_DISTANCE, PAD_DISTANCE]] and I.tolist() == [[0, -1, -1]]
     lims, D, I = index.range_search(query, 1)
     assert lims.tolist() == [0, 3] and D.tolist() == [0, 1, 1] and I.tolist() == [0, 1, 4]
-    D, I = index.search(query, 6)
-    assert D.tolist() == [[0, 1, 1, 2, 4, PAD_DISTANCE]] and I.tolist() == [[0, 1, 4, 3, 2, -1]]
+    D, I = index.search(query, 6)  # k beyond ntotal: ntotal columns
+    assert D.tolist() == [[0, 1, 1, 2, 4]] and I.tolist() == [[0, 1, 4, 3, 2]]
     assert repr(index) == "HashTableIndex(n_bits=8, key_bits=4, ntotal=5)"
 
 

@@ -156,17 +156,22 @@ def test_empty_index_returns_padding(n_bits):
     lims, D, L = index.range_search(queries, n_bits)
     assert lims.tolist() == [0, 0, 0, 0] and D.shape == L.shape == (0,)
     D, L = index.search(queries[:0], 4)
-    assert D.shape == L.shape == (0, 4)
+    assert D.shape == L.shape == (0, 0)
     lims, D, L = index.range_search(queries[:0], 1)
     assert lims.tolist() == [0]
 
 
-def test_padding_when_k_exceeds_ntotal():
+def test_results_have_no_more_columns_than_the_index_has_items():
+    """Issue 18, item 13: results were sized queries x k, so ``-k 20000000`` with 10 queries
+    allocated 2.5 GB and ``-k 10000000000`` ended in MemoryError; they now have ``min(k,
+    ntotal)`` columns."""
     index = LinearIndex(8)
     index.add_with_ids(np.array([[0b1], [0b11]], dtype=np.uint8), [7, 3])
     D, L = index.search(np.array([[0]], dtype=np.uint8), 4)
-    assert D.tolist() == [[1, 2, INT32_MAX, INT32_MAX]]
-    assert L.tolist() == [[7, 3, -1, -1]]
+    assert D.tolist() == [[1, 2]]
+    assert L.tolist() == [[7, 3]]
+    D, L = index.search(np.zeros((10, 1), np.uint8), 10**10)
+    assert D.shape == L.shape == (10, 2)
 
 
 def test_ties_are_broken_by_id_not_insertion_order():

@@ -129,9 +129,9 @@ def test_hand_computed_search_and_ties():
     D, I = index.search(query, 4)
     assert D.tolist() == [[0, 1, 1, 2]]
     assert I.tolist() == [[50, 3, 7, 9]]  # the two items at distance 1 in id order
-    D, I = index.search(query, 7)
-    assert D.tolist() == [[0, 1, 1, 2, 8, INT32_MAX, INT32_MAX]]
-    assert I.tolist() == [[50, 3, 7, 9, 1, -1, -1]]
+    D, I = index.search(query, 7)  # k beyond ntotal: ntotal columns
+    assert D.tolist() == [[0, 1, 1, 2, 8]]
+    assert I.tolist() == [[50, 3, 7, 9, 1]]
     lims, D, I = index.range_search(query, 1)
     assert lims.tolist() == [0, 3] and D.tolist() == [0, 1, 1] and I.tolist() == [50, 3, 7]
     lims, D, I = index.range_search(to_codes([0b11111110, 0b00000011], 8), 0)
@@ -199,13 +199,13 @@ def test_empty_index():
     index = MultiIndexHashingIndex(20)
     queries = np.zeros((2, 3), dtype=np.uint8)
     D, I = index.search(queries, 3)
-    assert (D == INT32_MAX).all() and (I == -1).all()
+    assert D.shape == I.shape == (2, 0)  # no item, no column
     lims, D, I = index.range_search(queries, 20)
     assert lims.tolist() == [0, 0, 0] and D.shape == I.shape == (0,)
-    assert index.search(queries[:0], 3)[0].shape == (0, 3)
+    assert index.search(queries[:0], 3)[0].shape == (0, 0)
     index.add(to_codes([5], 20))
     index.reset()
-    assert index.ntotal == 0 and index.search(queries, 1)[1].tolist() == [[-1], [-1]]
+    assert index.ntotal == 0 and index.search(queries, 1)[1].tolist() == [[], []]
 
 
 # ---------------------------------------------------------------------- against LinearIndex

@@ -229,6 +229,9 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_threads(args: argparse.Namespace) -> None:
-    """Set the search threads of ``--threads`` (all cores when not given)."""
-    if args.threads:
+    """Set the search threads of ``--threads`` (all cores when not given); 0 or fewer is
+    refused, not taken for the default."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InvalidInputError(f"--threads must be at least 1, got {args.threads}")
         set_num_threads(args.threads)

@@ -20,12 +20,7 @@ from hashlearn.codes.kernels import ENVIRONMENT_VARIABLE, kernel_info
 from hashlearn.encoding import describe_file, read_codes
 from hashlearn.evaluation import evaluate_codes
 from hashlearn.experiments.demo import METRIC_NOTE
-from hashlearn.index import (
-    group_pairs,
-    near_duplicate_pairs,
-    write_groups_csv,
-    write_pairs_csv,
-)
+from hashlearn.index import near_duplicates, write_groups_csv, write_pairs_csv
 
 __all__ = ["cmd_dedup", "cmd_evaluate", "cmd_info", "register"]
 
@@ -121,13 +116,14 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     codes = stored.codes
     n_bits = code_width(stored, args.codes, args.bits, args.model)
     start = time.perf_counter()
-    pairs = near_duplicate_pairs(codes, n_bits, args.radius, ids=stored.ids, index=args.index_type)
-    groups = group_pairs(pairs)
+    # identical codes are grouped first: memory grows with the items, not with their pairs
+    found = near_duplicates(codes, n_bits, args.radius, ids=stored.ids, index=args.index_type)
+    groups = found.groups()
     elapsed = time.perf_counter() - start
     where = stored.paths_by_id()
     in_groups = sum(len(g) for g in groups)
     print(
-        f"{len(codes):,} codes of {n_bits} bits: {len(pairs):,} pairs within {args.radius} bits, "
+        f"{len(codes):,} codes of {n_bits} bits: {found.n_pairs:,} pairs within {args.radius} bits, "
         f"{len(groups):,} groups holding {in_groups:,} items"
         + (f" (largest: {len(groups[0])})" if groups else "")
         + f", {elapsed:.2f} s"
@@ -140,7 +136,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         write_groups_csv(args.out, groups, where)
         print(f"groups -> {args.out}")
     if args.pairs:
-        write_pairs_csv(args.pairs, pairs)
+        write_pairs_csv(args.pairs, found)  # streamed: never all pairs in memory
         print(f"pairs -> {args.pairs}")
     return 0
 

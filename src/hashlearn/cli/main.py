@@ -24,7 +24,7 @@ import hashlearn.cli.serve as serve
 from hashlearn._version import __version__
 from hashlearn.exceptions import HashlearnError
 
-__all__ = ["EPILOG", "GROUPS", "build_parser", "main"]
+__all__ = ["EPILOG", "GROUPS", "build_parser", "main", "one_line"]
 
 EPILOG = """\
 A typical pipeline on arrays stored as .npy/.npz (npz files hold X and y):
@@ -83,8 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.filename is not None:
             missing = isinstance(exc, FileNotFoundError)
             message = f"{exc.filename}: {'no such file' if missing else 'is a folder, not a file'}"
-        print(f"hashlearn {args.command}: error: {message}", file=sys.stderr)
+        print(f"hashlearn {args.command}: error: {one_line(message)}", file=sys.stderr)
         return 2
     except (HashlearnError, OSError) as exc:
-        print(f"hashlearn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hashlearn {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: its lines (a file name or a library's message may hold line
+    breaks) joined by ``" / "``, so that an error is always the one line a script reads."""
+    return " / ".join(part.strip() for part in message.splitlines() if part.strip())

@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from hashlearn._io import check_input_file
+from hashlearn._io import check_input_file, read_arrays
 from hashlearn.datasets.dataset import Dataset
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the file (the shared reader, :func:`hashlearn._io.read_arrays`), with its
+    refusals as :class:`FileFormatError`."""
     try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # numpy refuses object arrays without pickle
+        return read_arrays(path)
+    except InvalidInputError as exc:
         raise FileFormatError(f"cannot read {str(path)!r}: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise FileFormatError(f"cannot read {str(path)!r}: {exc}") from None
-    if not isinstance(array, np.ndarray):
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    arrays = _read(path)
+    if "" not in arrays:
         raise FileFormatError(f"{str(path)!r} is an .npz archive; expected a single .npy array")
-    return array
+    return arrays[""]
 
 
 def _read_npz(path: Path, keys: tuple[str, ...]) -> tuple[dict[str, np.ndarray], list[str]]:
     """The arrays of ``keys`` that the archive holds, and the names of all its arrays."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise FileFormatError(f"{str(path)!r} is a single array; expected an .npz archive")
-            return {key: archive[key] for key in keys if key in archive.files}, list(archive.files)
-    except FileFormatError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise FileFormatError(f"cannot read {str(path)!r}: {exc}") from None
+    arrays = _read(path)
+    if "" in arrays:
+        raise FileFormatError(f"{str(path)!r} is a single array; expected an .npz archive")
+    return {key: arrays[key] for key in keys if key in arrays}, list(arrays)
 
 
 def _check_numeric(array: np.ndarray, what: str) -> None:
@@ -131,7 +129,9 @@ def load_arrays(
         For a missing file or array key, lengths that differ, NaN or infinite values,
         non-numeric arrays, non-integer or negative labels, a 2-D label array that is not 0/1.
     FileFormatError
-        For a file numpy cannot read without pickle (object arrays) or a damaged file.
+        For a file that cannot be read without pickle (object arrays) or a damaged file (read
+        by :func:`hashlearn._io.read_arrays`, which allocates nothing a header announces
+        before the bytes are there).
     """
     path = Path(path)
     check_input_file(path)

@@ -220,9 +220,9 @@ class ShardedIndex:
 
         Returns
         -------
-        D : int32 (nq, k)
+        D : int32 (nq, min(k, ntotal))
             Hamming distances, ascending; padding ``2**31 - 1``.
-        I : int64 (nq, k)
+        I : int64 (nq, min(k, ntotal))
             Ids, ties by id; padding ``-1``.
         """
         queries = check_queries(queries, self.n_bits)

@@ -71,16 +71,32 @@ def read_codes(path: str | os.PathLike[str]) -> CodesFile:
     Raises
     ------
     InvalidInputError
-        The file is missing or unreadable, or an ``.npz`` lacks ``codes``.
+        The file is missing or unreadable, an ``.npz`` lacks ``codes``, its ``n_bits`` is not
+        one integer, or its ``ids`` or ``paths`` are not one per code.
     """
     arrays = read_arrays(path, ("codes", "n_bits", "ids", "paths"), require="codes")
+    codes = arrays.get("", arrays.get("codes"))
+    where = os.fspath(path)
     stored_bits = arrays.get("n_bits")
-    return CodesFile(
-        codes=arrays.get("", arrays.get("codes")),
-        n_bits=None if stored_bits is None else int(stored_bits),
-        ids=arrays.get("ids"),
-        paths=arrays.get("paths"),
-    )
+    if stored_bits is not None:
+        if stored_bits.ndim != 0 or stored_bits.dtype.kind not in "iu":
+            raise InvalidInputError(
+                f"{where}: n_bits must be one integer (the code length), got an array of dtype "
+                f"{stored_bits.dtype} and shape {stored_bits.shape}"
+            )
+        stored_bits = int(stored_bits)
+    rows = len(codes) if codes.ndim else None
+    for name in ("ids", "paths"):
+        array = arrays.get(name)
+        if array is not None and (array.ndim != 1 or len(array) != rows):
+            raise InvalidInputError(
+                f"{where}: {name} must be one per code, a 1-D array of {rows} entries, got shape "
+                f"{array.shape}"
+            )
+    paths = arrays.get("paths")
+    if paths is not None and paths.dtype.kind not in "US":
+        raise InvalidInputError(f"{where}: paths must be file names, got dtype {paths.dtype}")
+    return CodesFile(codes=codes, n_bits=stored_bits, ids=arrays.get("ids"), paths=paths)
 
 
 def write_codes(path: str | os.PathLike[str], codes: np.ndarray, n_bits: int) -> None:

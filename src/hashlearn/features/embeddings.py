@@ -49,7 +49,12 @@ import numpy as np
 
 from hashlearn._progress import progress
 from hashlearn._validation import check_images, check_int
-from hashlearn.exceptions import DownloadError, HashlearnError, InvalidInputError, UnknownNameError
+from hashlearn.exceptions import (
+    DownloadError,
+    InvalidInputError,
+    MissingPackageError,
+    UnknownNameError,
+)
 from hashlearn.features.base import FeatureExtractor
 from hashlearn.features.weights import load_weights
 
@@ -67,10 +72,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _HASH_PREFIX = re.compile(r"-([a-f0-9]{6,})\.")  # torchvision's "resnet18-f37072fd.pth"
 _CHUNK = 1 << 20
-
-
-class MissingPackageError(HashlearnError, ImportError):
-    """An optional package (torchvision, timm) that the requested extractor needs is not installed."""
 
 
 def fetch_weights(
@@ -142,7 +143,8 @@ def _import(package: str, label: str) -> Any:
     except ImportError as exc:
         raise MissingPackageError(
             f"feature extractor {label!r} needs the package {package!r}, which cannot be imported "
-            f"({exc}): pip install 'hashlearn[{package}]'"
+            f"({exc}): pip install 'hashlearn[{package}]'",
+            name=package,
         ) from None
 
 

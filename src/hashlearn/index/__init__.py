@@ -4,7 +4,8 @@
 :class:`MultiIndexHashingIndex` is exact and sublinear; :class:`HashTableIndex` and
 :class:`MultiTableIndex` are hash tables with multi-probe search and feature re-ranking;
 :class:`FaissIndex` wraps faiss' binary indexes. :func:`create_index` builds any of them by its
-registry name (:func:`list_indexes`, :func:`describe_indexes`). :func:`near_duplicate_pairs` and
+registry name (:func:`list_indexes`, :func:`describe_indexes`). :func:`near_duplicates` (groups of
+identical codes and the links between them, pairs streamed), :func:`near_duplicate_pairs` and
 :func:`group_pairs` find the near-duplicates of a collection (saved as CSV by
 :func:`write_groups_csv` and :func:`write_pairs_csv`). Every index derives from
 :class:`BinaryIndex`, saves itself to one versioned, checksummed file (format in
@@ -18,6 +19,7 @@ setting of hashlearn (:mod:`hashlearn._parallel`), for index searches and evalua
 from hashlearn._parallel import get_num_threads, set_num_threads
 from hashlearn.index._faiss import FaissNotInstalledError
 from hashlearn.index._format.layout import MAGIC as INDEX_FILE_MAGIC
+from hashlearn.index._mapped import IndexFileChangedError
 from hashlearn.index.base import (
     PAD_DISTANCE,
     PAD_ID,
@@ -27,8 +29,10 @@ from hashlearn.index.base import (
 )
 from hashlearn.index.duplicates import (
     DuplicatePairs,
+    NearDuplicates,
     group_pairs,
     near_duplicate_pairs,
+    near_duplicates,
     write_groups_csv,
     write_pairs_csv,
 )
@@ -57,9 +61,11 @@ __all__ = [
     "FaissIndex",
     "FaissNotInstalledError",
     "HashTableIndex",
+    "IndexFileChangedError",
     "LinearIndex",
     "MultiIndexHashingIndex",
     "MultiTableIndex",
+    "NearDuplicates",
     "UnknownIdError",
     "check_queries",
     "concatenate_codes",
@@ -71,6 +77,7 @@ __all__ = [
     "list_indexes",
     "load_index",
     "near_duplicate_pairs",
+    "near_duplicates",
     "read_faiss_index",
     "set_num_threads",
     "to_faiss",

@@ -270,8 +270,9 @@ class TableIndex(BinaryIndex):
     ) -> tuple[NDArray[Any], NDArray[np.int64]]:
         """The best ``k`` items within ``max_distance`` among those in buckets within
         ``probe_radius``, by Hamming distance, or with ``rerank = (query_features, metric)``
-        (``metric`` a code of :mod:`~hashlearn.index._table_rerank`) by feature distance: ``(D int32 or float32 (nq, k), I)``, padded."""
+        (``metric`` a code of :mod:`~hashlearn.index._table_rerank`) by feature distance: ``(D int32 or float32 (nq, min(k, ntotal)), I)``, padded."""
         nq = len(queries)
+        k = min(k, self.ntotal)  # no row holds more items than the index (see BinaryIndex.search)
         labels = np.full((nq, k), PAD_ID, dtype=np.int64)
         if rerank is None:
             distances: NDArray[Any] = np.full((nq, k), PAD_DISTANCE, dtype=np.int32)

@@ -34,8 +34,9 @@ from hashlearn.exceptions import (
     InvalidInputError,
 )
 from hashlearn.index._format.layout import IndexFile
-from hashlearn.index._format.reading import check_file_items, read_index_file
+from hashlearn.index._format.reading import check_file_items
 from hashlearn.index._format.writing import write_index_file
+from hashlearn.index._mapped import MappedFile, read_mapped_index_file
 from hashlearn.index._store import CodeStore, as_id_array
 from hashlearn.index.registry import INDEX_TYPES
 
@@ -153,6 +154,10 @@ class BinaryIndex(ABC):
                 names.append(parameter.name)
         return tuple(names)
 
+    _mapped: MappedFile | None = None
+    """The file the stored arrays are memory-mapped from (``load(..., mmap=True)``), checked
+    before every use of them (:meth:`_check_file`)."""
+
     def __init__(self, n_bits: int) -> None:
         self._n_bits = check_int(n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
         self._code_size = n_bytes(self._n_bits)
@@ -177,6 +182,7 @@ class BinaryIndex(ABC):
     @property
     def ids(self) -> NDArray[np.int64]:
         """Ids of the items in insertion order, ``int64`` of shape ``(ntotal,)`` (a copy)."""
+        self._check_file()
         return np.array(self._store.ids, dtype=np.int64)
 
     @property
@@ -252,6 +258,7 @@ class BinaryIndex(ABC):
         int
             Number of items removed.
         """
+        self._check_file()
         removed = self._store.remove(as_id_array(ids, "ids"))
         if len(removed):
             self._changed(removed=removed)
@@ -279,6 +286,7 @@ class BinaryIndex(ABC):
         UnknownIdError
             An id is not in the index (a ``KeyError`` and an ``InvalidInputError``).
         """
+        self._check_file()
         return np.asarray(self._store.codes)[self._positions_of_known(ids)]
 
     def _positions_of_known(self, ids: Any) -> NDArray[np.int64]:
@@ -320,15 +328,17 @@ class BinaryIndex(ABC):
         ----------
         queries : numpy.ndarray of uint8, shape (nq, code_size)
         k : int
-            Number of neighbours, >= 1. May exceed ``ntotal``.
+            Number of neighbours, >= 1. May exceed ``ntotal``: the results then have ``ntotal``
+            columns (faiss pads them to ``k``; a ``k`` of millions would allocate for nothing).
 
         Returns
         -------
-        D : numpy.ndarray of int32, shape (nq, k)
+        D : numpy.ndarray of int32, shape (nq, min(k, ntotal))
             Hamming distances, ascending along each row.
-        I : numpy.ndarray of int64, shape (nq, k)
-            Ids of the neighbours; equal distances are ordered by id ascending. When fewer than
-            ``k`` items qualify, the rest of the row is padding: ``I = -1``, ``D = 2**31 - 1``.
+        I : numpy.ndarray of int64, shape (nq, min(k, ntotal))
+            Ids of the neighbours; equal distances are ordered by id ascending. When fewer
+            items qualify (an approximate index, a distance bound), the rest of the row is
+            padding: ``I = -1``, ``D = 2**31 - 1``.
 
         Raises
         ------
@@ -379,6 +389,7 @@ class BinaryIndex(ABC):
         (:meth:`_params`) and the arrays of :meth:`_extra_arrays`; read it back with ``load`` of
         the same class or with :func:`hashlearn.index.load_index`.
         """
+        self._check_file()
         arrays: dict[str, np.ndarray] = {"codes": self._store.codes, "ids": self._store.ids}
         for name, array in self._extra_arrays().items():
             if name in arrays:
@@ -415,7 +426,9 @@ class BinaryIndex(ABC):
         path : str or os.PathLike
         mmap : bool, default False
             Keep the stored arrays as read-only memory maps of the file instead of reading them.
-            Adding or removing items later copies them into memory.
+            Adding or removing items later copies them into memory. The file is held open and
+            checked before every use of the maps: changed in place, it is refused
+            (:class:`~hashlearn.index.IndexFileChangedError`) instead of crashing the process.
         verify : bool, default True
             Check the file's SHA-256 checksum (streaming over the file when ``mmap=True``).
 
@@ -424,7 +437,7 @@ class BinaryIndex(ABC):
         FileFormatError
             The file is not a valid index file, or holds another index type.
         """
-        file = read_index_file(path, mmap=mmap, verify=verify)
+        file, mapped = read_mapped_index_file(path, mmap=mmap, verify=verify)
         stored = file.index_type
         if stored != cls.type_name and not (
             stored in INDEX_TYPES and INDEX_TYPES.canonical(stored) == cls.type_name
@@ -433,25 +446,38 @@ class BinaryIndex(ABC):
                 f"{os.fspath(path)}: the file holds a {file.index_type}, not a {cls.__name__}; "
                 "use hashlearn.index.load_index to load any index type"
             )
-        return cls._from_file(file)
+        return cls._from_file(file, mapped)
 
     @classmethod
-    def _from_file(cls: type[_Index], file: IndexFile) -> _Index:
-        """Build an index from a validated :class:`IndexFile`."""
+    def _from_file(cls: type[_Index], file: IndexFile, mapped: MappedFile | None = None) -> _Index:
+        """Build an index from a validated :class:`IndexFile` (its arrays memory-mapped from
+        the file ``mapped`` watches, when given)."""
         check_file_items(file)
         try:
             index = cls(n_bits=file.n_bits, **file.params)
         except (HashlearnError, TypeError) as exc:
             raise FileFormatError(f"the index file holds invalid parameters: {exc}") from None
         index._store = CodeStore.from_arrays(file.arrays["codes"], file.arrays["ids"])
+        index._mapped = mapped
         index._restore(file)
         index._changed()
         return index
 
     # ------------------------------------------------------------------ shared helpers
+    def _check_file(self) -> None:
+        """Before the stored arrays are used: when they are memory-mapped, check that their file
+        was not changed in place (:class:`~hashlearn.index.IndexFileChangedError`, instead of
+        the SIGBUS of reading a truncated map)."""
+        if self._mapped is not None:
+            self._mapped.check()
+
     def _check_codes(self, codes: Any, name: str = "codes") -> NDArray[np.uint8]:
         """``codes`` as a C-contiguous ``uint8 (n, code_size)`` array; :class:`CodeFormatError` if
-        not (for ``"queries"`` of another width: :func:`check_queries`)."""
+        not (for ``"queries"`` of another width: :func:`check_queries`).
+
+        Every search and every addition starts here, so this is also where a memory-mapped
+        file is checked (:meth:`_check_file`)."""
+        self._check_file()
         if name == "queries":
             return check_queries(codes, self.n_bits)
         return check_codes(codes, self.n_bits, name=name)
@@ -459,13 +485,15 @@ class BinaryIndex(ABC):
     def _start_search(
         self, queries: Any, k: Any
     ) -> tuple[NDArray[np.uint8], NDArray[np.int32], NDArray[np.int64], int]:
-        """Checked queries and ``k``, the padded result arrays, and ``min(k, ntotal)``.
+        """Checked queries and ``k``, the padded result arrays, and their width
+        ``min(k, ntotal)``: no row holds more items than the index, so a ``k`` far beyond the
+        index (``-k 20000000``) allocates nothing for it.
 
         A search with nothing to find (no queries, an empty index) can return the arrays as they
         are.
         """
         queries = self._check_codes(queries, "queries")
-        k = check_k(k)
-        distances = np.full((len(queries), k), PAD_DISTANCE, dtype=np.int32)
-        labels = np.full((len(queries), k), PAD_ID, dtype=np.int64)
-        return queries, distances, labels, min(k, self.ntotal)
+        width = min(check_k(k), self.ntotal)
+        distances = np.full((len(queries), width), PAD_DISTANCE, dtype=np.int32)
+        labels = np.full((len(queries), width), PAD_ID, dtype=np.int64)
+        return queries, distances, labels, width

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from hashlearn.exceptions import FileFormatError, InvalidInputError
-from hashlearn.index._format.reading import read_index_file
+from hashlearn.index._mapped import read_mapped_index_file
 from hashlearn.index.base import BinaryIndex
 from hashlearn.index.registry import INDEX_TYPES, list_indexes
 
@@ -74,7 +74,10 @@ def load_index(
     ----------
     path : str or os.PathLike
     mmap : bool, default False
-        Keep the stored arrays as read-only memory maps of the file.
+        Keep the stored arrays as read-only memory maps of the file. The file is then held
+        open and checked before every use: changed in place (truncated, overwritten), it is
+        refused with :class:`~hashlearn.index.IndexFileChangedError` instead of crashing the
+        process; replaced by a rename, the index keeps reading the file it loaded.
     verify : bool, default True
         Check the file's SHA-256 checksum.
 
@@ -89,10 +92,10 @@ def load_index(
     FileFormatError
         The file is not a valid index file, or its index type is unknown to this hashlearn.
     """
-    file = read_index_file(path, mmap=mmap, verify=verify)
+    file, mapped = read_mapped_index_file(path, mmap=mmap, verify=verify)
     if file.index_type not in INDEX_TYPES:
         raise FileFormatError(
             f"{os.fspath(path)}: index type {file.index_type!r} is not known to this hashlearn "
             f"(known: {', '.join(list_indexes())})"
         )
-    return INDEX_TYPES.get(file.index_type)._from_file(file)
+    return INDEX_TYPES.get(file.index_type)._from_file(file, mapped)

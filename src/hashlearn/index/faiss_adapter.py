@@ -36,6 +36,7 @@ from hashlearn.index._faiss import (
     import_faiss,
 )
 from hashlearn.index._format.layout import IndexFile
+from hashlearn.index._mapped import MappedFile
 from hashlearn.index.base import PAD_DISTANCE, PAD_ID, BinaryIndex
 
 __all__ = ["FAISS_KINDS", "FaissIndex", "FaissNotInstalledError"]
@@ -297,9 +298,9 @@ class FaissIndex(BinaryIndex):
         return {"faiss": np.asarray(blob, dtype=np.uint8)}
 
     @classmethod
-    def _from_file(cls, file: IndexFile) -> FaissIndex:
+    def _from_file(cls, file: IndexFile, mapped: MappedFile | None = None) -> FaissIndex:
         import_faiss()  # without faiss: FaissNotInstalledError, not "invalid parameters"
-        return super()._from_file(file)
+        return super()._from_file(file, mapped)
 
     def _restore(self, file: IndexFile) -> None:
         """Read the faiss index of the file's ``"faiss"`` section, checked against the file.

@@ -157,9 +157,9 @@ class HashTableIndex(TableIndex):
 
         Returns
         -------
-        D : numpy.ndarray of float32, shape (nq, k)
+        D : numpy.ndarray of float32, shape (nq, min(k, ntotal))
             Feature distances, ascending along each row; padding ``inf``.
-        I : numpy.ndarray of int64, shape (nq, k)
+        I : numpy.ndarray of int64, shape (nq, min(k, ntotal))
             Ids; padding ``-1`` when fewer than ``k`` candidates lie within ``radius``.
 
         Raises

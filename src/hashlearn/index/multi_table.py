@@ -151,9 +151,9 @@ class MultiTableIndex(TableIndex):
 
         Returns
         -------
-        D : numpy.ndarray of int32, shape (nq, k)
+        D : numpy.ndarray of int32, shape (nq, min(k, ntotal))
             Hamming distances of the full codes, ascending; padding ``2**31 - 1``.
-        I : numpy.ndarray of int64, shape (nq, k)
+        I : numpy.ndarray of int64, shape (nq, min(k, ntotal))
             Ids, ties by id ascending; padding ``-1`` when fewer than ``k`` candidates.
 
         Raises
@@ -200,9 +200,9 @@ class MultiTableIndex(TableIndex):
 
         Returns
         -------
-        D : numpy.ndarray of float32, shape (nq, k)
+        D : numpy.ndarray of float32, shape (nq, min(k, ntotal))
             Feature distances, ascending; padding ``inf``.
-        I : numpy.ndarray of int64, shape (nq, k)
+        I : numpy.ndarray of int64, shape (nq, min(k, ntotal))
             Ids, ties by id ascending; padding ``-1``.
 
         Raises

@@ -8,7 +8,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 from hashlearn import create_hasher, load_hasher
-from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.exceptions import (
+    FileFormatError,
+    InvalidInputError,
+    MissingPackageError,
+    UnknownNameError,
+)
 from hashlearn.hashers.deep.backbones import (
     DSHNet,
     HashHead,
@@ -374,10 +379,35 @@ def test_dsh_trains_saves_and_loads_with_each_backbone(backbone, digits_small, t
 
 @pytest.mark.parametrize("family", ["torchvision", "timm"])
 def test_missing_family_package_names_the_pip_extra(family, monkeypatch):
+    """Issue 18, item 8: a backbone of a package not installed was a bare ModuleNotFoundError
+    (a traceback in the CLI); it is a hashlearn error (one line, exit 2), still an import error."""
     monkeypatch.setitem(sys.modules, family, None)  # makes `import family` fail
     with pytest.raises(ModuleNotFoundError, match=rf"pip install 'hashlearn\[{family}\]'") as info:
         create_backbone(f"{family}:resnet18", (3, 32, 32), 12)
     assert info.value.name == family and f"'{family}:resnet18'" in str(info.value)
+    assert isinstance(info.value, MissingPackageError)
+
+
+def test_loading_a_model_never_opens_the_weights_file_it_names(digits_small, tmp_path):
+    """Issue 18, item 13: a model file's ``backbone_params["weights"]`` was read again at load, so
+    a model file could make the loader probe any local path (an existence oracle). The saved
+    network is the model's weights: loading works the same once the starting file is gone."""
+    X, y = digits_small
+    start = tmp_path / "start.safetensors"
+    _save_safetensors(_build("small-cnn", (1, 8, 8), n_bits=8), start)
+    hasher = create_hasher(
+        "dsh",
+        n_bits=8,
+        backbone="small-cnn",
+        backbone_params={"weights": str(start)},
+        epochs=1,
+        random_state=0,
+        verbose=False,
+    ).fit(X[:64], y[:64])
+    hasher.save(tmp_path / "model.safetensors")
+    start.unlink()
+    loaded = load_hasher(tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(loaded.encode(X[:10]), hasher.encode(X[:10]))
 
 
 def test_family_kwargs_are_checked_before_importing():

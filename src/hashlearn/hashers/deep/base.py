@@ -264,11 +264,17 @@ class DeepHasher(Hasher):
             )
         return dict(params)
 
-    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+    def _build_network(
+        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
+    ) -> nn.Module:
+        """The backbone for ``(h, w, c)`` images; with ``starting_weights=False`` the weights
+        file of ``backbone_params`` is not read (a loaded model brings its own weights, and a
+        model file must not make the loader open a path it names)."""
         h, w, c = image_shape
-        return create_backbone(
-            self.backbone, (c, h, w), self._check_n_bits(), **self._backbone_params()
-        )
+        params = self._backbone_params()
+        if not starting_weights:
+            params.pop("weights", None)
+        return create_backbone(self.backbone, (c, h, w), self._check_n_bits(), **params)
 
     def _trainer_config(self, resume: bool) -> TrainerConfig:
         return TrainerConfig(
@@ -443,7 +449,7 @@ class DeepHasher(Hasher):
             image_shape = check_image_shape(values["image_shape"])
         except InvalidInputError as exc:
             raise FileFormatError(f"the saved image shape is unreadable: {exc}") from None
-        net = self._build_network(image_shape)
+        net = self._build_network(image_shape, starting_weights=False)  # the file's weights
         state = {
             k[len("net.") :]: torch.from_numpy(v.copy())
             for k, v in arrays.items()

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hashlearn.exceptions import InvalidInputError, UnknownNameError
+from hashlearn.exceptions import InvalidInputError, MissingPackageError, UnknownNameError
 from hashlearn.hashers.deep.backbones.base import HashHead, check_dropout
 from hashlearn.hashers.deep.backbones.weights import load_weights
 
@@ -31,11 +31,12 @@ __all__ = [
 
 
 def import_optional(package: str, backbone: str) -> Any:
-    """Import ``package`` or raise ``ModuleNotFoundError`` naming the pip extra to install."""
+    """Import ``package`` or raise :class:`~hashlearn.exceptions.MissingPackageError` (a
+    ``ModuleNotFoundError``) naming the pip extra to install."""
     try:
         return importlib.import_module(package)
     except ImportError:
-        raise ModuleNotFoundError(
+        raise MissingPackageError(
             f"backbone {backbone!r} needs the optional package {package!r}, which is not "
             f"installed: pip install 'hashlearn[{package}]' (or: pip install {package})",
             name=package,

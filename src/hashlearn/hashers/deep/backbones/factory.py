@@ -43,7 +43,8 @@ def create_backbone(
     UnknownNameError : unknown backbone name (the message lists the available ones).
     InvalidInputError : unknown keyword arguments (the message lists the valid ones), bad
         values, or a weights file that does not fit.
-    ModuleNotFoundError : a family's package is not installed (the message names the extra).
+    MissingPackageError : a family's package is not installed (a ``ModuleNotFoundError``; the
+        message names the extra).
     """
     if not isinstance(name, str):
         raise InvalidInputError(f"backbone name must be a string, got {name!r}")
