@@ -55,7 +55,19 @@ def test_dsh_paper_preset_by_hand():
     assert (loss.margin, loss.alpha) == (24.0, 0.01)  # bi_margin 24 at 12 bits, tradeoff 0.01
     # the defaults are untouched without a preset
     plain = create_hasher("dsh", n_bits=12)
-    assert (plain.lr, plain.batch_size, plain.loss_params) == (1e-3, 128, None)
+    assert (plain.lr, plain.batch_size, plain.loss_params) == (3e-3, 128, None)
+
+
+def test_method_defaults_fill_what_neither_the_caller_nor_the_preset_gives():
+    """A method's measured defaults (DPSH: lr 1e-3) stand in for the signature's; an explicit
+    argument or a preset's setting wins over them, and a clone keeps the value."""
+    assert create_hasher("dpsh", n_bits=12).lr == 1e-3
+    assert create_hasher("dsh", n_bits=12).lr == 3e-3
+    assert create_hasher("dpsh", n_bits=12, lr=0.02).lr == 0.02
+    assert create_hasher("dpsh", n_bits=12, preset="paper").lr == 0.05  # the authors' SGD rate
+    hasher = create_hasher("dpsh", n_bits=12, epochs=3)
+    twin = create_hasher("dpsh", **hasher.get_params())
+    assert (twin.lr, twin.epochs, twin.lr_schedule) == (1e-3, 3, "cosine")
 
 
 def test_orthohash_paper_preset_by_hand():

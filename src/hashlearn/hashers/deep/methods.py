@@ -103,10 +103,12 @@ class OrthoHash(DeepHasher):
     name = "orthohash"
     loss_name = "orthohash"
 
-    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+    def _build_network(
+        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
+    ) -> nn.Module:
         return nn.Sequential(
             OrderedDict(
-                backbone=super()._build_network(image_shape),
+                backbone=super()._build_network(image_shape, starting_weights=starting_weights),
                 norm=nn.BatchNorm1d(self._check_n_bits()),
             )
         )
@@ -148,8 +150,13 @@ class BiHalf(DeepHasher):
     loss_name = "bihalf"
     supervised = False
 
-    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
-        return MedianCentred(super()._build_network(image_shape), self._check_n_bits())
+    def _build_network(
+        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
+    ) -> nn.Module:
+        return MedianCentred(
+            super()._build_network(image_shape, starting_weights=starting_weights),
+            self._check_n_bits(),
+        )
 
     def fit(self, X: Any, y: Any = None, **kwargs: Any) -> BiHalf:
         super().fit(X, y, **kwargs)
@@ -181,9 +188,14 @@ class CIBHash(DeepHasher):
     loss_name = "cibhash"
     supervised = False
 
-    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
+    def _build_network(
+        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
+    ) -> nn.Module:
         flip = 0.5 if image_shape[-1] == 3 else 0.0  # a mirrored digit is another symbol
-        return TwoViews(super()._build_network(image_shape), Augmentation(flip=flip))
+        return TwoViews(
+            super()._build_network(image_shape, starting_weights=starting_weights),
+            Augmentation(flip=flip),
+        )
 
 
 class MedianCentred(nn.Module):
