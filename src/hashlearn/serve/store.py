@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -34,9 +35,12 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write
+from hashlearn._json import parse_json
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 
 __all__ = ["MEDIA_TYPES", "STORE_FORMAT", "ItemStore", "StoredItem"]
+
+_LOG = logging.getLogger("hashlearn.serve")
 
 STORE_FORMAT = "hashlearn.serve-store"
 STORE_VERSION = 1
@@ -160,11 +164,39 @@ class ItemStore:
                 id=int(row[0]),
                 code=bytes(row[1]),
                 label=None if row[2] is None else int(row[2]),
-                metadata=None if row[3] is None else json.loads(row[3]),
+                metadata=self._metadata(int(row[0]), row[3]),
                 image=row[4],
             )
             for row in rows
         ]
+
+    def _metadata(self, item_id: int, stored: Any) -> dict[str, Any] | None:
+        """The metadata of a row, read by the bounded JSON reader. Metadata that cannot be
+        read back as a JSON object (nested deeper than :data:`~hashlearn._json.MAX_DEPTH`, as
+        hashlearn accepted before it checked; or damaged) are logged and left out of the item,
+        which is served without them: one such row does not stop the service, nor make every
+        answer that holds the item fail."""
+        if stored is None:
+            return None
+        what = "its stored metadata"
+        try:
+            if not isinstance(stored, (str, bytes)):
+                raise InvalidInputError(f"{what} are a {type(stored).__name__}, not JSON text")
+            # its length was bounded when it was written; 4 UTF-8 bytes at most per character
+            metadata = parse_json(stored, what, max_bytes=4 * len(stored))
+            if not isinstance(metadata, dict):
+                raise InvalidInputError(
+                    f"{what} are a JSON {type(metadata).__name__}, not an object"
+                )
+        except InvalidInputError as exc:
+            _LOG.warning(
+                "item %d of the store %r is served without metadata: %s",
+                item_id,
+                str(self.path),
+                exc,
+            )
+            return None
+        return metadata
 
     def deleted_ids(self) -> np.ndarray:
         """Ids of the deleted base items, ascending ``int64``."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._json import check_json_value
 from hashlearn.encoding import DecodedImage
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import BinaryIndex
@@ -23,7 +24,10 @@ from hashlearn.serve.limits import MAX_ID, ServeLimits
 from hashlearn.serve.queries import QueryEncoder
 from hashlearn.serve.store import ItemStore, StoredItem
 
-__all__ = ["NewItem", "assign_ids", "check_new_item", "replay"]
+__all__ = ["MAX_METADATA_DEPTH", "NewItem", "assign_ids", "check_new_item", "replay"]
+
+MAX_METADATA_DEPTH = 32
+"""Deepest nesting of arrays and objects in an item's metadata (the metadata object is 1)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ def check_new_item(item: NewItem, encoder: QueryEncoder, limits: ServeLimits) ->
     ------
     InvalidInputError
         The code is not one code of the model's width, the id or label is out of range, or the
-        metadata is not a JSON object.
+        metadata is not a JSON object, or one nested deeper than :data:`MAX_METADATA_DEPTH`,
+        or holds what JSON cannot (NaN, a lone surrogate...).
     TooLargeError
         The metadata is longer than ``limits.max_metadata_bytes`` as JSON.
     """
@@ -70,10 +75,9 @@ def check_new_item(item: NewItem, encoder: QueryEncoder, limits: ServeLimits) ->
     if item.metadata is not None:
         if not isinstance(item.metadata, dict):
             raise InvalidInputError("metadata must be a JSON object")
-        try:
-            text = json.dumps(item.metadata, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"metadata cannot be stored as JSON: {exc}") from None
+        # what is stored must read back, and be answered, as it was given
+        check_json_value(item.metadata, "metadata", max_depth=MAX_METADATA_DEPTH)
+        text = json.dumps(item.metadata, separators=(",", ":"))
         if len(text.encode()) > limits.max_metadata_bytes:
             raise TooLargeError(
                 f"metadata is {len(text.encode())} bytes as JSON; the limit is "
