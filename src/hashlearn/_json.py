@@ -174,7 +174,9 @@ def check_json_value(
                     f"{what} holds {item!r}; JSON numbers are finite (no NaN or infinite values)"
                 )
         else:
-            raise error(f"{what} holds a value of type {type(item).__name__}, which JSON cannot hold")
+            raise error(
+                f"{what} holds a value of type {type(item).__name__}, which JSON cannot hold"
+            )
 
 
 def _nesting_depth(text: str, limit: int) -> int:

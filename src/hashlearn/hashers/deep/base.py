@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -276,17 +277,23 @@ class DeepHasher(Hasher):
         file. The backbone's ``weights`` file is not read: the model file holds the weights.
         """
         h, w, c = image_shape
-        params = self._backbone_params()
-        params.pop("weights", None)
+        builder = copy.copy(self)  # the same method and parameters, but no backbone weights file
+        builder.backbone_params = {
+            k: v for k, v in self._backbone_params().items() if k != "weights"
+        } or None
         try:
             with torch.device("meta"):
-                net = create_backbone(self.backbone, (c, h, w), self._check_n_bits(), **params)
+                net = builder._build_network(image_shape)
         except (RuntimeError, OverflowError, MemoryError) as exc:
             raise FileFormatError(
                 f"the saved network configuration cannot be built: {exc}"
             ) from None
         expected = {key: tuple(value.shape) for key, value in net.state_dict().items()}
-        got = {key: tuple(value.shape) for key, value in saved.items()}
+        # scalars (BatchNorm's num_batches_tracked) are saved with shape (1,), as torch allows
+        got = {
+            key: () if expected.get(key) == () and value.shape == (1,) else tuple(value.shape)
+            for key, value in saved.items()
+        }
         if expected != got:
             wrong = sorted(set(expected) ^ set(got)) or sorted(
                 key for key in expected if expected[key] != got[key]
@@ -298,7 +305,9 @@ class DeepHasher(Hasher):
                 f"{self.backbone!r} network for images {h}x{w}x{c}"
                 + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")
             )
-        state = {key: torch.from_numpy(np.array(value)) for key, value in saved.items()}
+        state = {
+            key: torch.from_numpy(np.array(value).reshape(got[key])) for key, value in saved.items()
+        }
         try:
             net.load_state_dict(state, assign=True)
         except RuntimeError as exc:  # a dtype the network cannot take
@@ -309,7 +318,7 @@ class DeepHasher(Hasher):
             # a buffer that is not saved (none of the built-in backbones has one): build the
             # network for real, now that its size is known to be that of the saved weights
             with torch.random.fork_rng(devices=[]):
-                net = create_backbone(self.backbone, (c, h, w), self._check_n_bits(), **params)
+                net = builder._build_network(image_shape)
             net.load_state_dict(state)
         return net
 
