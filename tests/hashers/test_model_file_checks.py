@@ -322,3 +322,19 @@ def test_a_saved_model_round_trips_with_both_checksums(grh, dsh, hog_itq, digits
         assert {"sha256", METADATA_DIGEST_KEY} <= set(metadata)
         model = load_hasher(path)
         assert model.encode(inputs).shape == (len(X), (model.n_bits + 7) // 8)
+
+
+def test_a_weights_path_in_a_model_file_is_not_read(dsh, digits_small, tmp_path):
+    """Item 13: a model file could name any local path as its backbone weights, read at load (an
+    oracle of which files exist). The file holds its weights: the path is never opened."""
+    X, _ = digits_small
+    expected = load_hasher(dsh).encode(X[:10])
+    existing = tmp_path / "secret.txt"
+    existing.write_text("not weights")
+    for weights in (str(existing), str(tmp_path / "missing.safetensors")):
+        path = rewritten(
+            dsh,
+            tmp_path / "m.safetensors",
+            edit_json("params", lambda p, w=weights: p.update(backbone_params={"weights": w})),
+        )
+        np.testing.assert_array_equal(load_hasher(path).encode(X[:10]), expected)
