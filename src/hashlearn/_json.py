@@ -45,6 +45,10 @@ _STRING = re.compile(r'"(?:[^"\\]+|\\.?)*(?:"|\Z)', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SCAN_CHUNK = 1 << 20
+# "[" and "{" -> "(", "]" and "}" -> ")", everything else dropped (by the ascii encoding).
+_KEEP_BRACKETS = {ord("["): "(", ord("{"): "(", ord("]"): ")", ord("}"): ")"} | {
+    code: None for code in range(128) if chr(code) not in "[]{}"
+}
 
 
 class _Refused(Exception):
@@ -203,12 +207,6 @@ def _nesting_depth(text: str, limit: int) -> int:
     return deepest
 
 
-# "[" and "{" -> "(", "]" and "}" -> ")", everything else dropped (by the ascii encoding).
-_KEEP_BRACKETS = {ord("["): "(", ord("{"): "(", ord("]"): ")", ord("}"): ")"} | {
-    code: None for code in range(128) if chr(code) not in "[]{}"
-}
-
-
 def _refuse_constant(name: str) -> Any:
     raise _Refused(f"holds {name}; JSON numbers are finite (no NaN or infinite values)")
 
@@ -235,8 +233,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise _Refused(f"holds the key {repeated!r} twice in one object")
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"holds the key {key!r} twice in one object")
+            seen.add(key)
     return result
 
 
