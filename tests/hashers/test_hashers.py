@@ -217,7 +217,8 @@ def test_params_work_as_in_scikit_learn(name, digits_small):
 
 def test_a_deep_model_file_with_an_absurd_image_shape_is_refused(digits_small, tmp_path):
     from safetensors.numpy import load as load_safetensors
-    from safetensors.numpy import save as save_safetensors
+
+    from hashlearn.hashers.model_format import write_model_file
 
     path = tmp_path / "dsh.safetensors"
     make("dsh").fit(*digits_small).save(path)
@@ -226,14 +227,15 @@ def test_a_deep_model_file_with_an_absurd_image_shape_is_refused(digits_small, t
     state = json.loads(meta["state"])
     state["image_shape"] = [100_000, 100_000, 1]  # the network would be built for it first
     meta["state"] = json.dumps(state)
-    path.write_bytes(save_safetensors(load_safetensors(data), metadata=meta))
+    write_model_file(path, meta, load_safetensors(data))  # signed: only the value is wrong
     with pytest.raises(FileFormatError, match="saved image shape is unreadable"):
         load_hasher(path)
 
 
 def test_a_model_file_with_an_absurd_image_shape_entry_is_refused(digits_small, tmp_path):
     from safetensors.numpy import load as load_safetensors
-    from safetensors.numpy import save as save_safetensors
+
+    from hashlearn.hashers.model_format import write_model_file
 
     path = tmp_path / "lsh.safetensors"
     make("lsh").fit(*digits_small).save(path)  # fitted on 8x8 images: the entry is there
@@ -242,6 +244,6 @@ def test_a_model_file_with_an_absurd_image_shape_entry_is_refused(digits_small, 
     assert json.loads(meta["image_shape"]) == [8, 8, 1]
     for bad in ([10**6, 10**6, 1], [8, 8, 2], [8, 0, 1], "x"):
         meta["image_shape"] = json.dumps(bad)
-        path.write_bytes(save_safetensors(load_safetensors(data), metadata=meta))
+        write_model_file(path, meta, load_safetensors(data))  # signed: only the value is wrong
         with pytest.raises(FileFormatError, match="unreadable image shape"):
             load_hasher(path)

@@ -458,7 +458,7 @@ def test_corrupted_header_value_fails_the_checksum(saved):
     with pytest.raises(FileFormatError, match="corrupted header"):
         load_index(path)
     path.write_bytes(data.replace(b'"sections":[', b'"sections";['))
-    with pytest.raises(FileFormatError, match="not valid UTF-8 JSON"):
+    with pytest.raises(FileFormatError, match="corrupted header: it is not valid JSON"):
         load_index(path)
 
 

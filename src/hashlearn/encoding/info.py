@@ -22,6 +22,7 @@ import numpy as np
 from hashlearn._io import check_input_file, read_arrays
 from hashlearn.exceptions import FileFormatError
 from hashlearn.hashers import FeatureHasher, Hasher, load_hasher, read_model_file
+from hashlearn.hashers.model_format import metadata_verified
 from hashlearn.index import INDEX_FILE_MAGIC, load_index
 
 __all__ = [
@@ -87,7 +88,8 @@ class IndexFileInfo:
 class ModelFileInfo:
     """A model file (checksum verified): the method, code length, file format, the hasher's
     parameters, what it encodes (:func:`model_input`) and its feature extractor's configuration
-    (None without one)."""
+    (None without one). ``metadata_verified`` is False for older files whose checksum covers
+    the arrays alone (:func:`~hashlearn.hashers.model_format.metadata_verified`)."""
 
     path: str
     size: int  # bytes
@@ -98,12 +100,18 @@ class ModelFileInfo:
     params: dict[str, Any]
     input: str
     features: dict[str, Any] | None = None
+    metadata_verified: bool = True
 
     def lines(self) -> list[str]:
+        checked = (
+            "checksum verified"
+            if self.metadata_verified
+            else "checksum of the arrays verified; the metadata of this older file have none"
+        )
         lines = [
             f"{self.path}: {self.method} model, {self.n_bits} bits ({self.size:,} bytes, format "
             f"version {self.format_version}, written by hashlearn {self.hashlearn_version}, "
-            "checksum verified)",
+            f"{checked})",
             f"  parameters: {json.dumps(self.params, default=str)}",
             f"  input: {self.input}",
         ]
@@ -164,6 +172,7 @@ def describe_file(
         params=inner.get_params(deep=False),
         input=model_input(model),
         features=model.features.get_config() if isinstance(model, FeatureHasher) else None,
+        metadata_verified=metadata_verified(metadata),
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from hashlearn._params import Parameters
 from hashlearn._progress import progress
-from hashlearn._validation import check_images, check_int
+from hashlearn._validation import check_image_shape, check_images, check_int
 from hashlearn.exceptions import InvalidInputError, NotFittedError
 
 # A progress bar is shown (when ``verbose``) only for inputs with more samples than this.
@@ -146,8 +146,15 @@ class ImageFeatureExtractor(FeatureExtractor):
 
     def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         self._prepare()
-        self.image_shape_ = tuple(int(s) for s in values["image_shape"])
-        self.n_features_ = int(values["n_features"])
+        image_shape = check_image_shape(values["image_shape"])
+        n_features = self._fit_shape(image_shape)
+        if values["n_features"] != n_features:
+            raise InvalidInputError(
+                f"a {self.name} extractor gives {n_features} features for images of shape "
+                f"{image_shape}, not the saved {values['n_features']!r}"
+            )
+        self.image_shape_ = image_shape
+        self.n_features_ = n_features
 
 
 def to_gray(images: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hashlearn._progress import progress
-from hashlearn._validation import check_images, check_int
+from hashlearn._validation import check_image_shape, check_images, check_int
 from hashlearn.exceptions import (
     DownloadError,
     InvalidInputError,
@@ -346,6 +346,7 @@ class PretrainedEmbedding(FeatureExtractor):
     def _set_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         import torch
 
+        image_shape = check_image_shape(values["image_shape"])  # bounded before it is allocated
         net = self._headless(0)
         state = {
             key[len("net.") :]: torch.from_numpy(np.array(array))
@@ -358,7 +359,7 @@ class PretrainedEmbedding(FeatureExtractor):
             raise InvalidInputError(
                 f"the saved network does not fit {self.label}: {str(exc).splitlines()[0]}"
             ) from None
-        self._set_network(net, tuple(values["image_shape"]))
+        self._set_network(net, image_shape)
         self.input_size_ = int(values["input_size"])
         self.mean_ = np.asarray(values["mean"], dtype=np.float32)
         self.std_ = np.asarray(values["std"], dtype=np.float32)

@@ -107,11 +107,16 @@ class AnchorGraphHasher(Hasher):
         self.bandwidth_ = graph.bandwidth
         self.n_nearest_ = graph.n_nearest
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.anchors_.shape[1])
+
     def _graph_rows(self, X: Any) -> sp.csr_matrix:
         """``Z(X)`` of new samples against the fitted anchors (see :func:`anchor_graph_rows`),
         after checking that the hasher is fitted and ``X`` has the fitted number of features."""
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         return anchor_graph_rows(X, self.anchors_, self.n_nearest_, self.bandwidth_)
 
 

@@ -70,10 +70,15 @@ class AnchorKernelHasher(Hasher):
         self.sigma_ = kernel.sigma
         self.kernel_mean_ = kernel.mean
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.anchors_.shape[1])
+
     def transform(self, X: Any) -> np.ndarray:
         """``phi(X) @ projection_``: float32 (n, n_bits), the bits are its signs."""
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.anchors_.shape[1])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         kernel = AnchorKernel(self.anchors_, self.sigma_, self.kernel_mean_)
         return kernel(X) @ self.projection_
 

@@ -23,12 +23,7 @@ from hashlearn._validation import check_features, check_int, check_labels, image
 from hashlearn._version import __version__
 from hashlearn.codes import MAX_BITS, pack_signs
 from hashlearn.exceptions import InvalidInputError, NotFittedError
-from hashlearn.hashers.model_format import (
-    MODEL_FORMAT,
-    arrays_digest,
-    read_model_file,
-    write_model_file,
-)
+from hashlearn.hashers.model_format import MODEL_FORMAT, read_model_file, write_model_file
 
 __all__ = ["Hasher", "read_model_file"]
 
@@ -60,6 +55,13 @@ class Hasher(Parameters):
 
     def _check_n_bits(self) -> int:
         return check_int(self.n_bits, "n_bits", minimum=1, maximum=MAX_BITS)
+
+    def _check_params(self) -> None:
+        """Check the constructor parameters that ``transform`` reads (enumerated values...);
+        called by ``fit`` where a method defines it, and by ``load_hasher`` on every model read,
+        so that a damaged value is refused instead of read as another. Raises
+        InvalidInputError (or UnknownNameError) naming the parameter."""
+        self._check_n_bits()
 
     # -- estimator API ------------------------------------------------------------------------
 
@@ -170,5 +172,4 @@ class Hasher(Parameters):
             metadata["resize_images"] = "true"
         metadata["hashlearn_version"] = __version__
         tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-        metadata["sha256"] = arrays_digest(tensors)
-        return metadata, tensors
+        return metadata, tensors  # write_model_file adds the digests

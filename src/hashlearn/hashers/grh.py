@@ -176,15 +176,20 @@ class GRH(Hasher):
         if not self.is_fitted:
             return self.fit(X, y)
         seed = check_random_state(self.random_state)
-        X, labels = self._check_data(X, y, fitted_features=self.projection_.shape[0])
+        X, labels = self._check_data(X, y, fitted_features=self.n_features_in_)
         # a fresh, reproducible stream of randomness per batch
         rng = np.random.default_rng(None if seed is None else [seed, self.n_batches_])
         self._learn(X, labels, rng, replace_constant=False)
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.projection_.shape[0])
+
     def transform(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.projection_.shape[0])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         return self._project(self._preprocess(X))
 
     # -- the algorithm ------------------------------------------------------------------------

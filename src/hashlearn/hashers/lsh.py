@@ -67,7 +67,12 @@ class LSH(Hasher):
         self.projection_ = rng.standard_normal((d, n_bits)).astype(np.float32)
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.projection_.shape[0])
+
     def transform(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        X = self._preprocess(self._check_input(X, fitted_features=self.projection_.shape[0]))
+        X = self._preprocess(self._check_input(X, fitted_features=self.n_features_in_))
         return (X - self.mean_) @ self.projection_

@@ -110,9 +110,14 @@ class PCAH(Hasher):
         self.explained_variance_ = variances.astype(np.float32)
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.components_.shape[0])
+
     def transform(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.components_.shape[0])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         return (X - self.mean_) @ self.components_
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

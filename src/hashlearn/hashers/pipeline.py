@@ -22,7 +22,6 @@ import numpy as np
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.features import FeatureExtractor, FeaturePipeline, features_to_dict
 from hashlearn.hashers.base import Hasher
-from hashlearn.hashers.model_format import arrays_digest
 
 FEATURES_KEY = "features"  # metadata key of the extractor's config and state
 FEATURES_PREFIX = "features."  # tensor name prefix of the extractor's arrays
@@ -123,5 +122,4 @@ class FeatureHasher(Hasher):
         if getattr(self, "resize_images_", False):
             metadata["resize_images"] = "true"
         metadata["format_version"] = "2"
-        metadata["sha256"] = arrays_digest(tensors)
         return metadata, tensors

@@ -140,9 +140,14 @@ class SGH(Hasher):
         self.loss_history_ = np.asarray(history, dtype=np.float64)
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.projection_.shape[0])
+
     def transform(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.projection_.shape[0])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         return ((X - self.mean_) @ self.projection_ + self.intercept_).astype(np.float32)
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

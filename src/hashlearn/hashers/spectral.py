@@ -124,9 +124,14 @@ class SpectralHashing(Hasher):
         self.eigenvalues_ = eigenvalues
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.components_.shape[0])
+
     def transform(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.components_.shape[0])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         projected = (X - self.mean_) @ self.components_[:, self.bit_directions_]
         offset = (projected - self.lower_[self.bit_directions_]).astype(np.float64)
         omegas = self.bit_modes_ * np.pi / (self.upper_ - self.lower_)[self.bit_directions_]

@@ -158,9 +158,14 @@ class SphericalHashing(Hasher):
         self.n_training_samples_ = m
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """Values per sample the fitted hasher reads."""
+        return int(self.pivots_.shape[1])
+
     def transform(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        X = self._check_input(X, fitted_features=self.pivots_.shape[1])
+        X = self._check_input(X, fitted_features=self.n_features_in_)
         return (self.radii_ - _distances(X, self.pivots_)).astype(np.float32)
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -8,18 +8,19 @@ Every malformed body is an :class:`~hashlearn.exceptions.InvalidInputError` nami
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
 
+from hashlearn._json import parse_json as read_json
 from hashlearn.encoding import TooLargeError
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.serve.errors import UnsupportedMediaTypeError
 from hashlearn.serve.limits import parse_item_id
 from hashlearn.serve.queries import decode_base64
 from hashlearn.serve.schemas import ItemIn, SearchRequest
+from hashlearn.serve.writes import MAX_METADATA_DEPTH
 
 __all__ = [
     "QUERY_FIELDS",
@@ -57,14 +58,13 @@ def media_type(request: Any) -> str:
 
 
 def parse_json(body: bytes, model: Any) -> Any:
-    """``body`` as JSON validated by the pydantic ``model``; NaN and Infinity are read as floats
-    (so a vector holding them is refused by name, not as a syntax error)."""
+    """``body`` as JSON validated by the pydantic ``model``, read by the bounded reader of
+    :mod:`hashlearn._json`: nested at most :data:`~hashlearn._json.MAX_DEPTH` deep, without NaN,
+    Infinity, lone surrogates or repeated keys, each refused by name. (Its length is bounded
+    before it is read, by ``max_body_bytes``.)"""
     if not body:
         raise InvalidInputError("the request body is empty; send a JSON object")
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInputError(f"the request body is not valid JSON: {exc}") from None
+    payload = read_json(body, "the request body", max_bytes=len(body))
     if not isinstance(payload, dict):
         raise InvalidInputError(f"the JSON body must be an object, got {type(payload).__name__}")
     return model.model_validate(payload)
@@ -169,10 +169,12 @@ def form_item(data: bytes, fields: dict[str, str]) -> ItemIn:
     """An :class:`~hashlearn.serve.schemas.ItemIn` from a multipart upload."""
     metadata = None
     if fields.get("metadata") is not None:
-        try:
-            metadata = json.loads(fields["metadata"])
-        except (ValueError, RecursionError):
-            raise InvalidInputError("the form field 'metadata' is not valid JSON") from None
+        metadata = read_json(
+            fields["metadata"],
+            "the form field 'metadata'",
+            max_bytes=len(fields["metadata"].encode("utf-8", "surrogatepass")),
+            max_depth=MAX_METADATA_DEPTH,
+        )
     item_id = fields.get("id")
     return ItemIn.model_validate(
         {

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write, create_temporary, remove_stale_temporaries
+from hashlearn._json import check_json_value, parse_json
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.serve.errors import ServiceError
 from hashlearn.serve.limits import MAX_ID
@@ -86,6 +87,8 @@ __all__ = [
     "metadata_json",
 ]
 
+_LOG = logging.getLogger("hashlearn.serve")
+
 STORE_FORMAT = "hashlearn.serve-store"
 STORE_VERSION = 1
 DATABASE_NAME = "items.sqlite3"
@@ -96,9 +99,10 @@ _STORE_ID = re.compile(r"[0-9a-f]{32}")
 _IDENTITY_MAX_BYTES = 4096
 _LOG = logging.getLogger("hashlearn.serve")
 
-MAX_METADATA_DEPTH = 128
-"""Deepest nesting of an item's metadata (``{}`` is 1 deep): answers nest it three levels deeper,
-and the JSON serializer of the answers stops at 254."""
+MAX_METADATA_DEPTH = 32
+"""Deepest nesting of arrays and objects in an item's metadata (``{}`` is 1 deep), checked on
+every write and on every row at start: answers nest it a few levels deeper, and JSON request
+bodies are read at most :data:`hashlearn._json.MAX_DEPTH` deep."""
 
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 """Content type of each stored image extension."""
@@ -193,32 +197,9 @@ def metadata_json(metadata: Any) -> str:
     """
     if not isinstance(metadata, dict):
         raise InvalidInputError("metadata must be a JSON object")
-    if _deeper_than(metadata, MAX_METADATA_DEPTH):
-        raise InvalidInputError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
-    try:
-        text = json.dumps(metadata, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidInputError(f"metadata cannot be stored as JSON: {exc}") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(
-            "metadata holds a lone surrogate (\\ud800 to \\udfff), which UTF-8 cannot carry"
-        ) from None
+    check_json_value(metadata, "metadata", max_depth=MAX_METADATA_DEPTH)
+    text = json.dumps(metadata, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     return text
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether the lists and dicts of ``value`` nest more than ``limit`` levels (no recursion)."""
-    pending = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, (dict, list)):
-            if depth > limit:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            pending.extend((child, depth + 1) for child in children)
-    return False
 
 
 class ItemStore:
@@ -586,9 +567,9 @@ class ItemStore:
         if kind != "text":
             raise self._damaged(f"{where}: its metadata is {_shown(value, kind)}, not JSON text")
         try:
-            metadata = json.loads(value.decode("utf-8"), parse_constant=_no_constant)
+            metadata = parse_json(value, "its metadata", max_bytes=len(value))
             metadata_json(metadata)
-        except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError, InvalidInputError
+        except InvalidInputError as exc:
             raise self._damaged(f"{where}: its metadata is not a JSON object answers can carry "
                                 f"({str(exc)[:200]})") from None  # fmt: skip
         return metadata  # type: ignore[no-any-return]
@@ -787,10 +768,6 @@ def _shown(value: Any, kind: str | None = None) -> str:
 def _line(message: Any) -> str:
     """SQLite's words on one line (quick_check lists one problem per line)."""
     return " ".join(str(message).split())
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _storage_fault(exc: BaseException) -> str | None:

@@ -21,9 +21,9 @@ from hashlearn.serve.catalog import MAX_LABEL, NO_LABEL, ItemCatalog
 from hashlearn.serve.errors import ItemExistsError, TooLargeError
 from hashlearn.serve.limits import MAX_ID, ServeLimits
 from hashlearn.serve.queries import QueryEncoder
-from hashlearn.serve.store import ItemStore, StoredItem, metadata_json
+from hashlearn.serve.store import MAX_METADATA_DEPTH, ItemStore, StoredItem, metadata_json
 
-__all__ = ["NewItem", "assign_ids", "check_new_item", "replay"]
+__all__ = ["MAX_METADATA_DEPTH", "NewItem", "assign_ids", "check_new_item", "replay"]
 
 _LOG = logging.getLogger("hashlearn.serve")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hashlearn._json import read_json_file
 from hashlearn._validation import (
     check_image_shape,
     check_images,
@@ -26,7 +27,7 @@ from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.losses.combined import CombinedLoss
 from hashlearn.hashers.deep.losses.registry import create_loss, create_regularizer
 from hashlearn.hashers.deep.presets import Preset, takes_presets
-from hashlearn.hashers.deep.trainer.checkpoint import CHECKPOINT_JSON
+from hashlearn.hashers.deep.trainer.checkpoint import CHECKPOINT_JSON, MAX_CHECKPOINT_JSON_BYTES
 from hashlearn.hashers.deep.trainer.config import TrainerConfig
 from hashlearn.hashers.deep.trainer.data import (
     ArrayDataset,
@@ -276,6 +277,63 @@ class DeepHasher(Hasher):
             params.pop("weights", None)
         return create_backbone(self.backbone, (c, h, w), self._check_n_bits(), **params)
 
+    def _saved_network(
+        self, image_shape: tuple[int, int, int], saved: dict[str, np.ndarray]
+    ) -> nn.Module:
+        """The network of a model file, holding its ``saved`` weights.
+
+        It is built on the meta device first, which allocates nothing, and its parameters are
+        compared with the saved ones: a configuration that does not fit them (the image shape or
+        channels of a damaged or crafted file) is refused before any memory is taken for it.
+        The saved tensors then become the weights, so a network takes no more memory than its
+        file. The backbone's ``weights`` file is not read: the model file holds the weights.
+        """
+        h, w, c = image_shape
+        builder = copy.copy(self)  # the same method and parameters, but no backbone weights file
+        builder.backbone_params = {
+            k: v for k, v in self._backbone_params().items() if k != "weights"
+        } or None
+        try:
+            with torch.device("meta"):
+                net = builder._build_network(image_shape)
+        except (RuntimeError, OverflowError, MemoryError) as exc:
+            raise FileFormatError(
+                f"the saved network configuration cannot be built: {exc}"
+            ) from None
+        expected = {key: tuple(value.shape) for key, value in net.state_dict().items()}
+        # scalars (BatchNorm's num_batches_tracked) are saved with shape (1,), as torch allows
+        got = {
+            key: () if expected.get(key) == () and value.shape == (1,) else tuple(value.shape)
+            for key, value in saved.items()
+        }
+        if expected != got:
+            wrong = sorted(set(expected) ^ set(got)) or sorted(
+                key for key in expected if expected[key] != got[key]
+            )
+            key = wrong[0]
+            raise FileFormatError(
+                f"the saved network does not match its configuration: {key!r} is "
+                f"{got.get(key, 'missing')} in the file, {expected.get(key, 'absent')} in a "
+                f"{self.backbone!r} network for images {h}x{w}x{c}"
+                + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")
+            )
+        state = {
+            key: torch.from_numpy(np.array(value).reshape(got[key])) for key, value in saved.items()
+        }
+        try:
+            net.load_state_dict(state, assign=True)
+        except RuntimeError as exc:  # a dtype the network cannot take
+            raise FileFormatError(
+                f"the saved network does not match its configuration: {exc}"
+            ) from None
+        if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
+            # a buffer that is not saved (none of the built-in backbones has one): build the
+            # network for real, now that its size is known to be that of the saved weights
+            with torch.random.fork_rng(devices=[]):
+                net = builder._build_network(image_shape)
+            net.load_state_dict(state)
+        return net
+
     def _trainer_config(self, resume: bool) -> TrainerConfig:
         return TrainerConfig(
             epochs=self.epochs,
@@ -408,7 +466,10 @@ class DeepHasher(Hasher):
         if resume:
             path = Path(self.checkpoint_dir) / CHECKPOINT_JSON  # type: ignore[arg-type]
             try:
-                return int(json.loads(path.read_text())["seed"])
+                document = read_json_file(
+                    path, max_bytes=MAX_CHECKPOINT_JSON_BYTES, error=FileFormatError
+                )
+                return int(document["seed"])
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # no readable checkpoint: the trainer starts afresh, or reports it
         group, _ = setup_distributed(self.device)
@@ -449,18 +510,16 @@ class DeepHasher(Hasher):
             image_shape = check_image_shape(values["image_shape"])
         except InvalidInputError as exc:
             raise FileFormatError(f"the saved image shape is unreadable: {exc}") from None
-        net = self._build_network(image_shape, starting_weights=False)  # the file's weights
-        state = {
-            k[len("net.") :]: torch.from_numpy(v.copy())
-            for k, v in arrays.items()
-            if k.startswith("net.")
-        }
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise FileFormatError(
-                f"the saved network does not match its configuration: {exc}"
-            ) from None
+        saved = {k[len("net.") :]: v for k, v in arrays.items() if k.startswith("net.")}
+        net = self._saved_network(image_shape, saved)
+        c = image_shape[2]
+        for name in ("channel_mean", "channel_std"):
+            array = arrays[name]
+            if array.shape != (c,) or array.dtype != np.float32:
+                raise FileFormatError(
+                    f"the saved {name} is {array.dtype} {array.shape}, not float32 ({c},) for "
+                    f"images of {c} channel(s)"
+                )
         net.eval()
         self.net_ = net
         self.image_shape_ = image_shape

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from typing import Any, BinaryIO
@@ -12,6 +11,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from hashlearn._io import describe_kind, file_kind
+from hashlearn._json import parse_json
 from hashlearn.codes import MAX_BITS, check_codes, n_bytes
 from hashlearn.exceptions import CodeFormatError, FileFormatError
 from hashlearn.index._format.layout import (
@@ -131,11 +131,12 @@ def _read_header(path: Any, handle: BinaryIO, file_size: int) -> tuple[dict[str,
             f"the file is truncated: expected at least {PREAMBLE.size + header_length} bytes "
             f"(preamble and header), got {file_size}",
         )
-    raw = handle.read(header_length)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, f"corrupted header: it is not valid UTF-8 JSON ({exc})") from None
+    header = parse_json(
+        handle.read(header_length),
+        f"{os.fspath(path)!s}: corrupted header: it",
+        max_bytes=MAX_HEADER_BYTES,
+        error=FileFormatError,
+    )
     if not isinstance(header, dict):
         raise _fail(path, f"corrupted header: expected a JSON object, got {type(header).__name__}")
     missing = [key for key in REQUIRED_KEYS if key not in header]

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from hashlearn._io import atomic_write
+from hashlearn._json import read_json_file
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers.deep.trainer.config import TrainerConfig
 from hashlearn.hashers.deep.trainer.data import BatchSource
@@ -47,6 +48,7 @@ __all__ = [
 CHECKPOINT_FORMAT = "hashlearn.checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 CHECKPOINT_JSON = "checkpoint.json"
+MAX_CHECKPOINT_JSON_BYTES = 1 << 26  # 64 MiB: its history and settings take kilobytes
 CHECKPOINT_TENSORS = "checkpoint-epoch{:05d}.safetensors"
 
 
@@ -188,10 +190,7 @@ def read_checkpoint(directory: Path) -> tuple[dict[str, Any], dict[str, torch.Te
     path = directory / CHECKPOINT_JSON
     if not path.is_file():
         return None
-    try:
-        document = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FileFormatError(f"{str(path)!r} is not a readable checkpoint: {exc}") from None
+    document = read_json_file(path, max_bytes=MAX_CHECKPOINT_JSON_BYTES, error=FileFormatError)
     if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
         raise FileFormatError(f"{str(path)!r} is not a hashlearn checkpoint")
     if document.get("format_version") != CHECKPOINT_FORMAT_VERSION:
