@@ -30,7 +30,14 @@ import numpy as np
 
 from hashlearn.exceptions import HashlearnError, InvalidInputError
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "check_json_value", "parse_json", "read_json_file"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT_DIGITS",
+    "check_json_value",
+    "nested_deeper_than",
+    "parse_json",
+    "read_json_file",
+]
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects read by default."""
@@ -181,6 +188,13 @@ def check_json_value(
             raise error(
                 f"{what} holds a value of type {type(item).__name__}, which JSON cannot hold"
             )
+
+
+def nested_deeper_than(data: bytes | str, limit: int) -> bool:
+    """Whether the arrays and objects of the JSON text ``data`` nest more than ``limit`` deep
+    (a linear scan, nothing parsed; bytes that are not UTF-8 are skipped)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return _nesting_depth(text, limit) > limit
 
 
 def _nesting_depth(text: str, limit: int) -> int:

@@ -99,7 +99,7 @@ def test_a_row_stored_before_the_check_does_not_break_reads(files, tmp_path, cap
         service = open_test_service(files, data)
     try:
         assert f"item {item_id} of the store" in caplog.text
-        assert "nested deeper than 64 levels" in caplog.text
+        assert "nested deeper than 128 levels" in caplog.text
         client = TestClient(create_app(service, token=TOKEN))
         item = client.get(f"/items/{item_id}")
         assert item.status_code == 200 and item.json()["metadata"] is None

@@ -41,7 +41,9 @@ What opening a store checks, so that no write it acknowledged is lost or misread
   metadata that every answer can carry (:func:`metadata_json`), image extensions and image files
   that are plain files. A damaged row is refused, naming it: skipping it would drop a write the
   service acknowledged. Only what is already lost is passed over with a warning: an item whose
-  image file is missing is served without an image.
+  image file is missing is served without an image, and one whose metadata an earlier version
+  stored nested deeper than :data:`MAX_STORED_METADATA_DEPTH` (which made every answer holding
+  it fail) is served without its metadata, the row kept as it is.
 - **Leftovers of a crash** are removed: temporary files of interrupted writes (under the lock no
   other process writes here). Image files no row refers to (written before a commit that never
   came, or left by a deletion whose commit did) are left alone: the folder given may hold other
@@ -67,7 +69,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write, create_temporary, remove_stale_temporaries
-from hashlearn._json import check_json_value, parse_json
+from hashlearn._json import check_json_value, nested_deeper_than, parse_json
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.serve.errors import ServiceError
 from hashlearn.serve.limits import MAX_ID
@@ -97,12 +99,16 @@ LOCK_NAME = "store.lock"
 _IMAGE_EXTENSIONS = ("png", "jpg")
 _STORE_ID = re.compile(r"[0-9a-f]{32}")
 _IDENTITY_MAX_BYTES = 4096
-_LOG = logging.getLogger("hashlearn.serve")
 
 MAX_METADATA_DEPTH = 32
 """Deepest nesting of arrays and objects in an item's metadata (``{}`` is 1 deep), checked on
 every write and on every row at start: answers nest it a few levels deeper, and JSON request
 bodies are read at most :data:`hashlearn._json.MAX_DEPTH` deep."""
+
+MAX_STORED_METADATA_DEPTH = 128
+"""Deepest metadata a row may hold to be answered: older versions accepted deeper metadata than
+:data:`MAX_METADATA_DEPTH`, and answers carry up to this (the JSON serializer of the answers
+stops at 254)."""
 
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 """Content type of each stored image extension."""
@@ -566,9 +572,23 @@ class ItemStore:
             return None
         if kind != "text":
             raise self._damaged(f"{where}: its metadata is {_shown(value, kind)}, not JSON text")
+        if nested_deeper_than(value, MAX_STORED_METADATA_DEPTH):
+            # written by a version that did not check; every answer holding it failed then
+            _LOG.warning(
+                "%s of the store %r is served without its metadata: it is nested deeper than "
+                "%d levels (kept in the database as it is)",
+                where,
+                str(self.path),
+                MAX_STORED_METADATA_DEPTH,
+            )
+            return None
         try:
-            metadata = parse_json(value, "its metadata", max_bytes=len(value))
-            metadata_json(metadata)
+            metadata = parse_json(
+                value, "its metadata", max_bytes=len(value), max_depth=MAX_STORED_METADATA_DEPTH
+            )
+            check_json_value(metadata, "its metadata", max_depth=MAX_STORED_METADATA_DEPTH)
+            if not isinstance(metadata, dict):
+                raise InvalidInputError("its metadata is not a JSON object")
         except InvalidInputError as exc:
             raise self._damaged(f"{where}: its metadata is not a JSON object answers can carry "
                                 f"({str(exc)[:200]})") from None  # fmt: skip
