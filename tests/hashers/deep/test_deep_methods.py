@@ -20,7 +20,9 @@ def _separation(hasher, X, y):
 @pytest.mark.parametrize("name", DEEP)
 def test_each_method_learns_class_structure(name, digits_small):
     X, y = digits_small
-    hasher = create_hasher(name, n_bits=16, epochs=25, lr=3e-3, random_state=0, verbose=False)
+    hasher = create_hasher(
+        name, n_bits=16, epochs=25, lr=3e-3, lr_schedule="constant", random_state=0, verbose=False
+    )
     hasher.fit(X, y)
     # same-digit codes end up bits closer than different-digit codes (codes independent of
     # the digit would give 0)

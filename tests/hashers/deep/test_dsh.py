@@ -60,9 +60,9 @@ def test_multilabel_similarity_is_shared_label():
 
 def test_dsh_learns_codes_that_separate_classes(digits_small):
     X, y = digits_small
-    hasher = create_hasher("dsh", n_bits=16, epochs=40, lr=3e-3, random_state=0, verbose=False).fit(
-        X, y
-    )
+    hasher = create_hasher(
+        "dsh", n_bits=16, epochs=40, lr=3e-3, lr_schedule="constant", random_state=0, verbose=False
+    ).fit(X, y)
     assert hasher.loss_history_[-1] < hasher.loss_history_[0] / 2
     bits = hasher.transform(X) >= 0
     same = y[:, None] == y[None, :]

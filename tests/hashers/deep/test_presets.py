@@ -68,6 +68,7 @@ def test_method_defaults_fill_what_neither_the_caller_nor_the_preset_gives():
     hasher = create_hasher("dpsh", n_bits=12, epochs=3)
     twin = create_hasher("dpsh", **hasher.get_params())
     assert (twin.lr, twin.epochs, twin.lr_schedule) == (1e-3, 3, "cosine")
+    assert create_hasher("dpsh", n_bits=12).epochs == 100
 
 
 def test_orthohash_paper_preset_by_hand():
