@@ -218,3 +218,26 @@ def test_a_backbone_of_a_missing_package_is_one_line(files, capsys, monkeypatch,
     argv += ["--param", "backbone=timm:resnet18", "--out", str(files / "m.safetensors")]
     err = one_line_error(capsys, argv)
     assert "pip install 'hashlearn[timm]'" in err
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("9" * 5000, "holds an integer of 5,000 digits"),
+        ("[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),
+        ("1e999", "too large for a float"),
+        ("[1,", "is not valid JSON"),
+    ],
+)
+def test_a_param_value_is_read_by_the_bounded_json_reader(files, capsys, value, said):
+    """Issue 18, item 8: ``--param`` read its value with ``json.loads``: 5,000 nested brackets
+    ended in a RecursionError traceback and a 5,000-digit number echoed itself in the error."""
+    argv = ["fit", "--method", "lsh", "--bits", "8", "--data", str(files / "codes.npz")]
+    with pytest.raises(SystemExit) as stop:  # argparse's own refusal: usage, then one line
+        main([*argv, "--out", str(files / "m"), "--param", f"seed={value}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hashlearn fit: error: argument --param: ")
+    assert said in last and len(last) < 300

@@ -4,14 +4,15 @@ input files checked before a verb runs, ``--quiet``, and deprecated spellings of
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import sys
 from typing import Any
 
 import numpy as np
 
 from hashlearn._io import IMAGE_KINDS, describe_kind, file_kind, read_arrays
+from hashlearn._json import parse_json
 from hashlearn._parallel import set_num_threads
 from hashlearn.encoding import CodesFile, parse_image_shape
 from hashlearn.exceptions import InvalidInputError
@@ -40,14 +41,21 @@ __all__ = [
 # -- argument types ------------------------------------------------------------------------------
 
 
+_MAX_PARAM_BYTES = 1 << 16
+_NUMBER = re.compile(r"[-+]?[0-9][0-9.eE+-]*")
+
+
 def parse_param(text: str) -> tuple[str, Any]:
     """``KEY=VALUE`` -> ``(key, value)``; the value read as JSON, else kept as a string."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
+        return key, parse_json(value, f"--param {key}:", max_bytes=_MAX_PARAM_BYTES)
+    except InvalidInputError as exc:
+        # meant as JSON (a list, an object, a number) but unreadable: say why; else a string
+        if value.strip()[:1] in ("[", "{") or _NUMBER.fullmatch(value.strip()):
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return key, value
 
 

@@ -94,7 +94,10 @@ class DeepHasher(Hasher):
         :mod:`~hashlearn.hashers.deep.trainer.early_stopping`) and leaves it off for fits
         without labels (the validation mAP ranks by label); off, all ``epochs`` are trained and
         the last is kept. Ignored when ``fit`` is given ``X_val``, ``y_val``: those choose the
-        epoch. Off by default, by measurement: EARLY_STOPPING_NOTE
+        epoch. Off by default, by measurement: with the cosine-decayed default rate the last
+        epoch is a settled one, and the 10% set aside only costs training data. DSH on mnist5k,
+        test mAP at 12/24/48 bits, seeds 0-2: 0.9625/0.9596/0.9609 with early stopping against
+        0.9643/0.9717/0.9736 without (figures in ``benchmarks/README.md``).
     validation_fraction : float in (0, 1)
         The share of the training images set aside by early stopping (at least 2 images).
     patience : int or None
