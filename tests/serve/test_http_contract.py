@@ -130,3 +130,10 @@ def test_the_id_pattern_of_the_schema_is_what_the_service_accepts():
         assert bool(re.fullmatch(ID_PATTERN, text)) == accepted(text)
 
     agree()
+
+
+def test_the_schema_documents_the_storage_answers_of_the_writes(schema):
+    """Issue 18, items 12 and 13: writes answer 507 (disk full) and 503 (read-only store); the
+    schema listed no 507 for the write routes."""
+    for path, method in (("/items", "post"), ("/items/{item_id}", "delete")):
+        assert {"503", "507"} <= set(schema["paths"][path][method]["responses"]), (path, method)

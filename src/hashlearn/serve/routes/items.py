@@ -153,7 +153,7 @@ def _add_reads(app: Any, service: SearchService) -> None:
 
 def _add_writes(app: Any, service: SearchService, token: str | None) -> None:
     limits = service.limits
-    errors = error_responses(400, 401, 403, 404, 408, 409, 413, 415, 503)
+    errors = error_responses(400, 401, 403, 404, 408, 409, 413, 415, 503, 507)
 
     def check_token(
         request: Request,
