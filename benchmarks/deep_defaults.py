@@ -154,9 +154,23 @@ def _tune_choice(trials: list[dict[str, Any]], lrs: list[float]) -> dict[str, An
     return max(ordered, key=lambda r: r["tune_score"])
 
 
+def _is_default(row: dict[str, Any]) -> bool:
+    """Whether a check fit ran with its method's defaults: nothing given, or exactly the values
+    the method takes by default (candidates measured before they became the defaults)."""
+    from hashlearn.hashers import create_hasher
+
+    if not row["params"]:
+        return True
+    hasher = create_hasher(row["method"])
+    named = {"lr", "epochs", "lr_schedule"}
+    return set(row["params"]) == named and all(
+        row["params"][key] == getattr(hasher, key) for key in named
+    )
+
+
 def _report(args: argparse.Namespace) -> None:
     sweep = _rows(args.sweep)
-    check = _rows(args.check) if args.check else []
+    check = [r for r in (_rows(args.check) if args.check else []) if _is_default(r)]
     epochs_grid = [int(e) for e in args.epochs.split(",")]
     seeds = sorted({r["seed"] for r in sweep})
     lrs = sorted(  # the grid: learning rates fitted for every method, length and seed swept
