@@ -150,7 +150,9 @@ def _mean_sd(values: list[float]) -> str:
 def _tune_choice(trials: list[dict[str, Any]], lrs: list[float]) -> dict[str, Any]:
     """What ``hashlearn tune --grid lr=...`` keeps for one seed: the first of the highest tune
     scores in grid order (each fit at its best validation epoch)."""
-    ordered = sorted((r for r in trials if r["params"]["lr"] in lrs), key=lambda r: r["params"]["lr"])
+    ordered = sorted(
+        (r for r in trials if r["params"]["lr"] in lrs), key=lambda r: r["params"]["lr"]
+    )
     return max(ordered, key=lambda r: r["tune_score"])
 
 
@@ -162,9 +164,9 @@ def _is_default(row: dict[str, Any]) -> bool:
     if not row["params"]:
         return True
     hasher = create_hasher(row["method"])
-    named = {"lr", "epochs", "lr_schedule"}
-    return set(row["params"]) == named and all(
-        row["params"][key] == getattr(hasher, key) for key in named
+    named = {"lr", "epochs", "lr_schedule"} | set(type(hasher).defaults)
+    return named <= set(row["params"]) and all(
+        value == getattr(hasher, key) for key, value in row["params"].items()
     )
 
 
@@ -183,7 +185,9 @@ def _report(args: argparse.Namespace) -> None:
         )
     )
     print(f"grid: lr in {lrs}, seeds {seeds}")
-    print("Last-epoch validation mAP (leave-one-out, 500 validation images), mean over bits and seeds")
+    print(
+        "Last-epoch validation mAP (leave-one-out, 500 validation images), mean over bits and seeds"
+    )
     for method in METHODS:
         rows = [r for r in sweep if r["method"] == method and r["params"]["lr"] in lrs]
         if not rows:
@@ -200,7 +204,9 @@ def _report(args: argparse.Namespace) -> None:
                     cells.append((statistics.mean(values), lr, epochs, len(values)))
         best = max(cells)
         text = "  ".join(f"lr {lr:g} e{e}: {m:.4f}" for m, lr, e, _ in cells)
-        print(f"{method:>10}: {text}\n{'':>10}  best lr {best[1]:g}, {best[2]} epochs ({best[0]:.4f})")
+        print(
+            f"{method:>10}: {text}\n{'':>10}  best lr {best[1]:g}, {best[2]} epochs ({best[0]:.4f})"
+        )
     if not check:
         return
     print(
@@ -214,9 +220,13 @@ def _report(args: argparse.Namespace) -> None:
             chosen = [
                 _tune_choice(trials, lrs)
                 for seed in seeds
-                if (trials := [
-                    r for r in sweep if (r["method"], r["bits"], r["seed"]) == (method, bits, seed)
-                ])
+                if (
+                    trials := [
+                        r
+                        for r in sweep
+                        if (r["method"], r["bits"], r["seed"]) == (method, bits, seed)
+                    ]
+                )
             ]
             if not mine:
                 continue

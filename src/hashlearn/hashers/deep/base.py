@@ -79,8 +79,8 @@ class DeepHasher(Hasher):
         lr 3e-3 decayed by ``lr_schedule="cosine"``) were chosen by measurement on validation
         parts of mnist5k, 12/24/48 bits, seeds 0-2 (``benchmarks/deep_defaults.py``, figures in
         ``benchmarks/README.md``); a method whose measurements chose otherwise says so in its
-        class attribute ``defaults`` (DPSH: lr 1e-3, 100 epochs; BiHalf, CIBHash: a constant
-        rate).
+        class attribute ``defaults`` (DPSH: lr 1e-3, 100 epochs; DSDH: batches of 64;
+        BiHalf, CIBHash: a constant rate).
     lr_schedule : {"constant", "cosine", "step"}, default "cosine"
         Per-epoch learning rate; ``lr_step_size`` (None: a third of the epochs) and ``lr_gamma``
         parametrise ``"step"`` (see :func:`~hashlearn.hashers.deep.trainer.scheduled_lr`). With a
