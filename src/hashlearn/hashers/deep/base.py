@@ -99,7 +99,7 @@ class DeepHasher(Hasher):
         epoch is a settled one, and the 10% set aside only costs training data. DSH on mnist5k,
         12/24/48 bits, seeds 0-2, validation part against the train part: mAP 0.9713/0.9744/
         0.9749 with early stopping against 0.9727/0.9763/0.9806 without (test mAP 0.9625/
-        0.9596/0.9609 against 0.9643/0.9717/0.9736; ``benchmarks/README.md``).
+        0.9596/0.9609 against 0.9643/0.9717/0.9742; ``benchmarks/README.md``).
     validation_fraction : float in (0, 1)
         The share of the training images set aside by early stopping (at least 2 images).
     patience : int or None
@@ -270,17 +270,11 @@ class DeepHasher(Hasher):
             )
         return dict(params)
 
-    def _build_network(
-        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
-    ) -> nn.Module:
-        """The backbone for ``(h, w, c)`` images; with ``starting_weights=False`` the weights
-        file of ``backbone_params`` is not read (a loaded model brings its own weights, and a
-        model file must not make the loader open a path it names)."""
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
         h, w, c = image_shape
-        params = self._backbone_params()
-        if not starting_weights:
-            params.pop("weights", None)
-        return create_backbone(self.backbone, (c, h, w), self._check_n_bits(), **params)
+        return create_backbone(
+            self.backbone, (c, h, w), self._check_n_bits(), **self._backbone_params()
+        )
 
     def _saved_network(
         self, image_shape: tuple[int, int, int], saved: dict[str, np.ndarray]

@@ -109,12 +109,10 @@ class OrthoHash(DeepHasher):
     name = "orthohash"
     loss_name = "orthohash"
 
-    def _build_network(
-        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
-    ) -> nn.Module:
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
         return nn.Sequential(
             OrderedDict(
-                backbone=super()._build_network(image_shape, starting_weights=starting_weights),
+                backbone=super()._build_network(image_shape),
                 norm=nn.BatchNorm1d(self._check_n_bits()),
             )
         )
@@ -159,11 +157,9 @@ class BiHalf(DeepHasher):
     defaults: ClassVar[dict[str, Any]] = {"lr_schedule": "constant"}
     supervised = False
 
-    def _build_network(
-        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
-    ) -> nn.Module:
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
         return MedianCentred(
-            super()._build_network(image_shape, starting_weights=starting_weights),
+            super()._build_network(image_shape),
             self._check_n_bits(),
         )
 
@@ -200,12 +196,10 @@ class CIBHash(DeepHasher):
     defaults: ClassVar[dict[str, Any]] = {"lr_schedule": "constant"}
     supervised = False
 
-    def _build_network(
-        self, image_shape: tuple[int, ...], *, starting_weights: bool = True
-    ) -> nn.Module:
+    def _build_network(self, image_shape: tuple[int, ...]) -> nn.Module:
         flip = 0.5 if image_shape[-1] == 3 else 0.0  # a mirrored digit is another symbol
         return TwoViews(
-            super()._build_network(image_shape, starting_weights=starting_weights),
+            super()._build_network(image_shape),
             Augmentation(flip=flip),
         )
 
