@@ -572,24 +572,23 @@ class ItemStore:
             return None
         if kind != "text":
             raise self._damaged(f"{where}: its metadata is {_shown(value, kind)}, not JSON text")
-        if nested_deeper_than(value, MAX_STORED_METADATA_DEPTH):
-            # written by a version that did not check; every answer holding it failed then
-            _LOG.warning(
-                "%s of the store %r is served without its metadata: it is nested deeper than "
-                "%d levels (kept in the database as it is)",
-                where,
-                str(self.path),
-                MAX_STORED_METADATA_DEPTH,
-            )
-            return None
         try:
             metadata = parse_json(
                 value, "its metadata", max_bytes=len(value), max_depth=MAX_STORED_METADATA_DEPTH
             )
-            check_json_value(metadata, "its metadata", max_depth=MAX_STORED_METADATA_DEPTH)
-            if not isinstance(metadata, dict):
+            if not isinstance(metadata, dict):  # parse_json refused what answers cannot carry
                 raise InvalidInputError("its metadata is not a JSON object")
         except InvalidInputError as exc:
+            if nested_deeper_than(value, MAX_STORED_METADATA_DEPTH):
+                # written by a version that did not check; every answer holding it failed then
+                _LOG.warning(
+                    "%s of the store %r is served without its metadata: it is nested deeper "
+                    "than %d levels (kept in the database as it is)",
+                    where,
+                    str(self.path),
+                    MAX_STORED_METADATA_DEPTH,
+                )
+                return None
             raise self._damaged(f"{where}: its metadata is not a JSON object answers can carry "
                                 f"({str(exc)[:200]})") from None  # fmt: skip
         return metadata  # type: ignore[no-any-return]

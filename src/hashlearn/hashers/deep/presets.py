@@ -308,9 +308,10 @@ def get_preset(cls: type, name: Any) -> Preset:
     return presets[name]
 
 
-def apply_preset(hasher: Any, name: Any, given: set[str]) -> None:
+def apply_preset(hasher: Any, name: Any, given: set[str]) -> set[str]:
     """Set on ``hasher`` every setting of its preset ``name`` not named in ``given``;
-    ``loss_params`` is merged, the given entries over the preset's."""
+    ``loss_params`` is merged, the given entries over the preset's. Returns the names of the
+    preset's settings."""
     preset = get_preset(type(hasher), name)
     for key, value in preset.settings.items():
         if key == "loss_params":
@@ -320,6 +321,7 @@ def apply_preset(hasher: Any, name: Any, given: set[str]) -> None:
                 hasher.loss_params = merged
         elif key not in given:
             setattr(hasher, key, value)
+    return set(preset.settings)
 
 
 F = TypeVar("F", bound=Callable[..., None])
@@ -337,8 +339,7 @@ def takes_presets(init: F) -> F:
         init(self, *args, **kwargs)
         given = set(names[: len(args)]) | set(kwargs)
         if getattr(self, "preset", None) is not None:
-            apply_preset(self, self.preset, given)
-            given |= set(get_preset(type(self), self.preset).settings)
+            given |= apply_preset(self, self.preset, given)
         for key, value in getattr(type(self), "defaults", {}).items():
             if key not in given:  # a method's measured default, where it differs from the base's
                 setattr(self, key, value)
