@@ -31,9 +31,11 @@ from hashlearn.hashers.deep.trainer import (
     augment_batch,
     carve_validation,
     scheduled_lr,
+    swa_start,
     validation_map,
 )
 from hashlearn.hashers.deep.trainer import run as trainer_module
+from hashlearn.hashers.deep.trainer.checkpoint import run_fingerprint
 from hashlearn.hashers.deep.trainer.early_stopping import resolve_early_stopping
 
 FAST = {"n_bits": 8, "epochs": 2, "batch_size": 64, "verbose": False, "device": "cpu"}
@@ -285,6 +287,87 @@ def test_reported_validation_map_is_that_of_the_kept_network_on_validation_data(
     best = hasher.history_[hasher.best_epoch_ - 1]["val_mAP"]
     assert best == max(row["val_mAP"] for row in hasher.history_)
     assert validation_map(hasher.encode(Xv), yv) == pytest.approx(best, abs=1e-12)
+
+
+# -- stochastic weight averaging -----------------------------------------------------------------
+
+
+def test_swa_start_is_the_first_of_the_last_epochs():
+    assert swa_start(0.0, 50) is None
+    assert swa_start(0.5, 50) == 26  # epochs 26..50: the last 25
+    assert swa_start(0.3, 10) == 8  # 3 epochs, not 4 from 0.3 * 10 = 3.0000000000000004
+    assert swa_start(1.0, 4) == 1
+    assert swa_start(1e-6, 50) == 50  # at least the last epoch
+
+
+def test_weight_averaging_ends_on_the_mean_of_the_last_epochs(parts):
+    (X, y), _, _ = parts
+    config = {"batch_size": 64, "random_state": 2, "device": "cpu", "lr": 3e-3}
+
+    def trained(epochs: int, swa: float = 0.0) -> tuple[nn.Module, object]:
+        network = small_net()
+        result = Trainer(TrainerConfig(**config, epochs=epochs, swa=swa)).fit(
+            network, DSHLoss(16.0), (X, y)
+        )
+        return network, result
+
+    # a constant rate: a 3-epoch run is the first 3 epochs of a 4-epoch one
+    after = {e: trained(e)[0].state_dict() for e in (2, 3, 4)}
+    averaged, result = trained(4, swa=0.75)  # epochs 2, 3 and 4
+    assert result.averaged_epochs == 3 and result.best_epoch == 4
+    for key, value in averaged.state_dict().items():
+        expected = (after[2][key] + after[3][key] + after[4][key]) / 3
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(averaged.state_dict()["head.2.weight"], after[4]["head.2.weight"])
+    last, result = trained(4, swa=0.1)  # ceil(0.4) = 1 epoch: the last one's weights
+    assert result.averaged_epochs == 1
+    assert state_equal(last.state_dict(), after[4])
+
+
+def test_weight_averaging_is_validated_and_kept_as_the_best_epoch(parts):
+    (X, y), (Xv, yv), _ = parts
+    hasher = DSH(**{**FAST, "epochs": 4, "swa": 1.0}, random_state=0).fit(
+        X, y, X_val=Xv, y_val=yv
+    )
+    best = hasher.history_[hasher.best_epoch_ - 1]["val_mAP"]
+    assert best == max(row["val_mAP"] for row in hasher.history_)
+    # the network holds the average of epochs 1..best, the weights that were validated
+    assert validation_map(hasher.encode(Xv), yv) == pytest.approx(best, abs=1e-12)
+
+
+def test_resumed_weight_averaging_is_bit_identical(parts, tmp_path):
+    (X, y), _, _ = parts
+    config = {"epochs": 4, "batch_size": 64, "random_state": 3, "device": "cpu", "swa": 0.75}
+    reference = Spy(small_net())
+    Trainer(TrainerConfig(**config)).fit(reference, DSHLoss(16.0), (X, y))
+    # 4 batches per epoch: the 14th forward pass is in epoch 4, after 2 epochs averaged
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(TrainerConfig(**config, checkpoint_dir=tmp_path)).fit(
+            Spy(small_net(), crash_at=14), DSHLoss(16.0), (X, y)
+        )
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["averaged"] == 2
+    resumed = Spy(small_net(seed=5))
+    Trainer(TrainerConfig(**config, checkpoint_dir=tmp_path, resume=True)).fit(
+        resumed, DSHLoss(16.0), (X, y)
+    )
+    assert state_equal(resumed.state_dict(), reference.state_dict())
+    # a checkpoint of the same run without averaging is another run
+    with pytest.raises(InvalidInputError, match="different run; swa: checkpoint 0.75, now None"):
+        Trainer(TrainerConfig(**{**config, "swa": 0.0}, checkpoint_dir=tmp_path, resume=True)).fit(
+            Spy(small_net()), DSHLoss(16.0), (X, y)
+        )
+
+
+def test_fingerprint_without_averaging_is_that_of_earlier_versions(parts):
+    (X, y), _, _ = parts
+    train = ArrayDataset(X, y)
+    common = dict(seed=0, padding=1, n_bits=8, train=train, validation=None)
+    plain = run_fingerprint(TrainerConfig(), network=small_net(), loss=DSHLoss(16.0), **common)
+    assert "swa" not in plain  # checkpoints written before weight averaging still resume
+    averaged = run_fingerprint(
+        TrainerConfig(swa=0.5), network=small_net(), loss=DSHLoss(16.0), **common
+    )
+    assert averaged["swa"] == 0.5
 
 
 def test_training_sees_only_the_arrays_passed_to_fit(parts):
@@ -605,6 +688,10 @@ def test_augmentation_applies_only_when_asked(parts):
         ({"augment": 1}, InvalidInputError, "augment must be True or False"),
         ({"resume": True}, InvalidInputError, "resume=True needs a checkpoint_dir"),
         ({"random_state": -1}, InvalidInputError, "random_state must be >= 0"),
+        ({"swa": -0.1}, InvalidInputError, "swa must be >= 0"),
+        ({"swa": 1.5}, InvalidInputError, "swa must be <= 1"),
+        ({"swa": "half"}, InvalidInputError, "swa must be a number"),
+        ({"swa": float("nan")}, InvalidInputError, "swa must be finite"),
     ],
 )
 def test_bad_trainer_parameters_are_rejected(params, error, match):

@@ -240,7 +240,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
     "bihalf": {"paper": Preset(
         settings={
             "lr": 1e-4, "weight_decay": 5e-4, "batch_size": 32, "epochs": 300,
-            "lr_schedule": "step", "lr_step_size": 120, "lr_gamma": 0.1,
+            "lr_schedule": "step", "lr_step_size": 120, "lr_gamma": 0.1, "swa": 0.0,
             "loss_params": {"gamma": 6.0},
         },
         sources={
@@ -251,6 +251,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "lr_schedule": "ImageHashing/Cifar10_I.py adjust_learning_rate: a step schedule",
             "lr_step_size": "ImageHashing/Cifar10_I.py adjust_learning_rate: lr * 0.1 ** (epoch // epoch_lr_decrease), epoch_lr_decrease 120",
             "lr_gamma": "ImageHashing/Cifar10_I.py adjust_learning_rate: 0.1",
+            "swa": "ImageHashing/Cifar10_I.py: the weights of the last epoch, no averaging",
             "loss_params.gamma": "ImageHashing/Cifar10_I.py: gamma 6 in the bi-half layer's backward pass (also Cifar(II)_bihalf.py)",
         },
         notes=f"{_SGD}; the authors freeze an ImageNet VGG-16 and train only its last linear "
@@ -264,7 +265,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
     "cibhash": {"paper": Preset(
         settings={
             "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64, "epochs": 60,
-            "lr_schedule": "constant",
+            "lr_schedule": "constant", "swa": 0.0,
             "loss_params": {"temperature": 0.3, "beta": 1e-3, "stochastic": False},
         },
         sources={
@@ -273,6 +274,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
             "batch_size": "model/base_model.py: --batch_size 64",
             "epochs": "model/base_model.py: --epochs 60, over the 5,000 CIFAR-10 training images of utils/data.py (500 per class); at 16 bits run_training_session raises it to 80",
             "lr_schedule": "model/base_model.py run_training_session: no learning-rate schedule",
+            "swa": "model/base_model.py run_training_session: no weight averaging",
             "loss_params.temperature": "paper (Qiu et al., IJCAI 2021) tau; model/CIBHash.py: --temperature 0.3",
             "loss_params.beta": "paper beta; model/CIBHash.py: --weight 0.001",
             "loss_params.stochastic": "model/CIBHash.py forward: hash_layer(prob - 0.5), codes thresholded at 1/2",

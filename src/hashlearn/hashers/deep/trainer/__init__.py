@@ -7,7 +7,7 @@ validation mAP with early stopping and best-epoch restore, checkpoints that resu
 One module per concern:
 
 - :mod:`~hashlearn.hashers.deep.trainer.config`: :class:`TrainerConfig`, the checked settings of
-  a run, and the learning-rate schedules (:func:`scheduled_lr`);
+  a run, the learning-rate schedules (:func:`scheduled_lr`) and weight averaging (:func:`swa_start`);
 - :mod:`~hashlearn.hashers.deep.trainer.data`: the batch sources (:class:`BatchSource`,
   :class:`ArrayDataset`), the seeded batch order, augmentation and devices;
 - :mod:`~hashlearn.hashers.deep.trainer.loop`: :class:`Trainer`, the losses' calling
@@ -34,7 +34,12 @@ from hashlearn.hashers.deep.trainer.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,
     CHECKPOINT_JSON,
 )
-from hashlearn.hashers.deep.trainer.config import LR_SCHEDULES, TrainerConfig, scheduled_lr
+from hashlearn.hashers.deep.trainer.config import (
+    LR_SCHEDULES,
+    TrainerConfig,
+    scheduled_lr,
+    swa_start,
+)
 from hashlearn.hashers.deep.trainer.data import (
     ArrayDataset,
     BatchSource,
@@ -75,6 +80,7 @@ __all__ = [
     "is_main_process",
     "resolve_device",
     "scheduled_lr",
+    "swa_start",
     "setup_distributed",
     "standardize",
     "validation_map",

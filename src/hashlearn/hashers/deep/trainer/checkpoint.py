@@ -1,9 +1,9 @@
 """Checkpoints that resume a run bit for bit: their format, writing, reading and restoring.
 
 With ``checkpoint_dir``, after every epoch the trainer writes ``checkpoint-epochNNNNN.safetensors``
-(network, best network, optimizer and loss tensors, random generator states as uint8 tensors) and
-then ``checkpoint.json`` (epoch, history, early-stopping state, configuration fingerprint, SHA-256
-of the tensor file), each atomically; the JSON file is the commit point, so a crash between the
+(network, best network, weight average, optimizer and loss tensors, random generator states as
+uint8 tensors) and then ``checkpoint.json`` (epoch, history, early-stopping state, configuration
+fingerprint, SHA-256 of the tensor file), each atomically; the JSON file is the commit point, so a crash between the
 two writes leaves the previous checkpoint valid. Nothing is pickled and nothing is read with
 ``torch.load``. A loss's state is its ``state_dict()``: buffers, and ``get_extra_state()`` if it
 defines one (saved as JSON). State kept in plain attributes is not checkpointed.
@@ -64,6 +64,10 @@ class RunState:
     finished: bool = False
     stopped_early: bool = False
     best_network: dict[str, torch.Tensor] | None = None  # with validation data only
+    # stochastic weight averaging: the mean of the network's state over the ``averaged``
+    # epochs taken in so far (None before the first, or with swa off)
+    average: dict[str, torch.Tensor] | None = None
+    averaged: int = 0
 
 
 @dataclass
@@ -101,6 +105,7 @@ def run_fingerprint(
         "lr_gamma": config.lr_gamma,
         "augment": config.augment,
         "augment_padding": padding if config.augment else None,
+        **({"swa": config.swa} if config.swa else {}),
         "n_train": len(train),
         "n_bits": n_bits,
         "train_labels": tensor_digest(train.labels),
@@ -128,6 +133,8 @@ def save_checkpoint(
         tensors[f"network.{key}"] = value
     for key, value in (state.best_network or {}).items():
         tensors[f"best_network.{key}"] = value
+    for key, value in (state.average or {}).items():
+        tensors[f"average.{key}"] = value
     loss_extra: dict[str, Any] = {}
     for key, value in parts.loss.state_dict().items():
         if isinstance(value, torch.Tensor):
@@ -163,6 +170,7 @@ def save_checkpoint(
         "best_epoch": state.best_epoch,
         "best_val_map": state.best_map,
         "epochs_since_best": state.since_best,
+        "averaged": state.averaged,
         "finished": state.finished,
         "stopped_early": state.stopped_early,
         "optimizer_extra": optimizer_extra,
@@ -232,10 +240,11 @@ def restore_checkpoint(
     ``fingerprint``) or does not fit the network, loss or optimizer.
     """
     saved = document["fingerprint"]
+    keys = [*fingerprint, *(key for key in saved if key not in fingerprint)]
     differences = [
-        f"{key}: checkpoint {saved.get(key)!r}, now {value!r}"
-        for key, value in fingerprint.items()
-        if saved.get(key) != value
+        f"{key}: checkpoint {saved.get(key)!r}, now {fingerprint.get(key)!r}"
+        for key in keys
+        if saved.get(key) != fingerprint.get(key)
     ]
     if differences:
         raise InvalidInputError(
@@ -274,6 +283,7 @@ def restore_checkpoint(
     for name, generator in parts.generators.items():
         generator.set_state(tensors[f"rng.{name}"])
     best = group("best_network.")
+    average = group("average.")
     return RunState(
         epoch=int(document["epoch"]),
         history=list(document["history"]),
@@ -283,6 +293,8 @@ def restore_checkpoint(
         finished=bool(document["finished"]),
         stopped_early=bool(document["stopped_early"]),
         best_network={k: v.to(parts.device) for k, v in best.items()} if best else None,
+        average={k: v.to(parts.device) for k, v in average.items()} if average else None,
+        averaged=int(document.get("averaged", 0)),
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hashlearn._validation import check_float, check_int, check_random_state
 from hashlearn.exceptions import InvalidInputError, UnknownNameError
 
-__all__ = ["LR_SCHEDULES", "TrainerConfig", "scheduled_lr"]
+__all__ = ["LR_SCHEDULES", "TrainerConfig", "scheduled_lr", "swa_start"]
 
 LR_SCHEDULES = ("constant", "cosine", "step")
 
@@ -43,6 +43,14 @@ def scheduled_lr(
     )
 
 
+def swa_start(swa: float, epochs: int) -> int | None:
+    """The first epoch (counted from 1) whose weights stochastic weight averaging takes in: the
+    last ``ceil(swa * epochs)`` epochs are averaged; None when ``swa`` is 0 (off)."""
+    if swa == 0:
+        return None
+    return epochs - max(1, math.ceil(swa * epochs - 1e-9)) + 1
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Settings of a training run; checked when built (bad values raise InvalidInputError,
@@ -59,6 +67,15 @@ class TrainerConfig:
     lr_schedule : {"constant", "cosine", "step"}
         Per-epoch learning rate, see :func:`scheduled_lr`; ``lr_step_size`` and ``lr_gamma``
         parametrise ``"step"``.
+    swa : float in [0, 1]
+        Stochastic weight averaging (Izmailov et al., "Averaging Weights Leads to Wider Optima
+        and Better Generalization", UAI 2018): the network ends holding the mean of its weights
+        at the end of each of the last ``ceil(swa * epochs)`` epochs (see :func:`swa_start`);
+        from the first of them on, validation scores that running mean, so the epoch kept with
+        validation data is an average too. 0 (the default) averages nothing. The mean is of
+        every floating-point tensor of the network's state (parameters and float buffers);
+        other buffers keep their last values. Averaged BatchNorm statistics are those of the
+        epochs averaged, not recomputed for the averaged weights.
     patience : int >= 1 or None
         Stop after this many epochs without a better validation mAP; None trains all epochs
         (the best one is kept all the same). Needs validation data.
@@ -98,6 +115,7 @@ class TrainerConfig:
     lr_schedule: str = "constant"
     lr_step_size: int | None = None
     lr_gamma: float = 0.1
+    swa: float = 0.0
     patience: int | None = None
     augment: bool = False
     augment_padding: int | None = None
@@ -124,6 +142,7 @@ class TrainerConfig:
         if self.lr_step_size is not None:
             check_int(self.lr_step_size, "lr_step_size", minimum=1)
         check_float(self.lr_gamma, "lr_gamma", minimum=0.0, strict_minimum=True)
+        check_float(self.swa, "swa", minimum=0.0, maximum=1.0)
         if self.patience is not None:
             check_int(self.patience, "patience", minimum=1)
         if self.augment_padding is not None:

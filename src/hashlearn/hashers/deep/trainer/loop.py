@@ -45,7 +45,7 @@ from hashlearn.hashers.deep.trainer.checkpoint import (
     read_checkpoint,
     restore_checkpoint,
 )
-from hashlearn.hashers.deep.trainer.config import TrainerConfig
+from hashlearn.hashers.deep.trainer.config import TrainerConfig, swa_start
 from hashlearn.hashers.deep.trainer.data import (
     ArrayDataset,
     BatchSource,
@@ -70,7 +70,9 @@ class TrainResult:
     """What a run did. ``history``: one dict per epoch with the keys of ``LOG_COLUMNS``
     (``epoch`` counts from 1; ``val_mAP`` is None without validation data). ``best_epoch``: the
     epoch whose weights the network holds at the end (the best validation mAP, first one on
-    ties; the last epoch without validation data)."""
+    ties; the last epoch without validation data). With ``swa``, from the first averaged epoch
+    on an epoch's weights are the mean over the averaged epochs up to it; ``averaged_epochs``:
+    how many epochs the weights the network holds average (0: none, a single epoch's)."""
 
     history: list[dict[str, Any]]
     best_epoch: int
@@ -79,6 +81,7 @@ class TrainResult:
     seed: int
     seconds: float
     resumed_from: int = 0
+    averaged_epochs: int = 0
 
 
 class Trainer:
@@ -176,8 +179,11 @@ class Trainer:
                 if run.writer is not None:
                     run.writer.close()
                 run.finish()  # the network's own layers back (SyncBatchNorm is for training)
-            if run.state.best_network is not None:
-                network.load_state_dict(run.state.best_network)
+            final = run.state.best_network
+            if final is None:  # without validation data: the weight average, if any
+                final = run.state.average
+            if final is not None:
+                network.load_state_dict(final)
         network.eval()
         return TrainResult(
             history=run.state.history,
@@ -187,4 +193,13 @@ class Trainer:
             seed=seed,
             seconds=time.perf_counter() - start,
             resumed_from=resumed_from,
+            averaged_epochs=_averaged_epochs(run.state, self.config),
         )
+
+
+def _averaged_epochs(state: Any, config: TrainerConfig) -> int:
+    """How many epochs the weights the network ends with average (0: a single epoch's)."""
+    start = swa_start(config.swa, config.epochs)
+    if start is None or state.average is None or state.best_epoch < start:
+        return 0
+    return state.best_epoch - start + 1

@@ -11,7 +11,7 @@ import csv
 import io
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from hashlearn.hashers.deep.trainer.checkpoint import (
     run_fingerprint,
     save_checkpoint,
 )
-from hashlearn.hashers.deep.trainer.config import TrainerConfig, scheduled_lr
+from hashlearn.hashers.deep.trainer.config import TrainerConfig, scheduled_lr, swa_start
 from hashlearn.hashers.deep.trainer.data import (
     BatchSource,
     apply_augmentation,
@@ -139,18 +139,24 @@ class TrainingRun:
         self.loss.on_epoch_end(state.epoch)
         state.epoch += 1
         bit_means = self.train_bit_means
+        start_averaging = swa_start(config.swa, config.epochs)
+        if start_averaging is not None and state.epoch >= start_averaging:
+            _take_into_average(state, self.network)
         if self.validation is not None:
-            if self.group.is_main:  # rank 0 validates, every process takes its decision
-                codes = encode_source(
-                    self.network, self.validation, self.device, config.eval_batch_size
-                )
-                row["val_mAP"] = validation_map(codes, self.validation.labels.numpy())
-                if self.writer is not None:
-                    bit_means = unpack_bits(codes, self.n_bits).mean(axis=0)
-            row["val_mAP"] = self.group.broadcast(row["val_mAP"])
-            if state.best_map is None or row["val_mAP"] > state.best_map:
+            with _holding(self.network, state.average):  # the average, once there is one
+                if self.group.is_main:  # rank 0 validates, every process takes its decision
+                    codes = encode_source(
+                        self.network, self.validation, self.device, config.eval_batch_size
+                    )
+                    row["val_mAP"] = validation_map(codes, self.validation.labels.numpy())
+                    if self.writer is not None:
+                        bit_means = unpack_bits(codes, self.n_bits).mean(axis=0)
+                row["val_mAP"] = self.group.broadcast(row["val_mAP"])
+                better = state.best_map is None or row["val_mAP"] > state.best_map
+                if better:
+                    state.best_network = _clone_state(self.network)
+            if better:
                 state.best_map, state.best_epoch, state.since_best = row["val_mAP"], state.epoch, 0
-                state.best_network = _clone_state(self.network)
             else:
                 state.since_best += 1
             state.stopped_early = (
@@ -287,6 +293,38 @@ def _probe(
 
 def _clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def _take_into_average(state: RunState, network: nn.Module) -> None:
+    """Fold the network's present state into ``state.average``, the running mean of the epochs
+    taken in so far (floating-point tensors; the others keep the latest value)."""
+    current = network.state_dict()
+    if state.average is None:
+        state.average, state.averaged = _clone_state(network), 1
+        return
+    state.averaged += 1
+    weight = 1.0 / state.averaged
+    for key, value in current.items():
+        mean = state.average[key]
+        if mean.is_floating_point():
+            mean.add_(value.detach() - mean, alpha=weight)
+        else:
+            mean.copy_(value)
+
+
+@contextlib.contextmanager
+def _holding(network: nn.Module, weights: dict[str, torch.Tensor] | None) -> Iterator[None]:
+    """The network holds ``weights`` inside the block and its own again after it (nothing
+    changes when ``weights`` is None)."""
+    if weights is None:
+        yield
+        return
+    own = _clone_state(network)
+    network.load_state_dict(weights)
+    try:
+        yield
+    finally:
+        network.load_state_dict(own)
 
 
 def write_log_csv(path: Path, history: Sequence[dict[str, Any]]) -> None:
