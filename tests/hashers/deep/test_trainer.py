@@ -326,9 +326,7 @@ def test_weight_averaging_ends_on_the_mean_of_the_last_epochs(parts):
 
 def test_weight_averaging_is_validated_and_kept_as_the_best_epoch(parts):
     (X, y), (Xv, yv), _ = parts
-    hasher = DSH(**{**FAST, "epochs": 4, "swa": 1.0}, random_state=0).fit(
-        X, y, X_val=Xv, y_val=yv
-    )
+    hasher = DSH(**{**FAST, "epochs": 4, "swa": 1.0}, random_state=0).fit(X, y, X_val=Xv, y_val=yv)
     best = hasher.history_[hasher.best_epoch_ - 1]["val_mAP"]
     assert best == max(row["val_mAP"] for row in hasher.history_)
     # the network holds the average of epochs 1..best, the weights that were validated
@@ -352,7 +350,7 @@ def test_resumed_weight_averaging_is_bit_identical(parts, tmp_path):
     )
     assert state_equal(resumed.state_dict(), reference.state_dict())
     # a checkpoint of the same run without averaging is another run
-    with pytest.raises(InvalidInputError, match="different run; swa: checkpoint 0.75, now None"):
+    with pytest.raises(InvalidInputError, match=r"different run; swa: checkpoint 0\.75, now None"):
         Trainer(TrainerConfig(**{**config, "swa": 0.0}, checkpoint_dir=tmp_path, resume=True)).fit(
             Spy(small_net()), DSHLoss(16.0), (X, y)
         )

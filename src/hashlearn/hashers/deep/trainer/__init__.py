@@ -80,8 +80,8 @@ __all__ = [
     "is_main_process",
     "resolve_device",
     "scheduled_lr",
-    "swa_start",
     "setup_distributed",
     "standardize",
+    "swa_start",
     "validation_map",
 ]
