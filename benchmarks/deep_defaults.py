@@ -105,7 +105,11 @@ def _tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
             for method in methods:
                 if args.stage == "sweep":
                     for lr in args.lrs.split(","):
-                        params = {"lr": float(lr), "epochs": args.max_epochs}
+                        params = {
+                            "lr": float(lr),
+                            "epochs": args.max_epochs,
+                            **json.loads(args.params),
+                        }
                         tasks.append(
                             dict(stage="sweep", method=method, bits=bits, seed=seed, params=params)
                         )
@@ -170,8 +174,16 @@ def _is_default(row: dict[str, Any]) -> bool:
     )
 
 
+def _in_tune_grid(row: dict[str, Any]) -> bool:
+    """Whether a sweep fit ran at its method's present weight averaging (``swa``), which
+    ``tune --grid lr=...`` keeps at the default beside the grid."""
+    from hashlearn.hashers import create_hasher
+
+    return row["params"].get("swa", 0.0) == create_hasher(row["method"]).swa
+
+
 def _report(args: argparse.Namespace) -> None:
-    sweep = _rows(args.sweep)
+    sweep = [r for r in _rows(args.sweep) if _in_tune_grid(r)]
     check = [r for r in (_rows(args.check) if args.check else []) if _is_default(r)]
     epochs_grid = [int(e) for e in args.epochs.split(",")]
     seeds = sorted({r["seed"] for r in sweep})
@@ -260,7 +272,9 @@ def main() -> None:
         stage.add_argument("--lrs", default="0.001,0.003,0.01")
         stage.add_argument("--max-epochs", type=int, default=50)
         stage.add_argument(
-            "--params", default="{}", help="check: JSON of arguments given beside n_bits"
+            "--params",
+            default="{}",
+            help="JSON of arguments given beside n_bits (sweep: beside lr and epochs)",
         )
     report = sub.add_parser("report")
     report.add_argument("--sweep", required=True)

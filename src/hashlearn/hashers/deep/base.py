@@ -141,7 +141,9 @@ class DeepHasher(Hasher):
     Attributes
     ----------
     net_ : torch.nn.Module
-        The trained network, on the CPU, in eval mode, holding the weights of ``best_epoch_``.
+        The trained network, on the CPU, in eval mode, holding the weights of ``best_epoch_``
+        (with ``swa``, from its first averaged epoch on, the mean of the averaged epochs' weights
+        up to ``best_epoch_``).
     image_shape_ : tuple of int
         ``(h, w, c)`` of the training images.
     channel_mean_, channel_std_ : numpy.ndarray of float32, shape (c,)
