@@ -26,6 +26,7 @@ import torch
 torch.set_default_dtype(torch.float64)
 
 from hashlearn.datasets import load_dataset  # noqa: E402
+from hashlearn.hashers.deep.augment import Augmentation, TwoViews  # noqa: E402
 from hashlearn.hashers.deep.backbones import create_backbone  # noqa: E402
 from hashlearn.hashers.deep.losses import create_loss  # noqa: E402
 from hashlearn.hashers.deep.trainer import ArrayDataset, Trainer, TrainerConfig  # noqa: E402
@@ -34,6 +35,8 @@ LOSSES = {
     "dsh": ("dsh", {}),
     "dsdh-memory": ("dsdh", {"memory_pairs": True}),
     "dpsh-memory": ("dpsh", {"memory": True}),
+    # two random views of each image (TwoViews), random thresholds, weight averaging
+    "cibhash-swa": ("cibhash", {"stochastic": True}),
 }
 
 
@@ -51,11 +54,15 @@ def train(loss_key: str, out: Path, option: str | None = None, value: str | None
     network = create_backbone("small-cnn", (1, 8, 8), 8)
     name, params = LOSSES[loss_key]
     loss = create_loss(name, 8, **params)
+    views = name == "cibhash"
+    if views:
+        network = TwoViews(network, Augmentation(flip=0.5))
     config = TrainerConfig(
         epochs=3,
         batch_size=25,
         lr=0.01,
-        augment=True,
+        swa=0.5 if views else 0.0,
+        augment=not views,
         augment_padding=1,
         device="cpu",
         random_state=7,

@@ -180,12 +180,14 @@ def test_two_processes_compute_the_gradient_of_one(tmp_path):
         assert max_difference(gradients, reference) < 1e-12
 
 
-@pytest.mark.parametrize("loss", ["dsh", "dsdh-memory"])
+@pytest.mark.parametrize("loss", ["dsh", "dsdh-memory", "cibhash-swa"])
 def test_two_processes_train_the_weights_of_one(loss, tmp_path, one_process_dsh):
     """3 epochs x 4 steps (global batches 25, 25, 25, 21; shares 13/12 and 11/10), augmentation,
     validation and checkpoints: both ranks end with the one-process weights and loss state
-    (DSDH: the memory of all outputs, the discrete codes, the classifier), and rank 0's last
-    checkpoint holds the one-process one."""
+    (DSDH: the memory of all outputs, the discrete codes, the classifier; CIBHash: two random
+    views of each image drawn as for the whole batch, outputs gathered view by view, random
+    thresholds, the weights of epochs 2-3 averaged), and rank 0's last checkpoint holds the
+    one-process one."""
     one, two = tmp_path / "one", tmp_path / "two"
     if loss == "dsh":
         one = one_process_dsh

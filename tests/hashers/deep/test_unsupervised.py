@@ -225,6 +225,19 @@ def test_views_are_seeded_and_work_on_grey_digits():
         Augmentation(crop_scale=(0.0, 1.0))
 
 
+def test_a_share_of_a_batch_gets_the_views_of_its_rows():
+    """What a process of a distributed run draws for its share (rows 5-11 of a batch of 20)
+    equals those rows of one process's views of the whole batch."""
+    colour = torch.rand(20, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    whole = augment_views(colour, Augmentation(), torch.Generator().manual_seed(4))
+    share = augment_views(
+        colour[5:12], Augmentation(), torch.Generator().manual_seed(4), rows=(5, 12, 20)
+    )
+    torch.testing.assert_close(share, whole[5:12], rtol=0, atol=0)
+    with pytest.raises(InvalidInputError, match=r"rows \(5, 13, 20\) do not describe a share of 7"):
+        augment_views(colour[5:12], rows=(5, 13, 20))
+
+
 def test_two_views_in_training_the_network_itself_in_eval():
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     wrapped = TwoViews(net)

@@ -69,29 +69,43 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator | None)
     return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
 
 
+def _rows(rows: tuple[int, int, int] | None, b: int) -> tuple[int, int, int]:
+    """``(start, stop, total)`` of a batch of ``b`` images: all of it, or the given rows."""
+    if rows is None:
+        return 0, b, b
+    start, stop, total = rows
+    if not 0 <= start <= stop <= total or stop - start != b:
+        raise InvalidInputError(f"rows {rows} do not describe a share of {b} images of a batch")
+    return start, stop, total
+
+
 def resized_crop(
     images: torch.Tensor,
     generator: torch.Generator | None = None,
     scale: tuple[float, float] = (0.5, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     flip: float = 0.0,
+    rows: tuple[int, int, int] | None = None,
 ) -> torch.Tensor:
     """A random crop of each image, resized back to ``h x w`` (bilinear), mirrored left-right
-    with probability ``flip``.
+    with probability ``flip``. ``rows=(start, stop, total)``: ``images`` are rows
+    ``[start, stop)`` of a batch of ``total``; the draws are made for all ``total`` and those
+    rows' taken (a share of a distributed batch gets the draws one process would give it).
 
     Per image: an area fraction ``s ~ U(scale)`` and a log aspect ratio ``log r ~ U(log ratio)``
     give a crop of width ``sqrt(s r)`` and height ``sqrt(s / r)`` (fractions of the image's,
     capped at 1), centred uniformly where it fits. 5 uniform draws per image.
     """
     b = len(images)
-    area = _uniform(b, *scale, generator)
-    log_ratio = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), generator)
+    start, stop, total = _rows(rows, b)
+    area = _uniform(total, *scale, generator)[start:stop]
+    log_ratio = _uniform(total, math.log(ratio[0]), math.log(ratio[1]), generator)[start:stop]
     width = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)
     height = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
     # centres in the [-1, 1] coordinates of affine_grid, where the crop fits inside the image
-    cx = (1.0 - width) * (2.0 * torch.rand(b, generator=generator, dtype=torch.float64) - 1.0)
-    cy = (1.0 - height) * (2.0 * torch.rand(b, generator=generator, dtype=torch.float64) - 1.0)
-    mirror = torch.rand(b, generator=generator) < flip
+    cx = (1.0 - width) * (2.0 * _uniform(total, 0.0, 1.0, generator)[start:stop] - 1.0)
+    cy = (1.0 - height) * (2.0 * _uniform(total, 0.0, 1.0, generator)[start:stop] - 1.0)
+    mirror = torch.rand(total, generator=generator)[start:stop] < flip
     theta = torch.zeros(b, 2, 3, dtype=torch.float64)
     theta[:, 0, 0] = torch.where(mirror, -width, width)
     theta[:, 0, 2] = cx
@@ -110,8 +124,10 @@ def colour_jitter(
     contrast: float = 0.4,
     saturation: float = 0.4,
     grayscale: float = 0.2,
+    rows: tuple[int, int, int] | None = None,
 ) -> torch.Tensor:
-    """Random photometric changes of standardised images, per image (6 uniform draws each).
+    """Random photometric changes of standardised images, per image (6 uniform draws each;
+    ``rows`` as in :func:`resized_crop`).
 
     With probability ``p``: contrast ``x -> m + c (x - m)`` around the image's mean ``m``,
     saturation ``x -> g + s (x - g)`` around its grey value ``g`` (mean over channels; colour
@@ -120,7 +136,8 @@ def colour_jitter(
     probability ``grayscale``, a colour image becomes ``g`` on every channel.
     """
     b, c = images.shape[:2]
-    draws = torch.rand(b, 6, generator=generator, dtype=torch.float64)
+    start, stop, total = _rows(rows, b)
+    draws = torch.rand(total, 6, generator=generator, dtype=torch.float64)[start:stop]
     on = draws[:, 0] < p
     factors = 1.0 + (2.0 * draws[:, 1:4] - 1.0) * torch.tensor(
         [contrast, saturation, brightness], dtype=torch.float64
@@ -144,18 +161,19 @@ def augment_views(
     images: torch.Tensor,
     augmentation: Augmentation | None = None,
     generator: torch.Generator | None = None,
+    rows: tuple[int, int, int] | None = None,
 ) -> torch.Tensor:
     """One random view of each image: :func:`resized_crop` (with its flip), then
-    :func:`colour_jitter`, with the strengths of ``augmentation`` (default :class:`Augmentation`).
-    Returns a new tensor of the shape of ``images``."""
+    :func:`colour_jitter`, with the strengths of ``augmentation`` (default :class:`Augmentation`;
+    ``rows`` as in :func:`resized_crop`). Returns a new tensor of the shape of ``images``."""
     if images.ndim != 4:
         raise InvalidInputError(
             f"augmentation needs images (b, c, h, w), got {tuple(images.shape)}"
         )
     a = Augmentation() if augmentation is None else augmentation
-    views = resized_crop(images, generator, a.crop_scale, a.crop_ratio, a.flip)
+    views = resized_crop(images, generator, a.crop_scale, a.crop_ratio, a.flip, rows)
     return colour_jitter(
-        views, generator, a.jitter, a.brightness, a.contrast, a.saturation, a.grayscale
+        views, generator, a.jitter, a.brightness, a.contrast, a.saturation, a.grayscale, rows
     )
 
 
@@ -167,16 +185,25 @@ class TwoViews(nn.Module):
     in the same order. In eval mode (encoding) it is the network itself on the images as given.
     Views are drawn from torch's global generator, which the trainer seeds. State-dict keys are
     the network's under ``network.``.
+
+    ``views = 2`` tells the trainer the outputs are view-major; in a process group it sets
+    ``batch_rows`` to ``(start, stop, total)`` of this process's share of the global batch
+    before each step, so the share's views are drawn as one process draws them for the whole
+    batch, and it gathers the outputs view by view (see
+    :mod:`~hashlearn.hashers.deep.trainer.distributed`).
     """
+
+    views = 2
 
     def __init__(self, network: nn.Module, augmentation: Augmentation | None = None) -> None:
         super().__init__()
         self.network = network
         self.augmentation = Augmentation() if augmentation is None else augmentation
+        self.batch_rows: tuple[int, int, int] | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self.network(images)
-        first = augment_views(images, self.augmentation)
-        second = augment_views(images, self.augmentation)
+        first = augment_views(images, self.augmentation, rows=self.batch_rows)
+        second = augment_views(images, self.augmentation, rows=self.batch_rows)
         return self.network(torch.cat([first, second]))

@@ -18,7 +18,10 @@ How a step of ``N`` processes equals a step of one process on the same global ba
   global batch's outputs on every process (:func:`gather_rows`, differentiable), with their
   labels; the indices are the global batch's. Every process thus computes the same loss ``L``,
   and losses with state (a memory of all outputs, DSDH's discrete codes, HashNet's counter)
-  update it identically everywhere. The loss modules know nothing of this.
+  update it identically everywhere. The loss modules know nothing of this. A network that gives
+  several outputs per image, view-major (:class:`~hashlearn.hashers.deep.augment.TwoViews`,
+  ``views = 2``), is told its share's rows of the global batch, draws its views as one process
+  would for the whole batch, and its outputs are gathered view by view (:func:`gather_views`).
 - **Gradients.** The backward of the gather sums the incoming gradients over the processes
   (an all-reduce), so process ``r`` gets ``N dL/dout_r`` for its outputs;
   ``DistributedDataParallel`` then averages the parameter gradients over the ``N`` processes:
@@ -53,6 +56,7 @@ from hashlearn.exceptions import InvalidInputError
 __all__ = [
     "Distributed",
     "gather_rows",
+    "gather_views",
     "is_main_process",
     "process_rank",
     "setup_distributed",
@@ -245,6 +249,24 @@ def shard_sizes(b: int, group: Distributed) -> list[int]:
     """The sizes of the ``world_size`` shares of a global batch of ``b`` (see :func:`shard`)."""
     base, extra = divmod(b, group.world_size)
     return [base + (1 if r < extra else 0) for r in range(group.world_size)]
+
+
+def gather_views(
+    rows: torch.Tensor, sizes: list[int], group: Distributed, views: int = 1
+) -> torch.Tensor:
+    """:func:`gather_rows` for a network that gives ``views`` outputs per image, view-major
+    (``(views * sizes[rank], ...)``: all first views, then all second ones, ...): the global
+    batch's outputs in the same layout, ``(views * sum(sizes), ...)``, as one process's network
+    gives them for the whole batch."""
+    if views == 1 or not group.active:
+        return gather_rows(rows, sizes, group)
+    if len(rows) != views * sizes[group.rank]:
+        raise InvalidInputError(
+            f"rank {group.rank} holds {len(rows)} rows, its share is {views} views of "
+            f"{sizes[group.rank]} images"
+        )
+    n = sizes[group.rank]
+    return torch.cat([gather_rows(rows[v * n : (v + 1) * n], sizes, group) for v in range(views)])
 
 
 def _all_gather_rows(rows: torch.Tensor, sizes: list[int]) -> torch.Tensor:

@@ -41,6 +41,7 @@ from hashlearn.hashers.deep.trainer.data import (
 from hashlearn.hashers.deep.trainer.distributed import (
     Distributed,
     gather_rows,
+    gather_views,
     shard,
     shard_sizes,
 )
@@ -214,9 +215,13 @@ class TrainingRun:
             if self.amp
             else contextlib.nullcontext()
         )
+        views = getattr(self.network, "views", 1)  # outputs per image (view-major rows)
         for indices in batch_indices(len(self.train), config.batch_size, generator, device):
             sizes = shard_sizes(len(indices), group)
             images, labels = load_batch(self.train, shard(indices, group), device, self.dtype)
+            if views > 1 and group.active:  # the share's views drawn as for the whole batch
+                start = sum(sizes[: group.rank])
+                self.network.batch_rows = (start, start + sizes[group.rank], len(indices))
             if config.augment:
                 flip, offsets = augment_draws(len(indices), generator, self.padding)
                 images = apply_augmentation(
@@ -224,7 +229,7 @@ class TrainingRun:
                 )
             with autocast:
                 outputs = self.model(images)
-            outputs = gather_rows(_loss_dtype(outputs), sizes, group)
+            outputs = gather_views(_loss_dtype(outputs), sizes, group, views)
             labels = gather_rows(labels, sizes, group)
             value = self.loss(outputs, labels, indices)
             self.optimizer.zero_grad(set_to_none=True)
