@@ -44,6 +44,16 @@ def test_a_folder_is_built_once_then_reused(model_file, photos, tmp_path):
     assert again.reused and again.index == first.index and again.kept_writes is None
 
 
+@pytest.mark.parametrize("crafted", [b"[" * 100_000, b"\xff\xfe", b'{"n": NaN}'])
+def test_a_crafted_manifest_is_built_afresh_not_reused(model_file, photos, tmp_path, crafted):
+    work = tmp_path / "work"
+    prepare_folder(model_file, photos, work, verbose=False)
+    (work / "manifest.json").write_bytes(crafted)
+    again = prepare_folder(model_file, photos, work, verbose=False)
+    assert not again.reused and load_index(again.index).ntotal == 6
+    assert prepare_folder(model_file, photos, work, verbose=False).reused
+
+
 def test_a_rebuild_keeps_the_earlier_writes_aside(model_file, photos, tmp_path):
     work = tmp_path / "work"
     first = prepare_folder(model_file, photos, work, verbose=False)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write, check_input_file, read_arrays
+from hashlearn._json import read_json_file
 from hashlearn._progress import progress
 from hashlearn._validation import check_int
 from hashlearn.distributed._ray import connect, worker_error
@@ -49,10 +50,13 @@ from hashlearn.encoding import (
     image_encoding_job,
     write_image_codes,
 )
-from hashlearn.exceptions import InvalidInputError
+from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers import load_hasher
 
 __all__ = ["DistributedCodes", "encode_files"]
+
+# the list of the folder's image files that the workers read (10 million names: about 1 GiB)
+MAX_FILE_LIST_BYTES = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,9 @@ class _ShardEncoder:
         if hashlib.sha256(Path(model).read_bytes()).hexdigest() != model_sha256:
             raise InvalidInputError(f"the model file {model!r} changed while encoding")
         hasher = load_hasher(model)
-        names = json.loads((Path(out) / "files.json").read_text())
+        names = read_json_file(
+            Path(out) / "files.json", max_bytes=MAX_FILE_LIST_BYTES, error=FileFormatError
+        )
         net = getattr(hasher, "net_", None)
         if use_gpu and net is not None:  # deep hashers encode on their network's device
             net.to("cuda")

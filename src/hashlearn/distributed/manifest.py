@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write
+from hashlearn._json import read_json_file
 from hashlearn._validation import check_int
 from hashlearn.codes import check_codes
 from hashlearn.exceptions import FileFormatError, InvalidInputError
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 FORMAT = "hashlearn-shards"
+MAX_MANIFEST_BYTES = 1 << 26  # a manifest names its shards: kilobytes
 """The ``format`` field of a manifest."""
 
 
@@ -191,9 +193,9 @@ def read_manifest(path: str | os.PathLike[str]) -> ShardManifest:
     if not target.is_file():
         raise InvalidInputError(f"shard manifest not found: {os.fspath(path)!r}")
     try:
-        document = json.loads(target.read_text())
-    except (OSError, ValueError) as exc:
-        raise FileFormatError(f"{os.fspath(path)!r} is not a JSON shard manifest: {exc}") from None
+        document = read_json_file(target, max_bytes=MAX_MANIFEST_BYTES, error=FileFormatError)
+    except OSError as exc:
+        raise FileFormatError(f"{os.fspath(path)!r} cannot be read: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise FileFormatError(f"{os.fspath(path)!r} is not a {FORMAT} manifest")
     if document.get("version") != 1:

@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hashlearn._io import atomic_write, check_input_file
+from hashlearn._json import read_json_file
 from hashlearn.encoding.codes_file import write_image_codes
 from hashlearn.encoding.encode import encode_image_files
 from hashlearn.encoding.files import list_image_files
-from hashlearn.exceptions import InvalidInputError
+from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers import load_hasher
 from hashlearn.index import create_index
 
 __all__ = ["FolderIndex", "PreparedFolder", "default_work_dir", "index_folder", "prepare_folder"]
+
+_MANIFEST_BYTES = 1 << 20  # the settings an index of the folder was built with
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def index_folder(
         work / "manifest.json",
     )
     try:
-        reusable = json.loads(manifest_path.read_text()) == manifest
-    except (OSError, ValueError):
+        reusable = (
+            read_json_file(manifest_path, max_bytes=_MANIFEST_BYTES, error=FileFormatError)
+            == manifest
+        )
+    except (OSError, FileFormatError):  # none yet, or not one this code wrote: build afresh
         reusable = False
     if reusable and index_path.is_file() and codes_path.is_file():
         return FolderIndex(index_path, codes_path, True, [])

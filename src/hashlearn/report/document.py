@@ -9,7 +9,6 @@ of ``results`` rows, one per (method, code length, seed), each with its ``metric
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -17,12 +16,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hashlearn._json import read_json_file
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.experiments.results import SCHEMA_VERSION, TIMING_KEYS
 
 __all__ = ["CURVE_SERIES", "load_results"]
 
 # Curve name -> the series each curve must hold (besides "radius"), and the ones it may hold.
+# results files are a few megabytes even for large benchmarks; refused unread beyond this
+MAX_RESULTS_BYTES = 1 << 28
+
 CURVE_SERIES = {
     "pr": (("precision", "recall"), ()),
     "radius": ((), ("P@10", "query_ms", "candidates")),
@@ -68,10 +71,7 @@ def load_results(results: str | os.PathLike[str] | Mapping[str, Any]) -> dict[st
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise InvalidInputError(f"results file not found: {str(path)!r}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"results file {str(path)!r} is not valid JSON: {exc}") from None
+    return read_json_file(path, max_bytes=MAX_RESULTS_BYTES, error=FileFormatError)
 
 
 def _validate_document(document: Any, source: str) -> None:

@@ -7,7 +7,6 @@ transform and the distances of every copy to its original.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import hashlearn.report.html as markup
+from hashlearn._json import read_json_file
 from hashlearn.exceptions import FileFormatError, InvalidInputError
+from hashlearn.report.document import MAX_RESULTS_BYTES
 from hashlearn.report.writer import FigureWriter
 
 __all__ = ["load_robustness", "robustness_figure", "robustness_steps"]
@@ -37,10 +38,7 @@ def load_robustness(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[
         where = str(path)
         if not path.is_file():
             raise InvalidInputError(f"robustness results file not found: {where!r}")
-        try:
-            document = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FileFormatError(f"{where!r} is not a JSON file: {exc}") from None
+        document = read_json_file(path, max_bytes=MAX_RESULTS_BYTES, error=FileFormatError)
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise FileFormatError(
             f"{where!r} is not the output of `hashlearn robustness --out FILE.json`"

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import atomic_write
+from hashlearn._json import read_json_file
 from hashlearn.datasets import default_split, load_dataset
+from hashlearn.exceptions import FileFormatError
 from hashlearn.hashers import create_hasher, get_hasher_class
 from hashlearn.index import LinearIndex
 
@@ -154,8 +156,8 @@ def _reusable(files: DemoFiles, settings: dict[str, Any]) -> bool:
     if not manifest.is_file():
         return False
     try:
-        saved = json.loads(manifest.read_text())
-    except ValueError:
+        saved = read_json_file(manifest, max_bytes=1 << 20, error=FileFormatError)
+    except (OSError, FileFormatError):  # not one this code wrote: build afresh
         return False
     needed = (files.model, files.index, files.labels, files.images, files.queries)
     return saved == settings and all(path.exists() for path in needed)
