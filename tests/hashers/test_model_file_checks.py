@@ -193,6 +193,21 @@ def test_a_renamed_features_key_is_refused(hog_itq, tmp_path):
         load_hasher(rewritten(hog_itq, tmp_path / "b.safetensors", drop))
 
 
+def test_an_extractor_that_does_not_fit_its_hasher_is_refused(hog_itq, tmp_path):
+    """An extractor entry consistent in itself (8 orientations: 288 HOG features per 8x8 image)
+    beside an ITQ model of 324 features loaded, and failed at the first encoding."""
+
+    def eight_orientations(features):
+        features["config"]["params"]["orientations"] = 8
+        features["state"]["n_features"] = 288
+
+    path = rewritten(hog_itq, tmp_path / "a.safetensors", edit_json("features", eight_orientations))
+    with pytest.raises(
+        FileFormatError, match="gives 288 features per image, its 'itq' hasher takes 324"
+    ):
+        load_hasher(path)
+
+
 def test_an_image_shape_that_does_not_fit_the_model_is_refused(lsh, dsh, tmp_path):
     """Item 4: a DSH image shape [29,28,1] (for 28x28) made the service resize uploads to it."""
     path = rewritten(

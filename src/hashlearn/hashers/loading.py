@@ -19,7 +19,12 @@ import numpy as np
 
 from hashlearn._json import parse_json
 from hashlearn._validation import check_image_shape
-from hashlearn.exceptions import FileFormatError, InvalidInputError, UnknownNameError
+from hashlearn.exceptions import (
+    FileFormatError,
+    HashlearnError,
+    InvalidInputError,
+    UnknownNameError,
+)
 from hashlearn.features import features_from_dict
 from hashlearn.hashers.base import Hasher
 from hashlearn.hashers.model_format import MAX_HEADER_BYTES, read_model_file
@@ -87,6 +92,7 @@ def load_hasher(path: str | os.PathLike[str]) -> Hasher:
     _check_arrays_fit(where, hasher)
     if features is not None:
         hasher = FeatureHasher(_load_features(path, features, feature_arrays), hasher)
+        _check_features_fit(where, hasher)
     if resize_images:
         hasher.resize_images_ = True
     return hasher
@@ -151,6 +157,30 @@ def _checked_image_shape(path: Any, value: Any) -> tuple[int, int, int]:
         return check_image_shape(value)
     except InvalidInputError as exc:
         raise FileFormatError(f"{os.fspath(path)!r} has an unreadable image shape: {exc}") from None
+
+
+def _check_features_fit(where: str, model: FeatureHasher) -> None:
+    """The extractor of a model file, run on one image of zeros of its image shape, must give
+    as many features as its hasher takes (a crafted extractor entry would otherwise fail at the
+    first encoding, deep inside the hasher)."""
+    expected = getattr(model.hasher, "n_features_in_", None)
+    shape = model.image_shape_
+    if expected is None or shape is None:
+        return
+    try:
+        with np.errstate(all="ignore"):
+            out = model.features.transform(np.zeros((1, *shape), np.float32))
+        given = int(np.shape(out)[1])
+    except (ArithmeticError, HashlearnError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(
+            f"{where!r} is corrupted: its feature extractor fails on an image of its shape "
+            f"{shape} ({exc})"
+        ) from None
+    if given != expected:
+        raise FileFormatError(
+            f"{where!r} is corrupted: its feature extractor gives {given} features per image, "
+            f"its {model.hasher.name!r} hasher takes {expected}"
+        )
 
 
 def _load_features(path: Any, saved: Any, arrays: dict[str, Any]) -> Any:
