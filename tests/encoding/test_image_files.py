@@ -1,6 +1,8 @@
 """A folder of image files: encoded in batches, given ids, indexed and served with its pictures."""
 
 import io
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ from _serve_support import png_bytes
 from hashlearn import create_hasher, load_hasher
 from hashlearn.encoding import (
     CodesFile,
+    DecodeBudget,
+    TooLargeError,
     encode_image_files,
     list_image_files,
     read_codes,
@@ -91,6 +95,69 @@ def test_a_file_over_the_size_limit_is_refused(model, folder, monkeypatch):
     monkeypatch.setattr(hashlearn.encoding.files, "MAX_FILE_BYTES", 100)
     with pytest.raises(InvalidInputError, match=r"bytes long; the limit is 100 bytes"):
         encode_image_files(model, folder, verbose=False)
+
+
+def test_a_budget_without_wait_holds_a_decode_until_room_frees():
+    budget = DecodeBudget(100)
+    events: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def first():
+        with budget.hold(60, "a"):
+            events.append("a in")
+            inside.set()
+            release.wait(10)
+            events.append("a out")
+
+    def second():
+        with budget.hold(60, "b"):
+            events.append("b in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert inside.wait(10)
+    threads[1].start()
+    time.sleep(0.2)
+    assert events == ["a in"]  # b waits: 60 + 60 > 100
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert events == ["a in", "a out", "b in"] and budget.peak == 60 and budget.held == 0
+    with pytest.raises(TooLargeError, match=r"takes about 0 MB; at most 0 MB are decoded"):
+        with budget.hold(101, "c"):
+            pass
+
+
+def test_a_folder_decodes_under_a_budget_and_a_picture_over_it_is_refused(
+    model, folder, monkeypatch
+):
+    """A 2000x2000 grey PNG (a few kilobytes as a file) costs about 24 MB to decode."""
+    import hashlearn.encoding.encode
+
+    buffer = io.BytesIO()
+    Image.new("L", (2000, 2000), 128).save(buffer, "PNG")
+    (folder / "big.png").write_bytes(buffer.getvalue())
+    budgets = []
+
+    class Recorded(DecodeBudget):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            budgets.append(self)
+
+    monkeypatch.setattr(hashlearn.encoding.encode, "DecodeBudget", Recorded)
+    small = {"resize": True, "max_decode_bytes": 10_000_000, "verbose": False}
+    with pytest.raises(
+        InvalidInputError,
+        match=r"'big.png' in .*decoding 'big.png' \(2000x2000 L\) takes about 24 MB; at most 10 MB",
+    ):
+        encode_image_files(model, folder, **small)
+    result = encode_image_files(model, folder, skip_unreadable=True, **small)
+    assert [name for name, _ in result.skipped] == ["big.png"] and len(result.paths) == 23
+    whole = encode_image_files(
+        model, folder, resize=True, max_decode_bytes=30_000_000, verbose=False
+    )
+    assert len(whole.paths) == 24
+    assert 24_000_000 <= budgets[-1].peak <= 30_000_000 and budgets[-1].held == 0
 
 
 def test_unreadable_files_are_named_or_skipped(model, folder):

@@ -22,6 +22,7 @@ from hashlearn.cli._args import (
 )
 from hashlearn.datasets import load_image_folder
 from hashlearn.encoding import encode_image_files, write_codes, write_image_codes
+from hashlearn.encoding.files import MAX_DECODE_BYTES
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.features import create_features
 from hashlearn.hashers import FeatureHasher, Hasher, create_hasher, load_hasher
@@ -192,6 +193,14 @@ def _register_encode(sub: Any) -> None:
         help="with --images: resize pictures of another size, and convert grey or colour, to the "
         "model's input (default: as the model was fitted; otherwise such pictures are refused)",
     )
+    p.add_argument(
+        "--max-decode-bytes",
+        type=int,
+        default=MAX_DECODE_BYTES,
+        help="with --images: bytes the decoding threads (of each worker, with --ray) may hold at "
+        "once, known from each file's header; a picture that alone needs more is refused "
+        f"(default: {MAX_DECODE_BYTES:,})",
+    )
     add_quiet(p)
     p.add_argument(
         "--ray",
@@ -250,6 +259,7 @@ def _encode_on_ray(args: argparse.Namespace) -> int:
         skip_unreadable=args.skip_unreadable,
         resize=args.resize,
         verbose=not args.quiet,
+        max_decode_bytes=args.max_decode_bytes,
     )
     result = done.result
     for name, reason in result.skipped:
@@ -278,6 +288,7 @@ def _encode_images(hasher: Hasher, args: argparse.Namespace) -> int:
         skip_unreadable=args.skip_unreadable,
         resize=args.resize,
         verbose=not args.quiet,
+        max_decode_bytes=args.max_decode_bytes,
     )
     write_image_codes(result, args.out)
     for name, reason in result.skipped:

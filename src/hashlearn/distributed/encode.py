@@ -50,6 +50,7 @@ from hashlearn.encoding import (
     image_encoding_job,
     write_image_codes,
 )
+from hashlearn.encoding.files import MAX_DECODE_BYTES
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.hashers import load_hasher
 
@@ -152,6 +153,7 @@ class _ShardEncoder:
         job_id: str,
         use_gpu: bool,
         resize: bool | None = None,
+        max_decode_bytes: int = MAX_DECODE_BYTES,
     ) -> None:
         # the model and the file list are read from the shared storage, not sent: small
         # constructor arguments let Ray restart a lost actor
@@ -171,6 +173,7 @@ class _ShardEncoder:
         self.batch_size = batch_size
         self.skip_unreadable = skip_unreadable
         self.job_id = job_id
+        self.max_decode_bytes = max_decode_bytes
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         done = []
@@ -182,6 +185,7 @@ class _ShardEncoder:
                 files,
                 batch_size=self.batch_size,
                 skip_unreadable=self.skip_unreadable,
+                max_decode_bytes=self.max_decode_bytes,
             )
             position = {name: i for i, name in enumerate(self.names[int(start) : int(stop)])}
             positions = np.array([int(start) + position[n] for n in part.kept], dtype=np.int64)
@@ -208,6 +212,7 @@ def encode_files(
     skip_unreadable: bool = False,
     resize: bool | None = None,
     verbose: bool = True,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
 ) -> DistributedCodes:
     """Encode every PNG and JPEG file under ``root`` on a Ray cluster, in resumable shards.
 
@@ -246,6 +251,9 @@ def encode_files(
         As :func:`~hashlearn.encoding.encode_image_files`.
     verbose : bool, default True
         Progress bar (files, as shards finish).
+    max_decode_bytes : int, default 2 GiB
+        Bytes each worker's decoding threads may hold at once (as
+        :func:`~hashlearn.encoding.encode_image_files`).
 
     Raises
     ------
@@ -257,6 +265,7 @@ def encode_files(
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     shard_size = check_int(shard_size, "shard_size", minimum=1)
+    max_decode_bytes = check_int(max_decode_bytes, "max_decode_bytes", minimum=1)
     model_file = Path(model_path)
     check_input_file(model_file)
     hasher = load_hasher(model_file)
@@ -304,6 +313,7 @@ def encode_files(
             use_gpu=use_gpu,
             skip_unreadable=skip_unreadable,
             resize=resize,
+            max_decode_bytes=max_decode_bytes,
             job_id=job_id,
             done=len(files) - sum(min(shard_size, len(files) - s * shard_size) for s in todo),
             verbose=verbose,
@@ -336,6 +346,7 @@ def _run_shards(
     use_gpu: bool | None,
     skip_unreadable: bool,
     resize: bool | None,
+    max_decode_bytes: int,
     job_id: str,
     done: int,
     verbose: bool,
@@ -372,6 +383,7 @@ def _run_shards(
             "job_id": job_id,
             "use_gpu": use_gpu,
             "resize": resize,
+            "max_decode_bytes": max_decode_bytes,
         },
     )
     with progress(

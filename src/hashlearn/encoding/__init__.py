@@ -15,6 +15,7 @@ model finds edited copies of photos (:mod:`~hashlearn.encoding.robustness`).
 >>> write_image_codes(result, "photos.npz")  # doctest: +SKIP
 """
 
+from hashlearn.encoding.budget import DecodeBudget
 from hashlearn.encoding.codes_file import (
     CodesFile,
     read_codes,
@@ -72,6 +73,7 @@ __all__ = [
     "ArrayInfo",
     "ArraysFileInfo",
     "CodesFile",
+    "DecodeBudget",
     "DecodedImage",
     "EncodedFiles",
     "FolderIndex",

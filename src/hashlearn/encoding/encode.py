@@ -19,9 +19,16 @@ import numpy as np
 
 from hashlearn._progress import progress
 from hashlearn._validation import check_int
+from hashlearn.encoding.budget import DecodeBudget
 from hashlearn.encoding.encoder import ImageEncoder
 from hashlearn.encoding.errors import ImageMismatchError
-from hashlearn.encoding.files import IMAGE_SUFFIXES, image_ids, list_image_files, read_image_file
+from hashlearn.encoding.files import (
+    IMAGE_SUFFIXES,
+    MAX_DECODE_BYTES,
+    image_ids,
+    list_image_files,
+    read_image_file,
+)
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers import Hasher
 
@@ -101,6 +108,7 @@ def encode_image_files(
     skip_unreadable: bool = False,
     resize: bool | None = None,
     verbose: bool = True,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
 ) -> ImageCodes:
     """Encode every PNG and JPEG file under ``root`` with ``hasher``.
 
@@ -127,6 +135,10 @@ def encode_image_files(
         :class:`~hashlearn.encoding.ImageEncoder`).
     verbose : bool, default True
         Progress bar.
+    max_decode_bytes : int, default 2 GiB
+        Bytes the threads decoding pictures may hold at once, known from each file's header
+        before it is decoded (see :class:`~hashlearn.encoding.DecodeBudget`); a picture that
+        alone needs more is refused as too large.
 
     Returns
     -------
@@ -150,6 +162,7 @@ def encode_image_files(
             batch_size=batch_size,
             skip_unreadable=skip_unreadable,
             on_file=bar.update,
+            max_decode_bytes=max_decode_bytes,
         )
     return assemble_image_codes([encoded], folder, len(files), int(hasher.n_bits), root)
 
@@ -178,6 +191,7 @@ def encode_file_list(
     batch_size: int = 256,
     skip_unreadable: bool = False,
     on_file: Callable[[], object] | None = None,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
 ) -> EncodedFiles:
     """Decode and encode ``files`` (under ``folder``) in batches of ``batch_size``, in order.
 
@@ -200,6 +214,8 @@ def encode_file_list(
         List the files that do not read in ``skipped`` instead of raising.
     on_file : callable, optional
         Called once per file read (progress).
+    max_decode_bytes : int, default 2 GiB
+        Bytes the decoding threads may hold at once (:class:`~hashlearn.encoding.DecodeBudget`).
 
     Raises
     ------
@@ -210,6 +226,7 @@ def encode_file_list(
     shape = encoder.image_shape
     if shape is None:
         raise InvalidInputError("this model takes feature vectors, not images")
+    budget = DecodeBudget(max_decode_bytes)  # decodes wait for room; none is refused for waiting
     codes: list[np.ndarray] = [np.zeros((0, encoder.code_size), dtype=np.uint8)]
     kept: list[str] = []
     skipped: list[tuple[str, str]] = []
@@ -223,7 +240,7 @@ def encode_file_list(
     def decode(path: Path) -> np.ndarray | Exception:
         """The model's input array of one file, or the reason it cannot be read."""
         try:
-            return read_image_file(path, shape, resize=encoder.resize)
+            return read_image_file(path, shape, resize=encoder.resize, budget=budget)
         except (InvalidInputError, OSError) as exc:
             return exc
 

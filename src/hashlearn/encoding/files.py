@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from hashlearn.encoding.budget import DecodeBudget
 from hashlearn.encoding.errors import TooLargeError
-from hashlearn.encoding.images import as_model_array, read_image
+from hashlearn.encoding.images import as_model_array, image_header, read_image
 from hashlearn.exceptions import InvalidInputError
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MAX_DECODE_BYTES",
     "MAX_FILE_BYTES",
     "MAX_FILE_PIXELS",
     "image_ids",
@@ -28,6 +30,10 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 MAX_FILE_PIXELS = 64_000_000
 """Largest ``width * height`` of an image file read from a folder, checked before decoding."""
+
+MAX_DECODE_BYTES = 2 * 1024**3
+"""Default bytes that the threads decoding a folder may hold at once (:class:`DecodeBudget`):
+the largest file admitted, :data:`MAX_FILE_PIXELS` RGBA pixels, costs about 1.5 GB alone."""
 
 
 def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
@@ -50,17 +56,22 @@ def list_image_files(root: str | os.PathLike[str], *, recursive: bool = True) ->
 
 
 def read_image_file(
-    path: Path, image_shape: tuple[int, int, int], *, resize: bool = False
+    path: Path,
+    image_shape: tuple[int, int, int],
+    *,
+    resize: bool = False,
+    budget: DecodeBudget | None = None,
 ) -> np.ndarray:
     """One image file as a model input ``float32 (h, w, c)``, decoded as the search service
     decodes an upload (see :mod:`hashlearn.encoding.images`), under :data:`MAX_FILE_BYTES` and
     :data:`MAX_FILE_PIXELS`; an image of another size or colour than ``image_shape`` is refused
-    unless ``resize``.
+    unless ``resize``. With ``budget``, the decode holds its cost (known from the header) of
+    the budget while it runs, waiting for room as the budget says.
 
     Raises
     ------
     TooLargeError
-        The file or its pixel count is over the limit.
+        The file or its pixel count is over the limit, or its decode alone over ``budget``.
     InvalidInputError
         The file is not a PNG or JPEG image, does not decode, or does not fit ``image_shape``
         (without ``resize``).
@@ -73,8 +84,14 @@ def read_image_file(
             f"the image file is {size} bytes long; the limit is {MAX_FILE_BYTES} bytes"
         )
     data = path.read_bytes()
-    image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
-    return as_model_array(image, image_shape, resize=resize)
+    if budget is None:
+        image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
+        return as_model_array(image, image_shape, resize=resize)
+    header = image_header(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS)
+    cost = header.conversion_bytes(image_shape[2], (image_shape[0], image_shape[1]))
+    picture = f"{path.name!r} ({header.width}x{header.height} {header.mode})"
+    with budget.hold(cost, picture):
+        return read_image_file(path, image_shape, resize=resize)
 
 
 def image_ids(paths: list[str]) -> tuple[np.ndarray, bool]:

@@ -12,35 +12,32 @@ one path of uploads (searches and adds); thumbnails hold the same budget while t
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from hashlearn._validation import check_float, check_int
+from hashlearn._validation import check_float
 from hashlearn.encoding import DecodedImage, ImageHeader, image_header, read_image
+from hashlearn.encoding.budget import DecodeBudget as EncodingDecodeBudget
 from hashlearn.serve.errors import ServiceBusyError, TooLargeError
 
 __all__ = ["DecodeBudget", "describe_header", "encode_image_file"]
 
 _MB = 1e6
-_TRIM_FROM = 16 * 2**20  # smaller decodes leave too little in the C heap to hand back
 
 
-class DecodeBudget:
-    """Bytes that image decodes may hold at once, shared by every request of a service.
+class DecodeBudget(EncodingDecodeBudget):
+    """Bytes that image decodes may hold at once, shared by every request of a service
+    (:class:`hashlearn.encoding.DecodeBudget` in the service's words and status codes).
 
     Parameters
     ----------
     max_bytes : int
-        The budget.
+        The budget (``--max-decode-bytes``).
     wait : float
-        Seconds a decode that does not fit now waits for others to finish before it is refused.
+        Seconds a decode that does not fit now waits for others to finish before it is refused
+        (``--decode-wait``).
 
     Raises
     ------
@@ -49,85 +46,23 @@ class DecodeBudget:
     """
 
     def __init__(self, max_bytes: int, wait: float) -> None:
-        self.max_bytes = check_int(max_bytes, "max_decode_bytes", minimum=1)
-        self.wait = check_float(wait, "decode_wait", minimum=0.0)
-        self._held = 0
-        self._peak = 0
-        self._changed = threading.Condition()
+        super().__init__(max_bytes, check_float(wait, "decode_wait", minimum=0.0))
 
-    @property
-    def held(self) -> int:
-        """Bytes admitted and not yet given back."""
-        return self._held
+    def too_large_error(self, nbytes: int, what: str) -> Exception:
+        """HTTP 413."""
+        return TooLargeError(
+            f"decoding {what} takes about {nbytes / _MB:,.0f} MB; the service decodes at most "
+            f"{self.max_bytes / _MB:,.0f} MB at once (--max-decode-bytes)"
+        )
 
-    @property
-    def peak(self) -> int:
-        """Most bytes admitted at once so far."""
-        return self._peak
-
-    @contextlib.contextmanager
-    def hold(self, nbytes: int, what: str) -> Iterator[None]:
-        """Hold ``nbytes`` of the budget for the ``with`` block (``what`` names the decode in
-        messages).
-
-        Raises
-        ------
-        TooLargeError
-            ``nbytes`` alone is over the budget (HTTP 413).
-        ServiceBusyError
-            It did not fit within ``wait`` seconds (HTTP 503, ``Retry-After``).
-        """
-        if nbytes > self.max_bytes:
-            raise TooLargeError(
-                f"decoding {what} takes about {nbytes / _MB:,.0f} MB; the service decodes at most "
-                f"{self.max_bytes / _MB:,.0f} MB at once (--max-decode-bytes)"
-            )
-        deadline = time.monotonic() + self.wait
-        with self._changed:
-            while self._held + nbytes > self.max_bytes:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._changed.wait(left):
-                    if self._held + nbytes <= self.max_bytes:
-                        break
-                    raise ServiceBusyError(
-                        f"the service is decoding other images ({self._held / _MB:,.0f} of "
-                        f"{self.max_bytes / _MB:,.0f} MB in use) and {what} needs "
-                        f"{nbytes / _MB:,.0f} MB; try again shortly",
-                        retry_after=max(1, round(self.wait)),
-                    )
-            self._held += nbytes
-            self._peak = max(self._peak, self._held)
-        try:
-            yield
-        finally:
-            if nbytes >= _TRIM_FROM:  # before the room is given to the next decode
-                _return_free_memory()
-            with self._changed:
-                self._held -= nbytes
-                self._changed.notify_all()
-
-
-def _load_malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None (another C library, or not Linux)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _return_free_memory() -> None:
-    """Hand the heap's free memory back to the system. A decoded picture is allocated in blocks
-    small enough for the C heap of the thread that decoded it, which keeps them once freed; with
-    many threads, each would keep the pixels of its last decode beside the next one's."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    def busy_error(self, nbytes: int, what: str) -> Exception:
+        """HTTP 503 with ``Retry-After``."""
+        return ServiceBusyError(
+            f"the service is decoding other images ({self.held / _MB:,.0f} of "
+            f"{self.max_bytes / _MB:,.0f} MB in use) and {what} needs "
+            f"{nbytes / _MB:,.0f} MB; try again shortly",
+            retry_after=max(1, round(self.wait or 0)),
+        )
 
 
 def describe_header(header: ImageHeader) -> str:
