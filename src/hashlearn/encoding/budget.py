@@ -99,11 +99,14 @@ class DecodeBudget:
                 self._held -= nbytes
                 self._changed.notify_all()
 
+    setting = "max_decode_bytes"
+    """The name of the budget's setting, as the messages say it."""
+
     def too_large_error(self, nbytes: int, what: str) -> Exception:
         """The error of a decode that alone costs more than the budget."""
         return TooLargeError(
             f"decoding {what} takes about {nbytes / _MB:,.0f} MB; at most "
-            f"{self.max_bytes / _MB:,.0f} MB are decoded at once (max_decode_bytes)"
+            f"{self.max_bytes / _MB:,.0f} MB are decoded at once ({self.setting})"
         )
 
     def busy_error(self, nbytes: int, what: str) -> Exception:

@@ -20,7 +20,7 @@ import numpy as np
 from hashlearn._validation import check_float
 from hashlearn.encoding import DecodedImage, ImageHeader, image_header, read_image
 from hashlearn.encoding.budget import DecodeBudget as EncodingDecodeBudget
-from hashlearn.serve.errors import ServiceBusyError, TooLargeError
+from hashlearn.serve.errors import ServiceBusyError
 
 __all__ = ["DecodeBudget", "describe_header", "encode_image_file"]
 
@@ -48,12 +48,7 @@ class DecodeBudget(EncodingDecodeBudget):
     def __init__(self, max_bytes: int, wait: float) -> None:
         super().__init__(max_bytes, check_float(wait, "decode_wait", minimum=0.0))
 
-    def too_large_error(self, nbytes: int, what: str) -> Exception:
-        """HTTP 413."""
-        return TooLargeError(
-            f"decoding {what} takes about {nbytes / _MB:,.0f} MB; the service decodes at most "
-            f"{self.max_bytes / _MB:,.0f} MB at once (--max-decode-bytes)"
-        )
+    setting = "--max-decode-bytes"
 
     def busy_error(self, nbytes: int, what: str) -> Exception:
         """HTTP 503 with ``Retry-After``."""

@@ -245,6 +245,8 @@ class TrainingRun:
                 ones = ones + (outputs.detach() >= 0).sum(dim=0)
             batches += 1
             seen += len(indices)
+        if views > 1 and group.active:
+            self.network.batch_rows = None  # a later pass on its own draws for its own batch
         mean_loss = total.item() / max(batches, 1)  # the epoch's one synchronisation
         if ones is not None:
             self.train_bit_means = (ones.double() / max(seen, 1)).cpu().numpy()
