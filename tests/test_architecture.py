@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("hashlearn.exceptions", "hashlearn._validation", "hashlearn._version",
               "hashlearn._params", "hashlearn._registry", "hashlearn._io", "hashlearn._parallel",
               "hashlearn._table", "hashlearn._progress", "hashlearn._json",
-              "hashlearn._imaging")),
+              "hashlearn._imaging", "hashlearn._locking")),
     ("codes", ("hashlearn.codes",)),
     ("datasets", ("hashlearn.datasets",)),
     ("features", ("hashlearn.features",)),

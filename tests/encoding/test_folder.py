@@ -8,6 +8,7 @@ import pytest
 
 from _serve_support import png_bytes
 from hashlearn import create_hasher
+from hashlearn._locking import STORE_LOCK_NAME, FolderInUseError, FolderLock
 from hashlearn.encoding import default_work_dir, prepare_folder, read_codes, write_codes
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.index import load_index
@@ -42,6 +43,26 @@ def test_a_folder_is_built_once_then_reused(model_file, photos, tmp_path):
     assert read_codes(first.codes).paths.tolist() == [f"digit-{i}.png" for i in range(6)]
     again = prepare_folder(model_file, photos, work, verbose=False)
     assert again.reused and again.index == first.index and again.kept_writes is None
+
+
+def test_writes_a_service_still_uses_are_not_moved_and_one_process_prepares(
+    model_file, photos, tmp_path
+):
+    work = tmp_path / "work"
+    first = prepare_folder(model_file, photos, work, verbose=False)
+    first.data_dir.mkdir()
+    service = FolderLock(first.data_dir / STORE_LOCK_NAME, "a hashlearn service")  # as a store
+    (photos / "digit-0.png").rename(photos / "moved.png")  # a rebuild would move the writes
+    with pytest.raises(FolderInUseError, match=r"writes: in use by a hashlearn service \(pid"):
+        prepare_folder(model_file, photos, work, verbose=False)
+    assert first.data_dir.is_dir() and not list(work.glob("writes-before-*"))
+    service.release()
+    preparing = FolderLock(work / "prepare.lock", "a test")
+    with pytest.raises(FolderInUseError, match="in use by another process preparing this folder"):
+        prepare_folder(model_file, photos, work, verbose=False)
+    preparing.release()
+    rebuilt = prepare_folder(model_file, photos, work, verbose=False)
+    assert rebuilt.kept_writes is not None and rebuilt.kept_writes.is_dir()
 
 
 @pytest.mark.parametrize("crafted", [b"[" * 100_000, b"\xff\xfe", b'{"n": NaN}'])

@@ -10,6 +10,7 @@ Work folder layout (by default ``FOLDER.hashlearn`` next to the folder)::
                                    is never reused
     WORK/writes/                   the search service's store of added and deleted items
     WORK/writes-before-TIME/       writes made over an earlier index, kept when it was rebuilt
+    WORK/prepare.lock              locked (flock) while one process prepares the folder
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from hashlearn._io import atomic_write, check_input_file
 from hashlearn._json import read_json_file
+from hashlearn._locking import STORE_LOCK_NAME, FolderLock
 from hashlearn.encoding.codes_file import write_image_codes
 from hashlearn.encoding.encode import encode_image_files
 from hashlearn.encoding.files import list_image_files
@@ -33,6 +35,9 @@ from hashlearn.index import create_index
 __all__ = ["FolderIndex", "PreparedFolder", "default_work_dir", "index_folder", "prepare_folder"]
 
 _MANIFEST_BYTES = 1 << 20  # the settings an index of the folder was built with
+
+PREPARE_LOCK_NAME = "prepare.lock"
+"""Held in the work folder while :func:`prepare_folder` builds and moves writes aside."""
 
 
 @dataclass(frozen=True)
@@ -193,32 +198,49 @@ def prepare_folder(
     Raises
     ------
     InvalidInputError
-        As :func:`index_folder`.
+        As :func:`index_folder`, or the work folder cannot be created.
+    FolderInUseError
+        Another process is preparing the same work folder, or a service still uses the writes
+        that a rebuild would move aside (each holds its folder's lock).
     OSError
         The earlier writes cannot be moved aside.
     """
     work = default_work_dir(folder) if work_dir is None else Path(work_dir)
-    built = index_folder(
-        model_path,
-        folder,
-        work,
-        index_type=index_type,
-        image_shape=image_shape,
-        resize=resize,
-        verbose=verbose,
-    )
-    kept = None
-    if data_dir is None:
-        data_dir = work / "writes"
-        if not built.reused and data_dir.exists():
-            kept = Path(f"{data_dir}-before-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.rename(data_dir, kept)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot create the work folder {os.fspath(work)!r}: {exc}"
+        ) from None
+    locks = [FolderLock(work / PREPARE_LOCK_NAME, "another process preparing this folder")]
+    try:
+        writes = work / "writes" if data_dir is None else None
+        if writes is not None and writes.is_dir():
+            # before anything is rebuilt: the writes of a running service are neither moved
+            # from under it nor left beside an index they no longer apply to
+            locks.append(FolderLock(writes / STORE_LOCK_NAME, "a hashlearn service"))
+        built = index_folder(
+            model_path,
+            folder,
+            work,
+            index_type=index_type,
+            image_shape=image_shape,
+            resize=resize,
+            verbose=verbose,
+        )
+        kept = None
+        if writes is not None and not built.reused and writes.exists():
+            kept = Path(f"{writes}-before-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.rename(writes, kept)
+    finally:
+        for lock in locks:
+            lock.release()
     return PreparedFolder(
         index=built.index,
         codes=built.codes,
         reused=built.reused,
         skipped=built.skipped,
         work_dir=work,
-        data_dir=Path(data_dir),
+        data_dir=Path(data_dir) if writes is None else writes,
         kept_writes=kept,
     )

@@ -70,6 +70,7 @@ import numpy as np
 
 from hashlearn._io import atomic_write, create_temporary, remove_stale_temporaries
 from hashlearn._json import check_json_value, nested_deeper_than, parse_json
+from hashlearn._locking import STORE_LOCK_NAME
 from hashlearn.exceptions import FileFormatError, InvalidInputError
 from hashlearn.serve.errors import ServiceError
 from hashlearn.serve.limits import MAX_ID
@@ -95,7 +96,7 @@ STORE_FORMAT = "hashlearn.serve-store"
 STORE_VERSION = 1
 DATABASE_NAME = "items.sqlite3"
 IDENTITY_NAME = "store.json"
-LOCK_NAME = "store.lock"
+LOCK_NAME = STORE_LOCK_NAME
 _IMAGE_EXTENSIONS = ("png", "jpg")
 _STORE_ID = re.compile(r"[0-9a-f]{32}")
 _IDENTITY_MAX_BYTES = 4096
