@@ -85,13 +85,17 @@ def read_image_file(
         )
     data = path.read_bytes()
     if budget is None:
-        image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
-        return as_model_array(image, image_shape, resize=resize)
+        return _model_array(data, image_shape, resize)
     header = image_header(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS)
     cost = header.conversion_bytes(image_shape[2], (image_shape[0], image_shape[1]))
     picture = f"{path.name!r} ({header.width}x{header.height} {header.mode})"
     with budget.hold(cost, picture):
-        return read_image_file(path, image_shape, resize=resize)
+        return _model_array(data, image_shape, resize)
+
+
+def _model_array(data: bytes, image_shape: tuple[int, int, int], resize: bool) -> np.ndarray:
+    image = read_image(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_FILE_PIXELS).image
+    return as_model_array(image, image_shape, resize=resize)
 
 
 def image_ids(paths: list[str]) -> tuple[np.ndarray, bool]:
