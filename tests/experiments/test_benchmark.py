@@ -369,6 +369,14 @@ def test_baselines_are_exact_search_on_the_features(tmp_path):
             "leaves none",
         ),
         ({"baselines": ["cosine"], "ties": "average"}, "use ties: position"),
+        (
+            {"methods": [{"method": "dsh", "params": {"preset": "papr"}}]},
+            r"'dsh' has no preset 'papr'; available: paper",
+        ),
+        (
+            {"methods": ["lsh", {"method": "csq", "grid": {"preset": [None, "authors"]}}]},
+            r"'csq' has no preset 'authors'; available: paper",
+        ),
     ],
 )
 def test_configs_that_would_fail_mid_run_fail_first(options, match):

@@ -171,6 +171,19 @@ def _method_spec(
 _SEQUENCES = ("ks", "map_at", "ndcg_at", "baselines")
 
 
+def _check_presets(spec: MethodSpec) -> None:
+    """Preset names of a method's parameters and grid, checked now rather than when the method
+    is first built, halfway through a run (InvalidInputError listing the method's presets)."""
+    names = [spec.params["preset"]] if "preset" in spec.params else []
+    names += list(spec.grid.get("preset", ()))
+    names = [name for name in names if name is not None]
+    if names:
+        from hashlearn.hashers.deep.presets import get_preset  # only deep methods have presets
+
+        for name in names:
+            get_preset(get_hasher_class(spec.method), name)
+
+
 def make_config(
     dataset: str,
     methods: Sequence[Any],
@@ -216,6 +229,7 @@ def make_config(
                 f"{spec.method!r} has no parameter(s) {', '.join(unknown_params)}; its "
                 f"parameters are: {', '.join(sorted(allowed - {'n_bits', 'random_state'}))}"
             )
+        _check_presets(spec)
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"method labels must be unique, got {labels}")

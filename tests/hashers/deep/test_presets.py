@@ -71,6 +71,16 @@ def test_method_defaults_fill_what_neither_the_caller_nor_the_preset_gives():
     assert create_hasher("dpsh", n_bits=12).epochs == 100
 
 
+def test_a_preset_given_to_set_params_is_applied_as_the_constructor_applies_it():
+    hasher = create_hasher("dpsh", n_bits=12)
+    hasher.set_params(preset="paper", epochs=7)
+    built = create_hasher("dpsh", n_bits=12, preset="paper", epochs=7)
+    assert hasher.get_params() == built.get_params()
+    assert (hasher.lr, hasher.epochs) == (0.05, 7)  # the authors' SGD rate; the given epochs
+    with pytest.raises(InvalidInputError, match="'dsh' has no preset 'papr'"):
+        create_hasher("dsh").set_params(preset="papr")
+
+
 def test_orthohash_paper_preset_by_hand():
     """The five newer methods had no preset (issue 17): OrthoHash's is the README's CIFAR-10
     run of kamwoh/orthohash, its loss settings given explicitly, not left to the defaults."""

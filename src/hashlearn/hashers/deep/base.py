@@ -26,7 +26,7 @@ from hashlearn.hashers.deep.backbones.factory import create_backbone
 from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.losses.combined import CombinedLoss
 from hashlearn.hashers.deep.losses.registry import create_loss, create_regularizer
-from hashlearn.hashers.deep.presets import Preset, takes_presets
+from hashlearn.hashers.deep.presets import Preset, apply_preset, takes_presets
 from hashlearn.hashers.deep.trainer.checkpoint import CHECKPOINT_JSON, MAX_CHECKPOINT_JSON_BYTES
 from hashlearn.hashers.deep.trainer.config import TrainerConfig
 from hashlearn.hashers.deep.trainer.data import (
@@ -233,6 +233,16 @@ class DeepHasher(Hasher):
         self.log_csv = log_csv
         self.preset = preset
         self.log_dir = log_dir
+
+    def set_params(self, **params: Any) -> DeepHasher:
+        """Set constructor arguments (see :class:`~hashlearn._params.Parameters`). A ``preset``
+        named here is applied as the constructor applies it: its settings replace the present
+        values of every argument not given in this same call (``loss_params`` merged, the
+        present entries over the preset's)."""
+        super().set_params(**params)
+        if params.get("preset") is not None:
+            apply_preset(self, params["preset"], set(params) - {"preset"})
+        return self
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments; path arguments as strings (models store them as JSON)."""
