@@ -169,17 +169,31 @@ def _is_default(row: dict[str, Any]) -> bool:
         return True
     hasher = create_hasher(row["method"])
     named = {"lr", "epochs", "lr_schedule"} | set(type(hasher).defaults)
-    return named <= set(row["params"]) and all(
-        value == getattr(hasher, key) for key, value in row["params"].items()
+    given = {k: v for k, v in row["params"].items() if k != "loss_params"}
+    return (
+        named <= set(row["params"])
+        and all(value == getattr(hasher, key) for key, value in given.items())
+        and _default_loss(row)
+    )
+
+
+def _default_loss(row: dict[str, Any]) -> bool:
+    """Whether the loss parameters a fit names are those its method's loss takes by default
+    (rows of a loss whose default changed name the value they ran with)."""
+    from hashlearn.hashers import create_hasher
+
+    loss = create_hasher(row["method"])._make_loss()
+    return all(
+        getattr(loss, key) == value for key, value in row["params"].get("loss_params", {}).items()
     )
 
 
 def _in_tune_grid(row: dict[str, Any]) -> bool:
-    """Whether a sweep fit ran at its method's present weight averaging (``swa``), which
-    ``tune --grid lr=...`` keeps at the default beside the grid."""
+    """Whether a sweep fit ran at its method's present weight averaging (``swa``) and loss
+    parameters, which ``tune --grid lr=...`` keeps at the defaults beside the grid."""
     from hashlearn.hashers import create_hasher
 
-    return row["params"].get("swa", 0.0) == create_hasher(row["method"]).swa
+    return row["params"].get("swa", 0.0) == create_hasher(row["method"]).swa and _default_loss(row)
 
 
 def _report(args: argparse.Namespace) -> None:

@@ -44,7 +44,7 @@ WEIGHTS: dict[str, tuple[str, float, tuple[float, ...]]] = {
     "greedyhash": ("alpha", 0.1, (0.05, 0.2)),
     "dpn": ("margin", 1.0, (0.5, 2.0)),
     "bihalf": ("gamma", 1.0, (0.5, 2.0)),
-    "cibhash": ("temperature", 0.3, (0.15, 0.6)),
+    "cibhash": ("temperature", 0.3, (0.15, 0.6, 0.9, 1.2)),
 }
 BITS = (12, 48)
 SEEDS = (0, 1, 2)

@@ -315,7 +315,9 @@ def _map(hasher, X, y, query, database):
     return result.metrics["mAP"]
 
 
-@pytest.mark.parametrize(("name", "epochs"), [("bihalf", 3), ("cibhash", 3)])
+# CIBHash at its default temperature 0.6 learns more slowly in its first epochs than at the
+# paper's 0.3 (32 bits, 1,000 digits: mAP 0.299 after 3 epochs, 0.340 after 6; LSH 0.301)
+@pytest.mark.parametrize(("name", "epochs"), [("bihalf", 3), ("cibhash", 6)])
 def test_unsupervised_deep_codes_beat_lsh_on_unseen_mnist_digits(name, epochs):
     data = load_dataset("mnist5k")
     order = np.random.default_rng(0).permutation(len(data.X))
