@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import deep_defaults
 
-# method -> (loss parameter, its default, the values tried)
+# method -> (loss parameter, its default when the screen ran, the values tried beside it)
 WEIGHTS: dict[str, tuple[str, float, tuple[float, ...]]] = {
     "dsh": ("alpha", 0.01, (0.005, 0.02)),
     "dpsh": ("eta", 0.1, (0.05, 0.2)),
@@ -86,32 +86,45 @@ def _run(args: argparse.Namespace) -> None:
             )
 
 
+def _scores(pool: list[dict[str, Any]], method: str, bits: int, name: str, value: float) -> list:
+    """Validation scores of the fits of ``method`` at ``bits`` whose loss parameter ``name`` was
+    ``value`` and everything else the method's default, one per seed (a fit recorded twice,
+    as a screen row and as a candidate of ``deep_defaults.py``, counts once)."""
+    from hashlearn.hashers import create_hasher
+
+    default = getattr(create_hasher(method)._make_loss(), name)
+    by_seed: dict[int, float] = {}
+    for row in pool:
+        if (row["method"], row["bits"]) != (method, bits) or row["seed"] not in SEEDS:
+            continue
+        loss = row["params"].get("loss_params", {})
+        rest = {k: v for k, v in row["params"].items() if k != "loss_params"}
+        if (
+            set(loss) <= {name}
+            and loss.get(name, default) == value
+            and deep_defaults._is_default({**row, "params": rest})
+        ):
+            by_seed.setdefault(row["seed"], row["tune_score"])
+    return list(by_seed.values())
+
+
 def _report(args: argparse.Namespace) -> None:
-    rows = deep_defaults._rows(args.rows)
-    defaults = [r for r in deep_defaults._rows(args.defaults) if deep_defaults._is_default(r)]
+    from hashlearn.hashers import create_hasher
+
+    pool = deep_defaults._rows(args.rows) + deep_defaults._rows(args.defaults)
     print("| method | weight | " + " | ".join(f"{b} bits" for b in BITS) + " | mean |")
     print("|---|---|" + "---|" * (len(BITS) + 1))
-    for method, (name, default, values) in WEIGHTS.items():
-        for value in (default, *values):
+    for method, (name, before, values) in WEIGHTS.items():
+        default = getattr(create_hasher(method)._make_loss(), name)
+        for value in sorted({before, *values, default}):
             cells = []
             for bits in BITS:
-                if value == default:
-                    scores = [
-                        r["tune_score"]
-                        for r in defaults
-                        if (r["method"], r["bits"]) == (method, bits) and r["seed"] in SEEDS
-                    ]
-                else:
-                    scores = [
-                        r["tune_score"]
-                        for r in rows
-                        if (r["method"], r["bits"]) == (method, bits)
-                        and r["params"]["loss_params"] == {name: value}
-                    ]
+                scores = _scores(pool, method, bits, name, value)
                 cells.append(statistics.mean(scores) if len(scores) == len(SEEDS) else None)
             text = ["-" if c is None else f"{c:.4f}" for c in cells]
             mean = "-" if None in cells else f"{statistics.mean(cells):.4f}"
             label = f"{name} {value:g}" + (" (default)" if value == default else "")
+            label += " (before)" if value == before != default else ""
             print(f"| {method} | {label} | " + " | ".join(text) + f" | {mean} |")
 
 
