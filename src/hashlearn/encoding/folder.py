@@ -75,13 +75,7 @@ def index_folder(
         created.
     """
     check_input_file(model_path)
-    work = Path(work_dir)
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot create the work folder {os.fspath(work)!r}: {exc}"
-        ) from None
+    work = _work_folder(Path(work_dir))
     digest = hashlib.sha256(Path(model_path).read_bytes())
     for file in list_image_files(folder):
         stat = file.stat()
@@ -205,13 +199,7 @@ def prepare_folder(
     OSError
         The earlier writes cannot be moved aside.
     """
-    work = default_work_dir(folder) if work_dir is None else Path(work_dir)
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot create the work folder {os.fspath(work)!r}: {exc}"
-        ) from None
+    work = _work_folder(default_work_dir(folder) if work_dir is None else Path(work_dir))
     locks = [FolderLock(work / PREPARE_LOCK_NAME, "another process preparing this folder")]
     try:
         writes = work / "writes" if data_dir is None else None
@@ -244,3 +232,14 @@ def prepare_folder(
         data_dir=Path(data_dir) if writes is None else writes,
         kept_writes=kept,
     )
+
+
+def _work_folder(work: Path) -> Path:
+    """``work``, created with its parents if missing (InvalidInputError when it cannot be)."""
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot create the work folder {os.fspath(work)!r}: {exc}"
+        ) from None
+    return work
