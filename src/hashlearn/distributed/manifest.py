@@ -48,8 +48,10 @@ __all__ = [
 ]
 
 FORMAT = "hashlearn-shards"
-MAX_MANIFEST_BYTES = 1 << 26  # a manifest names its shards: kilobytes
 """The ``format`` field of a manifest."""
+
+MAX_MANIFEST_BYTES = 1 << 26
+"""Longest manifest read (a manifest names its shards: kilobytes)."""
 
 
 @dataclass(frozen=True)

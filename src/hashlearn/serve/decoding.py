@@ -1,13 +1,10 @@
-"""Image decoding under a memory budget: what decoding will hold is known from the file's header,
-and decodes are admitted only while their sum stays within the budget.
-
-A small PNG can stand for a large picture (a 94 KiB file of 5000 x 5000 RGBA pixels holds about
-half a gigabyte while it is decoded and converted), and the web server decodes uploads on up to
-40 threads at once. :class:`DecodeBudget` admits each decode with its cost from
-:meth:`~hashlearn.encoding.ImageHeader.conversion_bytes`: a picture that alone costs more than the
-budget is refused (413, naming both sizes), one that does not fit now waits up to ``wait`` seconds
-for others to finish, then is answered 503 with ``Retry-After``. :func:`encode_image_file` is the
-one path of uploads (searches and adds); thumbnails hold the same budget while they decode.
+"""Uploads decoded under the service's memory budget: :class:`DecodeBudget` is
+:class:`hashlearn.encoding.DecodeBudget` (a decode's cost read from the file's header, decodes
+admitted while their sum fits) answering as the service does: a picture that alone costs more
+than the budget gets 413, one that does not fit within ``wait`` seconds 503 with
+``Retry-After``. The web server decodes uploads on up to 40 threads at once.
+:func:`encode_image_file` is the one path of uploads (searches and adds); thumbnails hold the
+same budget while they decode.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 With ``checkpoint_dir``, after every epoch the trainer writes ``checkpoint-epochNNNNN.safetensors``
 (network, best network, weight average, optimizer and loss tensors, random generator states as
 uint8 tensors) and then ``checkpoint.json`` (epoch, history, early-stopping state, configuration
-fingerprint, SHA-256 of the tensor file), each atomically; the JSON file is the commit point, so a crash between the
-two writes leaves the previous checkpoint valid. Nothing is pickled and nothing is read with
-``torch.load``. A loss's state is its ``state_dict()``: buffers, and ``get_extra_state()`` if it
+fingerprint, SHA-256 of the tensor file), each atomically; the JSON file is the commit point, so
+a crash between the two writes leaves the previous checkpoint valid. Nothing is pickled and
+nothing is read with ``torch.load``. A loss's state is its ``state_dict()``: buffers, and ``get_extra_state()`` if it
 defines one (saved as JSON). State kept in plain attributes is not checkpointed.
 
 A checkpoint continues only the run it was written by: its fingerprint
@@ -64,10 +64,9 @@ class RunState:
     finished: bool = False
     stopped_early: bool = False
     best_network: dict[str, torch.Tensor] | None = None  # with validation data only
-    # stochastic weight averaging: the mean of the network's state over the ``averaged``
-    # epochs taken in so far (None before the first, or with swa off)
+    # stochastic weight averaging: the mean of the network's state over the epochs from
+    # swa_start(swa, epochs) to ``epoch`` (None before the first of them, or with swa off)
     average: dict[str, torch.Tensor] | None = None
-    averaged: int = 0
 
 
 @dataclass
@@ -170,7 +169,6 @@ def save_checkpoint(
         "best_epoch": state.best_epoch,
         "best_val_map": state.best_map,
         "epochs_since_best": state.since_best,
-        "averaged": state.averaged,
         "finished": state.finished,
         "stopped_early": state.stopped_early,
         "optimizer_extra": optimizer_extra,
@@ -294,7 +292,6 @@ def restore_checkpoint(
         stopped_early=bool(document["stopped_early"]),
         best_network={k: v.to(parts.device) for k, v in best.items()} if best else None,
         average={k: v.to(parts.device) for k, v in average.items()} if average else None,
-        averaged=int(document.get("averaged", 0)),
     )
 
 

@@ -42,6 +42,7 @@ from hashlearn._validation import check_random_state
 from hashlearn.exceptions import InvalidInputError
 from hashlearn.hashers.deep.losses.base import HashLoss
 from hashlearn.hashers.deep.trainer.checkpoint import (
+    RunState,
     read_checkpoint,
     restore_checkpoint,
 )
@@ -197,7 +198,7 @@ class Trainer:
         )
 
 
-def _averaged_epochs(state: Any, config: TrainerConfig) -> int:
+def _averaged_epochs(state: RunState, config: TrainerConfig) -> int:
     """How many epochs the weights the network ends with average (0: a single epoch's)."""
     start = swa_start(config.swa, config.epochs)
     if start is None or state.average is None or state.best_epoch < start:

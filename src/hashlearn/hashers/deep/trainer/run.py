@@ -140,9 +140,9 @@ class TrainingRun:
         self.loss.on_epoch_end(state.epoch)
         state.epoch += 1
         bit_means = self.train_bit_means
-        start_averaging = swa_start(config.swa, config.epochs)
-        if start_averaging is not None and state.epoch >= start_averaging:
-            _take_into_average(state, self.network)
+        first = swa_start(config.swa, config.epochs)
+        if first is not None and state.epoch >= first:
+            _take_into_average(state, self.network, state.epoch - first + 1)
         if self.validation is not None:
             with _holding(self.network, state.average):  # the average, once there is one
                 if self.group.is_main:  # rank 0 validates, every process takes its decision
@@ -302,19 +302,16 @@ def _clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
-def _take_into_average(state: RunState, network: nn.Module) -> None:
-    """Fold the network's present state into ``state.average``, the running mean of the epochs
-    taken in so far (floating-point tensors; the others keep the latest value)."""
-    current = network.state_dict()
+def _take_into_average(state: RunState, network: nn.Module, count: int) -> None:
+    """Fold the network's present state into ``state.average``, making it the running mean of
+    ``count`` epochs (floating-point tensors; the others keep the latest value)."""
     if state.average is None:
-        state.average, state.averaged = _clone_state(network), 1
+        state.average = _clone_state(network)
         return
-    state.averaged += 1
-    weight = 1.0 / state.averaged
-    for key, value in current.items():
+    for key, value in network.state_dict().items():
         mean = state.average[key]
         if mean.is_floating_point():
-            mean.add_(value.detach() - mean, alpha=weight)
+            mean.add_(value.detach() - mean, alpha=1.0 / count)
         else:
             mean.copy_(value)
 
