@@ -173,16 +173,14 @@ def _is_default(row: dict[str, Any]) -> bool:
     return (
         named <= set(row["params"])
         and all(value == getattr(hasher, key) for key, value in given.items())
-        and _default_loss(row)
+        and _default_loss(row, hasher)
     )
 
 
-def _default_loss(row: dict[str, Any]) -> bool:
-    """Whether the loss parameters a fit names are those its method's loss takes by default
-    (rows of a loss whose default changed name the value they ran with)."""
-    from hashlearn.hashers import create_hasher
-
-    loss = create_hasher(row["method"])._make_loss()
+def _default_loss(row: dict[str, Any], hasher: Any) -> bool:
+    """Whether the loss parameters a fit of ``hasher``'s method names are those its loss takes
+    by default (rows of a loss whose default changed name the value they ran with)."""
+    loss = hasher._make_loss()
     return all(
         getattr(loss, key) == value for key, value in row["params"].get("loss_params", {}).items()
     )
@@ -193,7 +191,8 @@ def _in_tune_grid(row: dict[str, Any]) -> bool:
     parameters, which ``tune --grid lr=...`` keeps at the defaults beside the grid."""
     from hashlearn.hashers import create_hasher
 
-    return row["params"].get("swa", 0.0) == create_hasher(row["method"]).swa and _default_loss(row)
+    hasher = create_hasher(row["method"])
+    return row["params"].get("swa", 0.0) == hasher.swa and _default_loss(row, hasher)
 
 
 def _report(args: argparse.Namespace) -> None:
